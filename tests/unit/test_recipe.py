@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wheelfactory.errors import RecipeError
+from wheelfactory.recipe import load_recipe, parse_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+GOOD = f"""
+[package]
+name = "Demo_Ext"
+version = "0.3.1"
+
+[source]
+git = "https://example.invalid/demo.git"
+commit = "{COMMIT}"
+subdirectory = "pkg"
+
+[[extra-source]]
+name = "cutlass"
+url = "https://example.invalid/cutlass.tar.gz"
+sha256 = "{'a' * 64}"
+dest = "csrc/cutlass"
+
+[matrix]
+cuda = ">=12.8"
+platforms = ["linux-x86_64"]
+
+[[targets]]
+cuda = ">=12.8,<12.9"
+archs = ["9.0a", "12.0a"]
+
+[[targets]]
+cuda = ">=12.9"
+archs = ["9.0a", "12.0a", "12.1a"]
+
+[build]
+links-driver = true
+
+[[fix]]
+why = "torch >= 2.13 needs C++20"
+when = {{ torch = ">=2.13" }}
+env-append = {{ CXX_APPEND_FLAGS = "-std=c++20" }}
+
+[verify]
+import = ["demo_ext", "demo_ext._C"]
+"""
+
+
+def parse(text: str) -> object:
+    return parse_recipe(text, Path("recipes/demo.toml"))
+
+
+def test_good_recipe() -> None:
+    r = parse(GOOD)
+    assert r.name == "demo-ext"
+    assert r.source.pin == f"https://example.invalid/demo.git@{COMMIT}"
+    assert r.extra_sources[0].dest == "csrc/cutlass"
+    assert [str(t) for t in r.targets_for("12.8")] == ["9.0a", "12.0a"]
+    assert [str(t) for t in r.targets_for("13.0")] == ["9.0a", "12.0a", "12.1a"]
+    assert len(r.fixes_for(torch="2.14.1", cuda="13.0", python="3.11", os="linux")) == 1
+    assert r.fixes_for(torch="2.12.0", cuda="13.0", python="3.11", os="linux") == ()
+    assert len(r.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (f'commit = "{COMMIT}"', 'commit = "0123abc"', r"\[source.commit\] commit '0123abc' is not a full 40-hex commit; pin the full SHA"),
+        ('sha256 = "' + "a" * 64, 'sha256 = "' + "A" * 64, r"extra-source.0.sha256\] .* 64 lowercase hex"),
+        ("links-driver", "link-driver", r"\[build\] unknown key 'link-driver'; did you mean 'links-driver'\?"),
+        ('"linux-x86_64"]', '"linux-x86-64"]', r"platform 'linux-x86-64' is unknown; did you mean 'linux-x86_64'"),
+        ('"9.0a", "12.0a"]', '"9.0a", "12.0a+PTX"]', r"PTX of an arch-specific target"),
+        ("[verify]", "[verfy]", r"unknown key 'verfy'; did you mean 'verify'"),
+        ('dest = "csrc/cutlass"', 'dest = "../outside"', r"dest '../outside' must be a relative path inside the tree"),
+    ],
+)
+def test_broken_recipes_fail_with_one_line(old: str, new: str, message: str) -> None:
+    assert old in GOOD
+    with pytest.raises(RecipeError, match=message) as info:
+        parse(GOOD.replace(old, new, 1))
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith("recipes/demo.toml: ")
+
+
+def test_not_toml() -> None:
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        parse("[package\nname=")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(RecipeError, match="cannot read recipe"):
+        load_recipe(ROOT / "recipes" / "does-not-exist.toml")
+
+
+def test_no_rule_for_cuda() -> None:
+    r = parse(GOOD)
+    with pytest.raises(RecipeError, match="no \\[\\[targets\\]\\] rule covers CUDA 12.6"):
+        r.targets_for("12.6")
+
+
+def test_target_rule_admitting_too_old_cuda() -> None:
+    text = GOOD.replace('[matrix]\ncuda = ">=12.8"\n', "[matrix]\n").replace(
+        'cuda = ">=12.8,<12.9"', 'cuda = "<12.9"'
+    )
+    with pytest.raises(RecipeError, match=r"\[targets.0.archs\] 9.0a .* needs CUDA >= 12.0, not 11.8, but cuda = .<12.9. admits 11.8; narrow cuda \(e.g. \">=12.0\"\) or drop 9.0a"):
+        parse(text)
+
+
+def test_matrix_narrowing_keeps_rule_valid() -> None:
+    # the same rule is fine when [matrix] cuda already excludes the old CUDA releases
+    parse(GOOD.replace('cuda = ">=12.8,<12.9"', 'cuda = "<12.9"'))

@@ -1,0 +1,398 @@
+"""recipes/<package>.toml -> a validated, frozen ``Recipe``.
+
+Parsing is strict: an unknown key is an error with a "did you mean" suggestion, and
+every error is one line naming the file, the key and the fix. See recipes/README.md for
+the format; tests/unit/test_recipe.py has one small recipe per failure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from wheelfactory import arch
+from wheelfactory.arch import GpuTarget
+from wheelfactory.errors import ConfigError, RecipeError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+OPERATING_SYSTEMS = ("linux", "windows")
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-amd64")
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_DEST_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_.\-/]+$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A pinned source: a git commit, or an archive (sdist/wheel/tarball) with its sha256."""
+
+    git: str | None = None
+    commit: str | None = None
+    ref: str | None = None  # tag or branch the commit came from; informational
+    url: str | None = None
+    sha256: str | None = None
+    subdirectory: str = ""  # for the main source: the folder that holds setup.py
+    name: str = "main"  # for extra sources: what it is ("cutlass")
+    dest: str = ""  # for extra sources: where it goes inside the build tree
+    member: str = ""  # for archives: the folder inside the archive to take
+
+    @property
+    def pin(self) -> str:
+        """One string naming exactly what is built: "<git>@<commit>" or "<url>#sha256=<hex>"."""
+        if self.git:
+            return f"{self.git}@{self.commit}"
+        return f"{self.url}#sha256={self.sha256}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetRule:
+    """GPU targets for the CUDA versions in ``cuda``; the first rule that matches wins."""
+
+    cuda: SpecifierSet
+    targets: tuple[GpuTarget, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fix:
+    """An environment change for upstream build quirks, applied when ``when`` matches."""
+
+    why: str
+    torch: SpecifierSet = field(default_factory=SpecifierSet)
+    cuda: SpecifierSet = field(default_factory=SpecifierSet)
+    python: SpecifierSet = field(default_factory=SpecifierSet)
+    os: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_append: Mapping[str, str] = field(default_factory=dict)
+
+    def applies(self, *, torch: str, cuda: str, python: str, os: str) -> bool:
+        return (
+            self.torch.contains(Version(torch).public, prereleases=True)
+            and self.cuda.contains(cuda, prereleases=True)
+            and self.python.contains(python, prereleases=True)
+            and (not self.os or os in self.os)
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    """Which torch releases, CUDA versions, Pythons and platforms the recipe is built for."""
+
+    torch: SpecifierSet = field(default_factory=SpecifierSet)
+    cuda: SpecifierSet = field(default_factory=SpecifierSet)
+    python: SpecifierSet = field(default_factory=SpecifierSet)
+    platforms: tuple[str, ...] = PLATFORMS
+    free_threaded: bool = False  # also build for 3.13t / 3.14t where torch ships them
+    abi3: bool = False  # one cp3X-abi3 wheel replaces the per-Python wheels
+    stable_abi_floor: str | None = None  # one wheel for every torch >= this (torch's stable ABI)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSettings:
+    env: Mapping[str, str] = field(default_factory=dict)
+    links_driver: bool = False  # some module links -lcuda: provide a link-time stub
+    no_gpu_shim: bool = False  # setup.py asks torch.cuda for the GPU: answer from the targets
+    msvc_flags: tuple[str, ...] = ()  # extra cl.exe flags for Windows builds
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    path: Path | None
+    name: str  # normalized distribution name
+    version: str | None  # upstream public version; None: whatever the build reports
+    source: Source | None  # None: --source DIR given on the command line
+    extra_sources: tuple[Source, ...] = ()
+    matrix: Matrix = field(default_factory=Matrix)
+    target_rules: tuple[TargetRule, ...] = ()
+    build: BuildSettings = field(default_factory=BuildSettings)
+    fixes: tuple[Fix, ...] = ()
+    import_modules: tuple[str, ...] = ()
+    sha256: str = ""  # of the recipe file's bytes, recorded in every wheel's build record
+
+    def targets_for(self, cuda: str) -> tuple[GpuTarget, ...]:
+        """The GPU targets for CUDA ``cuda`` (first matching rule), or RecipeError."""
+        for rule in self.target_rules:
+            if rule.cuda.contains(cuda, prereleases=True):
+                return rule.targets
+        where = self.path or self.name
+        msg = f"{where}: no [[targets]] rule covers CUDA {cuda}; add one or pass --arch"
+        raise RecipeError(msg)
+
+    def fixes_for(self, *, torch: str, cuda: str, python: str, os: str) -> tuple[Fix, ...]:
+        return tuple(f for f in self.fixes if f.applies(torch=torch, cuda=cuda, python=python, os=os))
+
+
+def default_recipe(name: str) -> Recipe:
+    """The recipe used for ``build --source DIR --name NAME``: defaults everywhere."""
+    return Recipe(path=None, name=str(canonicalize_name(name)), version=None, source=None)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Reads one TOML table, remembering which keys were used, for strict errors."""
+
+    def __init__(self, file: Path, where: str, table: Any, allowed: tuple[str, ...]) -> None:
+        self.file, self.where = file, where
+        if not isinstance(table, dict):
+            self.fail(f"must be a table, not {type(table).__name__}", "see recipes/README.md")
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+                self.fail(f"unknown key {key!r}", hint)
+        self.table: dict[str, Any] = table
+
+    def fail(self, problem: str, fix: str, key: str | None = None) -> None:
+        place = f"{self.where}.{key}" if key else self.where
+        raise RecipeError(f"{self.file}: [{place}] {problem}; {fix}")
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                self.fail("is missing", f"add {key} = \"...\"", key)
+            return default
+        value = self.table[key]
+        if not isinstance(value, str):
+            self.fail(f"must be a string, not {value!r}", f'write {key} = "..."', key)
+        return value
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"must be true or false, not {value!r}", f"write {key} = true", key)
+        return value
+
+    def str_list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.table.get(key, list(default))
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"must be a list of strings, not {value!r}", f'write {key} = ["..."]', key)
+        return tuple(value)
+
+    def specifier(self, key: str) -> SpecifierSet:
+        text = self.str(key, "") or ""
+        try:
+            return SpecifierSet(text)
+        except InvalidSpecifier:
+            self.fail(f"{text!r} is not a version range", f'write e.g. {key} = ">=12.8"', key)
+            raise  # unreachable; fail() raises
+
+    def env_table(self, key: str) -> dict[str, str]:
+        value = self.table.get(key, {})
+        if not isinstance(value, dict):
+            self.fail("must be a table of strings", f'write {key} = {{ NAME = "value" }}', key)
+        for name, text in value.items():
+            if not _ENV_NAME_RE.match(name) or not isinstance(text, str):
+                self.fail(f"entry {name!r} = {text!r} is not NAME = \"string\"", "fix the entry", key)
+        return dict(value)
+
+
+def _parse_source(file: Path, where: str, table: Any, *, extra: bool) -> Source:
+    keys = ("git", "commit", "ref", "url", "sha256", "member")
+    keys += ("name", "dest") if extra else ("subdirectory",)
+    r = _Reader(file, where, table, keys)
+    git, url = r.str("git"), r.str("url")
+    if bool(git) == bool(url):
+        r.fail("needs exactly one of git or url", 'pin git = "https://..." with commit, or url with sha256')
+    commit, sha256 = r.str("commit"), r.str("sha256")
+    if git:
+        if commit is None or not _COMMIT_RE.match(commit):
+            r.fail(
+                f"commit {commit!r} is not a full 40-hex commit",
+                "pin the full SHA (git rev-parse <tag>^{commit})",
+                "commit",
+            )
+        if sha256 is not None:
+            r.fail("sha256 is for url sources", "remove it; the commit pins a git source", "sha256")
+    else:
+        if sha256 is None or not _SHA256_RE.match(sha256):
+            r.fail(
+                f"sha256 {sha256!r} is not 64 lowercase hex digits",
+                "pin the archive's sha256 (sha256sum FILE)",
+                "sha256",
+            )
+        if commit is not None:
+            r.fail("commit is for git sources", "remove it; sha256 pins a url source", "commit")
+    dest = r.str("dest", "") or ""
+    if extra and (not dest or not _DEST_RE.match(dest)):
+        r.fail(f"dest {dest!r} must be a relative path inside the tree", 'write dest = "csrc/cutlass"', "dest")
+    subdirectory = r.str("subdirectory", "") or ""
+    if subdirectory and not _DEST_RE.match(subdirectory):
+        r.fail(f"subdirectory {subdirectory!r} must be a relative path", "fix it", "subdirectory")
+    return Source(
+        git=git,
+        commit=commit,
+        ref=r.str("ref"),
+        url=url,
+        sha256=sha256,
+        subdirectory=subdirectory,
+        name=(r.str("name", "extra") or "extra") if extra else "main",
+        dest=dest,
+        member=r.str("member", "") or "",
+    )
+
+
+def _parse_targets(file: Path, where: str, table: Any, matrix_cuda: SpecifierSet) -> TargetRule:
+    r = _Reader(file, where, table, ("cuda", "archs"))
+    cuda = r.specifier("cuda")
+    archs = r.str_list("archs")
+    if not archs:
+        r.fail("lists no GPU targets", 'write archs = ["9.0a", "12.0a"]', "archs")
+    try:
+        targets = arch.parse_targets(list(archs))
+    except ConfigError as e:
+        r.fail(str(e), "fix the entry", "archs")
+        raise
+    # Every CUDA release this rule (and the matrix) admits must compile every target.
+    for release in arch.known_cuda_releases():
+        if not (cuda.contains(release) and matrix_cuda.contains(release)):
+            continue
+        for target in targets:
+            reason = arch.why_not_buildable(target, release)
+            if reason:
+                r.fail(
+                    f"{reason}, but cuda = {str(cuda) or '(any)'!r} admits {release}",
+                    f"narrow cuda (e.g. \">={arch.target_table()[target.arch].min_cuda}\") or drop {target}"
+                    if target.arch in arch.target_table()
+                    else f"drop {target}",
+                    "archs",
+                )
+    return TargetRule(cuda=cuda, targets=targets)
+
+
+def _parse_fix(file: Path, where: str, table: Any) -> Fix:
+    r = _Reader(file, where, table, ("why", "when", "env", "env-append"))
+    why = r.str("why", required=True) or ""
+    when = _Reader(file, f"{where}.when", table.get("when", {}), ("torch", "cuda", "python", "os"))
+    oses = when.str_list("os")
+    for os_name in oses:
+        if os_name not in OPERATING_SYSTEMS:
+            when.fail(f"os {os_name!r} is unknown", f"use one of {', '.join(OPERATING_SYSTEMS)}", "os")
+    env, env_append = r.env_table("env"), r.env_table("env-append")
+    if not env and not env_append:
+        r.fail("changes nothing", "add env = {...} or env-append = {...}")
+    return Fix(
+        why=why,
+        torch=when.specifier("torch"),
+        cuda=when.specifier("cuda"),
+        python=when.specifier("python"),
+        os=oses,
+        env=env,
+        env_append=env_append,
+    )
+
+
+def parse_recipe(text: str, path: Path) -> Recipe:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: not valid TOML ({e}); fix the syntax") from e
+    top = _Reader(path, "recipe", data, ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify"))
+    del top
+    pkg = _Reader(path, "package", data.get("package"), ("name", "version"))
+    name = pkg.str("name", required=True) or ""
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+        pkg.fail(f"name {name!r} is not a valid distribution name", "use letters, digits, - _ .", "name")
+    version = pkg.str("version")
+    if version is not None:
+        try:
+            Version(version)
+        except InvalidVersion:
+            pkg.fail(f"version {version!r} is not a PEP 440 version", 'write e.g. version = "2.2.0"', "version")
+
+    source = _parse_source(path, "source", data.get("source"), extra=False)
+    extras_raw = data.get("extra-source", [])
+    if not isinstance(extras_raw, list):
+        raise RecipeError(f"{path}: [extra-source] must be an array of tables; write [[extra-source]]")
+    extras = tuple(
+        _parse_source(path, f"extra-source.{i}", t, extra=True) for i, t in enumerate(extras_raw)
+    )
+
+    mx = _Reader(
+        path,
+        "matrix",
+        data.get("matrix", {}),
+        ("torch", "cuda", "python", "platforms", "free-threaded", "abi3", "stable-abi-floor"),
+    )
+    platforms = mx.str_list("platforms", PLATFORMS)
+    for platform in platforms:
+        if platform not in PLATFORMS:
+            close = difflib.get_close_matches(platform, PLATFORMS, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use {', '.join(PLATFORMS)}"
+            mx.fail(f"platform {platform!r} is unknown", fix, "platforms")
+    floor = mx.str("stable-abi-floor")
+    if floor is not None and not re.fullmatch(r"\d+\.\d+", floor):
+        mx.fail(f"stable-abi-floor {floor!r} is not a torch minor", 'write "2.10"', "stable-abi-floor")
+    matrix = Matrix(
+        torch=mx.specifier("torch"),
+        cuda=mx.specifier("cuda"),
+        python=mx.specifier("python"),
+        platforms=platforms,
+        free_threaded=mx.bool("free-threaded"),
+        abi3=mx.bool("abi3"),
+        stable_abi_floor=floor,
+    )
+
+    rules_raw = data.get("targets", [])
+    if not isinstance(rules_raw, list) or not rules_raw:
+        raise RecipeError(f"{path}: [[targets]] is missing; add a rule: cuda = \">=12.8\", archs = [\"9.0a\"]")
+    rules = tuple(_parse_targets(path, f"targets.{i}", t, matrix.cuda) for i, t in enumerate(rules_raw))
+
+    b = _Reader(path, "build", data.get("build", {}), ("env", "links-driver", "no-gpu-shim", "msvc-flags"))
+    build = BuildSettings(
+        env=b.env_table("env"),
+        links_driver=b.bool("links-driver"),
+        no_gpu_shim=b.bool("no-gpu-shim"),
+        msvc_flags=b.str_list("msvc-flags"),
+    )
+    fixes_raw = data.get("fix", [])
+    if not isinstance(fixes_raw, list):
+        raise RecipeError(f"{path}: [fix] must be an array of tables; write [[fix]]")
+    fixes = tuple(_parse_fix(path, f"fix.{i}", t) for i, t in enumerate(fixes_raw))
+
+    v = _Reader(path, "verify", data.get("verify", {}), ("import",))
+    modules = v.str_list("import")
+    for module in modules:
+        if not _MODULE_RE.match(module):
+            v.fail(f"{module!r} is not a dotted module name", "write import = [\"pkg._ext\"]", "import")
+
+    return Recipe(
+        path=path,
+        name=str(canonicalize_name(name)),
+        version=version,
+        source=source,
+        extra_sources=extras,
+        matrix=matrix,
+        target_rules=rules,
+        build=build,
+        fixes=fixes,
+        import_modules=modules,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise RecipeError(f"{path}: cannot read recipe ({e.strerror}); check the path") from e
+    return parse_recipe(text, path)

@@ -1,0 +1,13 @@
+"""Paths to the data files shipped inside the package (tables are data, not code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+RESOURCES: Final = Path(__file__).parent / "resources"
+GPU_TARGETS: Final = RESOURCES / "gpu-targets.toml"
+TORCH_RELEASES: Final = RESOURCES / "torch-releases.toml"
+DEFAULTS: Final = RESOURCES / "defaults.toml"
+REPAIR_EXCLUDES: Final = RESOURCES / "repair-excludes.toml"
+TEMPLATES: Final = RESOURCES / "templates"

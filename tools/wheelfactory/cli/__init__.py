@@ -19,6 +19,7 @@ from wheelfactory.errors import WheelfactoryError
 # subcommand -> module under wheelfactory.cli
 COMMANDS: dict[str, str] = {
     "build": "main_build",
+    "which": "main_which",
 }
 
 

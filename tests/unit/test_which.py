@@ -1,0 +1,248 @@
+"""which.advise() on a table of machines, and which.py's copies of the naming and GPU-target
+rules checked against wheelfactory.naming / wheelfactory.arch."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from wheelfactory import arch, naming, which
+from wheelfactory.which import Gpu, Machine
+
+ROOT = "https://wheels.example.org"
+
+
+def wheel(project: str, version: str, py: str, plat: str, targets: list[str] | None,
+          *, yanked: bool = False) -> dict:
+    cp = py.rstrip("t")
+    filename = f"{project}-{version}-{cp}-{py}-{plat}.whl"
+    return {
+        "filename": filename,
+        "project": project,
+        "version": version,
+        "sha256": "0" * 64,
+        "size": 9_100_000,
+        "url": f"{ROOT}/files/{filename}",
+        "requires_python": ">=3.9",
+        "metadata_sha256": "1" * 64,
+        "upload_time": "2026-11-24T10:00:00.000000Z",
+        "yanked": yanked,
+        "yank_reason": "black output" if yanked else None,
+        "build_record": None if targets is None else {"targets": targets},
+        "provenance_url": None,
+    }
+
+
+SA2_TARGETS = ["8.0", "8.6", "8.9", "9.0a", "10.0a", "12.0a", "12.1a"]
+SA3_TARGETS = ["10.0a", "12.0a", "12.1a"]
+LINUX = "manylinux_2_28_x86_64"
+ARM = "manylinux_2_28_aarch64"
+WIN = "win_amd64"
+
+MANIFEST = [
+    wheel("sageattention", "2.2.0+cu128torch2.8", "cp312", WIN, SA2_TARGETS),
+    wheel("sageattention", "2.2.0+cu128torch2.8", "cp312", LINUX, SA2_TARGETS),
+    wheel("sageattention", "2.2.0+cu130torch2.14", "cp311", LINUX, SA2_TARGETS),
+    wheel("sageattention", "2.2.0+cu130torch2.14", "cp312", LINUX, SA2_TARGETS),
+    wheel("sageattention", "2.2.0+cu130torch2.14", "cp312", ARM, SA2_TARGETS),
+    wheel("sageattention", "2.2.0+cu130torch2.14", "cp314", LINUX, SA2_TARGETS),
+    wheel("sageattention", "2.1.0+cu130torch2.14", "cp312", LINUX, SA2_TARGETS, yanked=True),
+    wheel("sageattn3", "1.0.0+cu128torch2.8", "cp312", WIN, SA3_TARGETS),
+    wheel("sageattn3", "1.0.0+cu130torch2.14", "cp312", LINUX, SA3_TARGETS),
+    wheel("sageattn3", "1.0.0+cu130torch2.14", "cp312", ARM, SA3_TARGETS),
+]
+
+
+def machine(**kw) -> Machine:
+    base = dict(os="linux", arch="x86_64", python="3.12", glibc="2.36",
+                torch="2.14.1+cu130", torch_cuda="13.0",
+                gpus=(Gpu(name="NVIDIA H100 80GB HBM3", capability=(9, 0)),))
+    base.update(kw)
+    return Machine(**base)
+
+
+RTX5090 = Gpu(name="NVIDIA GeForce RTX 5090", capability=(12, 0))
+SPARK = Gpu(name="NVIDIA GB10", capability=(12, 1))
+H100 = Gpu(name="NVIDIA H100 80GB HBM3", capability=(9, 0))
+RTX4090 = Gpu(name="NVIDIA GeForce RTX 4090", capability=(8, 9))
+
+# (id, machine, package, ok, url view or None, substrings of the problem/notes)
+CASES = [
+    ("win-5090-torch2.8-cu128",
+     machine(os="windows", arch="x86_64", glibc=None, torch="2.8.0+cu128", torch_cuda="12.8",
+             gpus=(RTX5090,)),
+     "sageattention", True, "cu128/torch2.8", []),
+    ("win-5090-sageattn3",
+     machine(os="windows", glibc=None, torch="2.8.0+cu128", torch_cuda="12.8", gpus=(RTX5090,)),
+     "sageattn3", True, "cu128/torch2.8", []),
+    ("h100-linux-torch2.14-cu130", machine(), "sageattention", True, "cu130/torch2.14", []),
+    ("h100-sageattn3", machine(), "sageattn3", False, None,
+     ["sageattn3 needs a Blackwell GPU (sm_100/sm_120/sm_121); this GPU", "is sm_90"]),
+    ("cpu-torch", machine(torch="2.9.0+cpu", torch_cuda=None, gpus=()), "sageattention", False,
+     None, ["torch 2.9.0+cpu has no CUDA: install a CUDA build of torch first:",
+            "nearest covered is torch 2.14", "--index-url https://download.pytorch.org/whl/cu130"]),
+    ("cpu-torch-covered-minor", machine(torch="2.8.0+cpu", torch_cuda=None, gpus=()),
+     "sageattention", False, None,
+     ["torch 2.8.0+cpu has no CUDA: install a CUDA build of torch first: pip install "
+      "'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128"]),
+    ("no-torch", machine(torch=None, torch_cuda=None), "sageattention", False, None,
+     ["torch is not installed", "'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu130"]),
+    ("python-3.14t", machine(python="3.14", free_threaded=True), "sageattention", False,
+     None, ["Python 3.14t", "free-threaded", "covered Pythons: 3.11, 3.12, 3.14"]),
+    ("dgx-spark-aarch64-sm121", machine(arch="aarch64", gpus=(SPARK,)), "sageattn3", True,
+     "cu130/torch2.14", []),
+    ("dgx-spark-python-3.11", machine(arch="aarch64", python="3.11", gpus=(SPARK,)),
+     "sageattention", False, None, ["Python 3.11", "covered Pythons: 3.12"]),
+    ("macos", machine(os="macos", arch="aarch64", glibc=None, torch="2.14.1", torch_cuda=None,
+                      gpus=()), "sageattention", False, None, ["macOS has no CUDA"]),
+    ("torch-2.15-newer-than-covered", machine(torch="2.15.0+cu130"), "sageattention", False,
+     "cu130/torch2.14", ["no sageattention wheels for torch 2.15 yet: nearest is torch 2.14",
+                         "pip install 'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu130"]),
+    ("torch2.8-cu129-other-cuda", machine(torch="2.8.0+cu129", torch_cuda="12.9"),
+     "sageattention", False, "cu128/torch2.8", ["torch 2.8 is covered with CUDA 12.8"]),
+    ("windows-no-torch2.14", machine(os="windows", glibc=None, gpus=(RTX4090,)), "sageattention",
+     False, None, ["no sageattention wheels for Windows x86_64", "covered: Linux"]),
+    ("old-glibc", machine(glibc="2.17"), "sageattention", False, None,
+     ["need a newer glibc"]),
+    ("unknown-package", machine(), "flash-attn", False, None, ["no wheels of 'flash-attn'"]),
+    ("no-gpu", machine(gpus=()), "sageattention", True, "cu130/torch2.14", []),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_advise_table(case) -> None:
+    _, m, package, ok, view, expect = case
+    advice = which.advise(m, package, MANIFEST, index_root=ROOT)
+    text = " ".join(advice.problems + advice.notes)
+    assert advice.ok is ok, advice.render()
+    for needle in expect:
+        assert needle in text, advice.render()
+    if view is None:
+        assert advice.command is None or "--index-url https://download.pytorch.org" not in (
+            advice.command or "")
+    else:
+        url = f"{ROOT}/{view}/simple/"
+        assert advice.index_url == url
+        assert advice.command == f"pip install {advice.package} --extra-index-url {url}"
+        assert advice.uv_command == f"uv pip install {advice.package} --extra-index-url {url}"
+    if ok:
+        assert advice.problems == ()
+        assert advice.wheel is not None
+        assert naming.parse_wheel(advice.wheel).cuda == m.torch_cuda
+    else:
+        # Every problem is one sentence that ends in what to do.
+        for p in advice.problems:
+            assert "\n" not in p
+            assert ": " in p
+
+
+def test_yanked_wheels_are_not_advised() -> None:
+    only_yanked = [f for f in MANIFEST if f["yanked"]]
+    advice = which.advise(machine(), "sageattention", only_yanked, index_root=ROOT)
+    assert not advice.ok
+
+
+def test_windows_5090_wheel_is_the_windows_one() -> None:
+    m = machine(os="windows", glibc=None, torch="2.8.0+cu128", torch_cuda="12.8", gpus=(RTX5090,))
+    advice = which.advise(m, "sageattention", MANIFEST, index_root=ROOT)
+    assert advice.wheel and advice.wheel.endswith("-cp312-cp312-win_amd64.whl")
+
+
+def test_without_manifest_the_command_comes_with_a_note() -> None:
+    advice = which.advise(machine(), "sageattention", None, index_root=ROOT)
+    assert advice.ok
+    url = f"{ROOT}/cu130/torch2.14/simple/"
+    assert advice.command == f"pip install sageattention --extra-index-url {url}"
+    assert any("manifest.json" in n for n in advice.notes)
+
+
+def test_gpu_outside_the_wheel_targets() -> None:
+    files = [wheel("sageattention", "2.2.0+cu130torch2.14", "cp312", LINUX, ["9.0a"])]
+    m = machine(gpus=(RTX4090,))
+    advice = which.advise(m, "sageattention", files, index_root=ROOT)
+    assert not advice.ok
+    assert "sm_89" in advice.problems[0] and "9.0a" in advice.problems[0]
+
+
+def test_advice_json_is_versioned_and_serialisable() -> None:
+    data = which.advise(machine(), "sageattention", MANIFEST, index_root=ROOT).to_json()
+    assert data["version"] == which.SCHEMA_VERSION
+    assert json.loads(json.dumps(data))["command"].startswith("pip install sageattention")
+
+
+# --- the duplicated rules agree with the package's own --------------------------------
+
+TARGET_CASES = ["8.0", "8.6", "8.9", "8.9+PTX", "9.0", "9.0a", "9.0+PTX", "10.0a", "10.0f",
+                "10.3a", "12.0", "12.0a", "12.0f", "12.1a", "12.0+PTX", "sm_90a", "90a", "75"]
+CAPABILITIES = [(7, 5), (8, 0), (8, 6), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0),
+                (12, 1)]
+
+
+@pytest.mark.parametrize("text", TARGET_CASES)
+def test_target_rule_agrees_with_arch(text: str) -> None:
+    ours, theirs = which.Target.parse(text), arch.GpuTarget.parse(text)
+    assert ours.sm == theirs.sm
+    for cap in CAPABILITIES:
+        assert ours.runs_on(cap) == theirs.runs_on(cap), (text, cap)
+
+
+WHEEL_CASES = [
+    "sageattention-2.2.0+cu130torch2.14-cp311-cp311-manylinux_2_34_x86_64.whl",
+    "sageattention-2.2.0+cu128torch2.8-1-cp312-cp312-win_amd64.whl",
+    "sageattn3-1.0.0+cu130torchabi-cp310-abi3-manylinux_2_28_aarch64.whl",
+    "Sage_Attention-2.2.0-cp314-cp314t-manylinux_2_28_x86_64.manylinux2014_x86_64.whl",
+    "sageattention-1.0.6-py3-none-any.whl",
+]
+
+
+@pytest.mark.parametrize("filename", WHEEL_CASES)
+def test_wheel_parser_agrees_with_naming(filename: str) -> None:
+    ours, theirs = which.parse_wheel(filename), naming.parse_wheel(filename)
+    for field in ("project", "version", "public_version", "cuda", "torch", "python_tags",
+                  "abi_tags", "platform_tags"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+
+
+@pytest.mark.parametrize("cuda,torch", [("13.0", "2.14.1+cu130"), ("12.8", "2.8.0"),
+                                        ("12.6", "2.10.0")])
+def test_view_path_agrees_with_naming(cuda: str, torch: str) -> None:
+    assert which.view_path(cuda, torch) == naming.view_path(cuda, torch)
+    assert which.cuda_tag(cuda) == naming.cuda_tag(cuda)
+
+
+def test_nvidia_smi_parsing() -> None:
+    text = "NVIDIA GeForce RTX 5090, 12.0\nNVIDIA H100 80GB HBM3, 9.0\n"
+    assert which._parse_nvidia_smi(text) == (
+        Gpu(name="NVIDIA GeForce RTX 5090", capability=(12, 0)),
+        Gpu(name="NVIDIA H100 80GB HBM3", capability=(9, 0)),
+    )
+
+
+# --- which.py stays a self-contained, standard-library-only script ----------------------
+
+
+def test_which_imports_only_the_standard_library() -> None:
+    tree = ast.parse(Path(which.__file__).read_text(encoding="utf-8"))
+    top = set()
+    for node in tree.body:  # module level only: torch is imported lazily inside detect()
+        if isinstance(node, ast.Import):
+            top.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            top.add((node.module or "").split(".")[0])
+    assert top - {"__future__"} <= set(sys.stdlib_module_names), top
+
+
+def test_which_runs_as_a_plain_script(tmp_path: Path) -> None:
+    script = tmp_path / "which.py"
+    script.write_text(Path(which.__file__).read_text(encoding="utf-8"), encoding="utf-8")
+    # -I: isolated mode, so neither wheelfactory nor the venv's packages are importable.
+    out = subprocess.run([sys.executable, "-I", str(script), "sageattention", "--json",
+                          "--offline", "--index-url", ROOT],
+                         capture_output=True, text=True, timeout=60, check=False)
+    data = json.loads(out.stdout)
+    assert data["package"] == "sageattention"
+    assert out.returncode == (0 if data["ok"] else 1)

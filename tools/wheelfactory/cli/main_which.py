@@ -1,0 +1,21 @@
+"""``wheelfactory which``: the install command that fits this machine, or why none does."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "print the pip/uv command that installs the right wheel for this machine"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    # which.py is standard-library only and cheap to import; it owns its own flags so the
+    # served copy (python which.py) and this subcommand take the same ones.
+    from wheelfactory import which
+
+    which.configure_parser(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from wheelfactory import which
+
+    return which.run(args)

@@ -414,7 +414,7 @@ def _get(item: object, key: str, default: object = None) -> object:
 
 def _record(item: object) -> dict:
     rec = _get(item, "build_record")
-    return rec if isinstance(rec, dict) else {}
+    return dict(rec) if hasattr(rec, "keys") else {}  # a dict, or a Mapping of PublishedFile
 
 
 def _targets(item: object) -> list[str] | None:

@@ -19,6 +19,7 @@ from wheelfactory.errors import WheelfactoryError
 # subcommand -> module under wheelfactory.cli
 COMMANDS: dict[str, str] = {
     "build": "main_build",
+    "plan": "main_plan",
     "which": "main_which",
 }
 

@@ -1,0 +1,513 @@
+"""Which wheels must exist: ``plan(recipes, releases, published) -> Plan``, a pure function.
+
+A cell is one wheel: (recipe, version, torch minor, CUDA, CPython, OS, machine) plus the
+GPU targets it is compiled for. Cells come from the torch release table (the newest patch
+of each torch minor: wheels are per minor), narrowed by each recipe's [matrix] and the
+caller's selection. Every combination left out is recorded with its reason
+(``Plan.excluded``; ``wheelfactory plan --explain`` prints them).
+
+Rules:
+- a GPU target the cell's CUDA cannot compile (arch.why_not_buildable: sm_100/sm_120 need
+  12.8, sm_103/sm_121 need 12.9, CUDA 13 builds nothing below sm_75) is dropped from that
+  cell with a note; a cell with no targets left is excluded;
+- ``matrix.abi3``: one ``cp3X-abi3`` cell (X = the lowest CPython the recipe admits for
+  that torch/CUDA/platform) replaces the per-Python cells; free-threaded CPython cannot
+  load abi3 wheels, so its cells stay;
+- ``matrix.stable-abi-floor``: one cell labelled torch "abi" per (CUDA, platform, Python)
+  replaces the per-torch cells of every torch >= floor; it is built against the oldest of
+  those torch releases that ships that CUDA/platform/Python;
+- with ``published`` (a manifest), cells already in the index (not yanked) are excluded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from wheelfactory import arch, naming
+from wheelfactory.errors import RecipeError
+from wheelfactory.recipe import Recipe
+from wheelfactory.releases import (
+    PLATFORMS,
+    ReleaseTable,
+    TorchRelease,
+    base_python,
+    cuda_key,
+    is_free_threaded,
+    platform_key,
+    python_key,
+)
+
+PLAN_VERSION = 1
+GITHUB_MAX_JOBS = 256  # GitHub's limit of jobs per matrix
+
+# platform -> (os, machine, GitHub runner, cibuildwheel platform suffix)
+PLATFORM_INFO: Mapping[str, tuple[str, str, str, str]] = {
+    "linux-x86_64": ("linux", "x86_64", "ubuntu-24.04", "manylinux_x86_64"),
+    "linux-aarch64": ("linux", "aarch64", "ubuntu-24.04-arm", "manylinux_aarch64"),
+    "windows-amd64": ("windows", "amd64", "windows-2022", "win_amd64"),
+}
+OPERATING_SYSTEMS = ("linux", "windows")
+
+
+class _Published(Protocol):
+    filename: str
+    yanked: bool
+
+
+class _Manifest(Protocol):
+    files: Sequence[_Published]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """The caller's narrowing (CLI --torch/--cuda/--python/--os); empty = everything."""
+
+    torch: SpecifierSet = field(default_factory=SpecifierSet)
+    cuda: SpecifierSet = field(default_factory=SpecifierSet)
+    python: SpecifierSet = field(default_factory=SpecifierSet)
+    oses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One wheel that must exist."""
+
+    recipe: str  # normalized distribution name
+    recipe_path: str  # the recipe file, relative to the repo root where possible
+    version: str  # upstream public version ("" when the recipe pins none)
+    torch: str  # the torch release built against: "2.8.0"
+    torch_label: str  # "2.8", or "abi" for a stable-ABI wheel
+    cuda: str  # "12.8"
+    python: str  # "3.12", "3.13t", or "cp39-abi3"
+    platform: str  # "linux-x86_64"
+    targets: tuple[str, ...]  # ("9.0a", "12.0a")
+    notes: tuple[str, ...] = ()
+    covers: tuple[str, ...] = ()  # abi3: CPythons covered; stable ABI: torch minors covered
+    stable_abi_floor: str | None = None  # for torch_label "abi": the recipe's floor
+
+    @property
+    def os(self) -> str:
+        return PLATFORM_INFO[self.platform][0]
+
+    @property
+    def machine(self) -> str:
+        return PLATFORM_INFO[self.platform][1]
+
+    @property
+    def abi3(self) -> bool:
+        return self.python.endswith("-abi3")
+
+    @property
+    def python_tag(self) -> str:
+        """"cp312", "cp313t" or "cp39-abi3"."""
+        if self.abi3:
+            return self.python
+        return "cp" + self.python.replace(".", "")
+
+    @property
+    def wheel_tags(self) -> tuple[str, str]:
+        """(interpreter, abi) tags of the wheel: ("cp313", "cp313t"), ("cp39", "abi3")."""
+        if self.abi3:
+            interp, _, abi = self.python.partition("-")
+            return interp, abi
+        tag = self.python_tag
+        return tag.rstrip("t"), tag
+
+    @property
+    def id(self) -> str:
+        cu = naming.cuda_tag(self.cuda)
+        version = f"-{self.version}" if self.version else ""
+        return f"{self.recipe}{version}-{cu}-torch{self.torch_label}-{self.python_tag}-{self.os}_{self.machine}"
+
+    @property
+    def torch_requirement(self) -> str:
+        if self.torch_label == naming.STABLE_ABI:
+            return naming.torch_requirement(self.torch, stable_abi_floor=self.stable_abi_floor or self.torch)
+        return naming.torch_requirement(self.torch)
+
+    def key(self) -> tuple[str, str, str, str, str, str, str, str]:
+        """What identifies the cell's wheel in an index (see ``wheel_key``)."""
+        interp, abi = self.wheel_tags
+        return (self.recipe, self.version, self.cuda, self.torch_label, interp, abi, self.os, self.machine)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "recipe": self.recipe,
+            "recipe_path": self.recipe_path,
+            "version": self.version,
+            "torch": self.torch,
+            "torch_label": self.torch_label,
+            "torch_requirement": self.torch_requirement,
+            "cuda": self.cuda,
+            "python": self.python,
+            "os": self.os,
+            "machine": self.machine,
+            "platform": self.platform,
+            "targets": list(self.targets),
+            "arch_list": arch.torch_arch_list(arch.parse_targets(list(self.targets))),
+            "covers": list(self.covers),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exclusion:
+    """A combination left out, and why. "*" stands for every value of that field."""
+
+    recipe: str
+    torch: str
+    cuda: str = "*"
+    python: str = "*"
+    platform: str = "*"
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "recipe": self.recipe,
+            "torch": self.torch,
+            "cuda": self.cuda,
+            "python": self.python,
+            "platform": self.platform,
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.recipe} torch {self.torch} cuda {self.cuda} python {self.python} {self.platform}: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    cells: tuple[Cell, ...]
+    excluded: tuple[Exclusion, ...] = ()
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.cells)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [c.to_json() for c in self.cells]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return github_jobs(self.cells)
+
+    def github_matrices(self, max_jobs: int = GITHUB_MAX_JOBS) -> dict[str, Any]:
+        jobs = self.jobs()
+        chunks = [jobs[i : i + max_jobs] for i in range(0, len(jobs), max_jobs)]
+        return {"version": PLAN_VERSION, "matrices": [{"include": chunk} for chunk in chunks]}
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _platform_of_tag(tag: str) -> tuple[str, str] | None:
+    """A wheel platform tag -> (os, machine): "manylinux_2_28_x86_64" -> ("linux", "x86_64")."""
+    if tag == "win_amd64":
+        return ("windows", "amd64")
+    for machine in ("x86_64", "aarch64"):
+        if tag.endswith("_" + machine) and ("linux" in tag):
+            return ("linux", machine)
+    return None
+
+
+def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, str]]:
+    """The cell keys a wheel filename satisfies (empty for a wheel without our label)."""
+    label = naming.parse_wheel(filename)
+    if not label.is_labelled:
+        return set()
+    assert label.cuda is not None and label.torch is not None
+    keys = set()
+    for interp in label.python_tags:
+        for abi in label.abi_tags:
+            for plat in label.platform_tags:
+                where = _platform_of_tag(plat)
+                if where is None:
+                    continue
+                keys.add((label.project, label.public_version, label.cuda, label.torch, interp, abi, *where))
+    return keys
+
+
+def published_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
+    """Cell key -> the filename that satisfies it, from a manifest (yanked files do not
+    count) or from plain filenames."""
+    if published is None:
+        return {}
+    if hasattr(published, "files"):
+        names = [f.filename for f in published.files if not f.yanked]  # type: ignore[union-attr]
+    else:
+        names = list(published)  # type: ignore[arg-type]
+    out: dict[tuple[str, ...], str] = {}
+    for name in sorted(names):
+        for key in wheel_keys(name):
+            out.setdefault(key, name)
+    return out
+
+
+def match_key(cell: Cell, keys: Mapping[tuple[str, ...], Any]) -> Any:
+    """The entry of ``keys`` for ``cell``; a recipe without a version matches any version."""
+    key = cell.key()
+    if key in keys:
+        return keys[key]
+    if not cell.version:
+        for k, v in keys.items():
+            if k[0] == key[0] and k[2:] == key[2:]:
+                return v
+    return None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _contains(spec: SpecifierSet, version: str) -> bool:
+    return spec.contains(version, prereleases=True)
+
+
+def _recipe_path(recipe: Recipe, root: Path | None) -> str:
+    if recipe.path is None:
+        return ""
+    path = Path(recipe.path)
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
+
+
+@dataclass
+class _Candidate:
+    release: TorchRelease
+    cuda: str
+    platform: str
+    python: str
+    targets: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def _targets(recipe: Recipe, cuda: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """(targets kept, notes on dropped ones, reason to exclude or None)."""
+    try:
+        wanted = recipe.targets_for(cuda)
+    except RecipeError as e:
+        return (), (), str(e)
+    kept, notes = [], []
+    for target in wanted:
+        why = arch.why_not_buildable(target, cuda)
+        if why is None:
+            kept.append(str(target))
+        else:
+            notes.append(f"dropped {target}: {why}")
+    if not kept:
+        return (), tuple(notes), "no GPU target left: " + "; ".join(notes)
+    return tuple(kept), tuple(notes), None
+
+
+def _plan_recipe(
+    recipe: Recipe, releases: ReleaseTable, select: Selection, excluded: list[Exclusion]
+) -> list[_Candidate]:
+    mx = recipe.matrix
+    name = recipe.name
+    out: list[_Candidate] = []
+    target_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {}
+    for release in releases.planning_releases():
+        t = release.minor
+        if not _contains(mx.torch, release.version):
+            excluded.append(Exclusion(recipe=name, torch=t, reason=f"recipe's matrix.torch {str(mx.torch)!r} excludes {release.version}"))
+            continue
+        if not _contains(select.torch, release.version):
+            excluded.append(Exclusion(recipe=name, torch=t, reason=f"not selected by --torch {str(select.torch)!r}"))
+            continue
+        for cuda in release.cudas:
+            if not _contains(mx.cuda, cuda):
+                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=f"recipe's matrix.cuda {str(mx.cuda)!r} excludes it"))
+                continue
+            if not _contains(select.cuda, cuda):
+                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=f"not selected by --cuda {str(select.cuda)!r}"))
+                continue
+            if cuda not in target_cache:
+                target_cache[cuda] = _targets(recipe, cuda)
+            targets, notes, why = target_cache[cuda]
+            if why is not None:
+                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=why))
+                continue
+            for variant in (v for v in release.variants if v.cuda == cuda):
+                for platform in variant.platforms:
+                    os_name = PLATFORM_INFO[platform][0]
+                    if platform not in mx.platforms:
+                        excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, platform=platform, reason="not in the recipe's matrix.platforms"))
+                        continue
+                    if select.oses and os_name not in select.oses:
+                        excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, platform=platform, reason=f"not selected by --os {' '.join(select.oses)}"))
+                        continue
+                    for python in release.pythons_of(variant):
+                        if is_free_threaded(python) and not mx.free_threaded:
+                            excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, python=python, platform=platform, reason="free-threaded CPython: the recipe's matrix.free-threaded is false"))
+                            continue
+                        if not _contains(mx.python, base_python(python)):
+                            excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, python=python, platform=platform, reason=f"recipe's matrix.python {str(mx.python)!r} excludes it"))
+                            continue
+                        out.append(_Candidate(release, cuda, platform, python, targets, notes))
+    return out
+
+
+def _python_selected(select: Selection, pythons: Iterable[str]) -> bool:
+    return any(_contains(select.python, base_python(p)) for p in pythons)
+
+
+def plan(
+    recipes: Sequence[Recipe],
+    releases: ReleaseTable,
+    published: _Manifest | Iterable[str] | None = None,
+    *,
+    select: Selection | None = None,
+    root: Path | None = None,
+) -> Plan:
+    """The cells that must exist for ``recipes`` over ``releases``; with ``published``,
+    only those not yet published. Pure: same inputs, same Plan (sorted, stable IDs)."""
+    select = select or Selection()
+    excluded: list[Exclusion] = []
+    cells: list[Cell] = []
+    for recipe in sorted(recipes, key=lambda r: r.name):
+        candidates = _plan_recipe(recipe, releases, select, excluded)
+        mx = recipe.matrix
+        floor = Version(mx.stable_abi_floor) if mx.stable_abi_floor else None
+
+        # Group by (torch label, cuda, platform); the build torch is the oldest release
+        # of the group (stable ABI: oldest >= floor that ships the combination).
+        groups: dict[tuple[str, str, str], list[_Candidate]] = {}
+        for c in candidates:
+            stable = floor is not None and Version(c.release.minor) >= floor
+            label = naming.STABLE_ABI if stable else c.release.minor
+            groups.setdefault((label, c.cuda, c.platform), []).append(c)
+
+        base = {
+            "recipe": recipe.name,
+            "recipe_path": _recipe_path(recipe, root),
+            "version": recipe.version or "",
+        }
+        for (label, cuda, platform), group in groups.items():
+            targets, notes = group[0].targets, group[0].notes
+            by_python: dict[str, list[_Candidate]] = {}
+            for c in group:
+                by_python.setdefault(c.python, []).append(c)
+
+            def build_release(cands: list[_Candidate]) -> TorchRelease:
+                return min((c.release for c in cands), key=lambda r: r.parsed)
+
+            def minors(cands: Iterable[_Candidate]) -> tuple[str, ...]:
+                return tuple(sorted({c.release.minor for c in cands}, key=Version))
+
+            regular = {p: cs for p, cs in by_python.items() if not (mx.abi3 and not is_free_threaded(p))}
+            abi3 = {p: cs for p, cs in by_python.items() if p not in regular}
+            for python, cs in regular.items():
+                if not _python_selected(select, [python]):
+                    excluded.append(Exclusion(recipe=recipe.name, torch=label, cuda=cuda, python=python, platform=platform, reason=f"not selected by --python {str(select.python)!r}"))
+                    continue
+                covers = minors(cs) if label == naming.STABLE_ABI else ()
+                cells.append(Cell(**base, torch=build_release(cs).version, torch_label=label, cuda=cuda, python=python, platform=platform, targets=targets, notes=notes, covers=covers, stable_abi_floor=mx.stable_abi_floor if covers else None))
+            if abi3:
+                pys = sorted(abi3, key=python_key)
+                floor_py = "cp" + pys[0].replace(".", "") + "-abi3"
+                if not _python_selected(select, pys):
+                    excluded.append(Exclusion(recipe=recipe.name, torch=label, cuda=cuda, python=floor_py, platform=platform, reason=f"not selected by --python {str(select.python)!r}"))
+                    continue
+                all_cs = [c for p in pys for c in abi3[p]]
+                # Build with the oldest CPython on the oldest torch that has it.
+                build = build_release(abi3[pys[0]])
+                cells.append(Cell(**base, torch=build.version, torch_label=label, cuda=cuda, python=floor_py, platform=platform, targets=targets, notes=notes + (f"one abi3 wheel for CPython {', '.join(pys)}",), covers=tuple(pys) if label != naming.STABLE_ABI else tuple(pys) + tuple(f"torch{m}" for m in minors(all_cs)), stable_abi_floor=mx.stable_abi_floor if label == naming.STABLE_ABI else None))
+
+    cells.sort(key=_cell_sort_key)
+    if published is not None:
+        keys = published_keys(published)
+        kept = []
+        for cell in cells:
+            filename = match_key(cell, keys)
+            if filename is None:
+                kept.append(cell)
+            else:
+                excluded.append(Exclusion(recipe=cell.recipe, torch=cell.torch_label, cuda=cell.cuda, python=cell.python, platform=cell.platform, reason=f"already published: {filename}"))
+        cells = kept
+    return Plan(cells=tuple(cells), excluded=tuple(excluded))
+
+
+def _cell_sort_key(c: Cell) -> tuple[Any, ...]:
+    label = (1, (0, 0)) if c.torch_label == naming.STABLE_ABI else (0, tuple(int(x) for x in c.torch_label.split(".")))
+    py = (0, 0, 0) if c.abi3 else python_key(c.python)
+    return (c.recipe, c.version, label, cuda_key(c.cuda), platform_key(c.platform), py)
+
+
+# --------------------------------------------------------------------------- GitHub
+
+
+def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
+    """One job per (recipe, version, torch, CUDA, OS, machine): cibuildwheel builds the
+    Pythons of a job together."""
+    groups: dict[tuple[Any, ...], list[Cell]] = {}
+    for c in sorted(cells, key=_cell_sort_key):
+        groups.setdefault((c.recipe, c.version, c.torch_label, c.torch, c.cuda, c.platform), []).append(c)
+    jobs = []
+    for (recipe, version, label, torch, cuda, platform), cs in groups.items():
+        os_name, machine, runner, cibw_plat = PLATFORM_INFO[platform]
+        first = cs[0]
+        ver = f"-{version}" if version else ""
+        pythons = [c.python.partition("-")[0] if c.abi3 else c.python for c in cs]
+        pythons = [f"3.{p[3:]}" if p.startswith("cp") else p for p in pythons]
+        jobs.append(
+            {
+                "id": f"{recipe}{ver}-{naming.cuda_tag(cuda)}-torch{label}-{os_name}_{machine}",
+                "recipe": first.recipe_path,
+                "name": recipe,
+                "version": version,
+                "torch": torch,
+                "torch_label": label,
+                "torch_requirement": first.torch_requirement,
+                "cuda": cuda,
+                "os": os_name,
+                "machine": machine,
+                "runner": runner,
+                "pythons": pythons,
+                "abi3": any(c.abi3 for c in cs),
+                "cibw_build": " ".join(f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{cibw_plat}" for c in cs),
+                "targets": arch.torch_arch_list(arch.parse_targets(list(first.targets))),
+                "cells": [c.id for c in cs],
+            }
+        )
+    return jobs
+
+
+def to_json_text(plan_: Plan) -> str:
+    return json.dumps(plan_.to_json(), indent=2) + "\n"
+
+
+def table_text(plan_: Plan) -> str:
+    """A human table: one line per cell."""
+    if not plan_.cells:
+        return "(no cells)\n"
+    rows = [("ID", "TORCH", "CUDA", "PYTHON", "PLATFORM", "TARGETS")]
+    rows += [(c.id, c.torch, c.cuda, c.python, c.platform, ";".join(c.targets)) for c in plan_.cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append(f"{len(plan_.cells)} cells")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "GITHUB_MAX_JOBS",
+    "OPERATING_SYSTEMS",
+    "PLATFORMS",
+    "Cell",
+    "Exclusion",
+    "Plan",
+    "Selection",
+    "github_jobs",
+    "match_key",
+    "plan",
+    "published_keys",
+    "wheel_keys",
+]

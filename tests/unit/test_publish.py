@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from _index_wheels import make_wheel
+from wheelfactory import publish as pub
+from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.index import render_index
+from wheelfactory.manifest import MANIFEST_NAME, load_manifest
+
+
+def snapshot(index: Path) -> dict[str, bytes]:
+    """Every visible file of an index (hidden journal/temp/lock files left out)."""
+    return {
+        str(p.relative_to(index)): p.read_bytes()
+        for p in sorted(index.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(index).parts)
+    }
+
+
+def pages_of(snap: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in snap.items() if not k.startswith("files/") and k != MANIFEST_NAME}
+
+
+def test_publish_records_everything(tmp_path: Path) -> None:
+    record = {"cuda": "13.0", "torch": "2.14.1", "archs": ["9.0a"]}
+    w = make_wheel(tmp_path / "w", build_record=record)
+    result = pub.publish([w], tmp_path / "idx", upload_time=lambda: "2026-05-01T12:00:00.000000Z")
+    assert result.added == (w.name,)
+    m = load_manifest(tmp_path / "idx")
+    (f,) = m.files
+    assert f.build_record == record
+    assert f.upload_time == "2026-05-01T12:00:00.000000Z"
+    assert f.requires_python == ">=3.10"
+    assert f.url == f"files/{w.name}"
+    assert (tmp_path / "idx" / f.url).read_bytes() == w.read_bytes()
+    with zipfile.ZipFile(w) as zf:
+        meta = zf.read("demo_ext-1.0.0+cu130torch2.14.dist-info/METADATA")
+    assert (tmp_path / "idx" / f.metadata_url).read_bytes() == meta
+    # The pages on disk are exactly the rendering of the manifest.
+    assert pages_of(snapshot(tmp_path / "idx")) == render_index(m)
+    assert pub.index_drift(tmp_path / "idx") == []
+
+
+def test_same_file_again_is_a_noop_other_bytes_are_refused(tmp_path: Path) -> None:
+    w = make_wheel(tmp_path / "a")
+    idx = tmp_path / "idx"
+    pub.publish([w], idx)
+    before = snapshot(idx)
+    assert pub.publish([w], idx).added == ()
+    assert snapshot(idx) == before
+    clash = make_wheel(tmp_path / "b", requires_python=">=3.11")  # same name, other bytes
+    assert clash.name == w.name
+    with pytest.raises(PublishError, match="already published"):
+        pub.publish([clash], idx)
+    assert snapshot(idx) == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tamper": True}, "does not match RECORD"),
+        ({"requires_torch": ""}, "torch requirement"),
+        ({"requires_torch": "torch>=2.0"}, "is not torch==2.14"),
+        ({"requires_torch": "torch==2.13.*"}, "is not torch==2.14"),
+        ({"cuda": ""}, "no \\+cuXYZtorch"),
+        ({"extra_files": {"../../etc/evil": b"x"}}, "escapes"),
+        ({"requires_python": ">=3.10,<<4"}, "Requires-Python"),
+    ],
+)
+def test_bad_wheels_are_refused(tmp_path: Path, kwargs: dict, match: str) -> None:
+    w = make_wheel(tmp_path / "w", **kwargs)
+    with pytest.raises(PublishError, match=match):
+        pub.publish([w], tmp_path / "idx")
+    assert not (tmp_path / "idx" / MANIFEST_NAME).exists()
+
+
+def test_corrupt_zip_is_refused(tmp_path: Path) -> None:
+    w = make_wheel(tmp_path / "w")
+    data = bytearray(w.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(PublishError, match="corrupt|CRC|zip|RECORD"):
+        pub.inspect_wheel(w)
+    w.write_bytes(b"not a zip at all")
+    with pytest.raises(PublishError, match="not a valid zip"):
+        pub.inspect_wheel(w)
+
+
+def test_metadata_must_match_filename(tmp_path: Path) -> None:
+    w = make_wheel(tmp_path / "w", filename="other-1.0.0+cu130torch2.14-py3-none-any.whl")
+    with pytest.raises(PublishError, match="METADATA names"):
+        pub.inspect_wheel(w)
+
+
+def test_one_more_wheel_rewrites_only_its_pages(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    pub.publish(
+        [make_wheel(tmp_path / "w", torch="2.14"), make_wheel(tmp_path / "w", torch="2.13")], idx
+    )
+    before = snapshot(idx)
+    result = pub.publish([make_wheel(tmp_path / "w", version="1.0.1")], idx)
+    after = snapshot(idx)
+    changed_pages = {p for p in pages_of(after) if before.get(p) != after[p]}
+    assert set(result.pages_written) == changed_pages
+    assert changed_pages == {
+        "cu130/torch2.14/simple/demo-ext/index.html",
+        "cu130/torch2.14/simple/demo-ext/index.json",
+        "cu130/simple/demo-ext/index.html",
+        "cu130/simple/demo-ext/index.json",
+    }
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("point", ["stored", "prepared", "committing:1", "committing:3"])
+def test_crash_mid_publish_leaves_old_or_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    idx = tmp_path / "idx"
+    pub.publish([make_wheel(tmp_path / "w", torch="2.14")], idx)
+    old = snapshot(idx)
+    new_wheel = make_wheel(tmp_path / "w", torch="2.13")  # new view: touches root as well
+
+    def crash_at(where: str) -> None:
+        if where == point:
+            raise Crash(where)
+
+    monkeypatch.setattr(pub, "_crash_point", crash_at)
+    with pytest.raises(Crash):
+        pub.publish([new_wheel], idx)
+    # Whatever the crash left, no page links a file that is not stored.
+    crashed = snapshot(idx)
+    for path, page in pages_of(crashed).items():
+        if path.endswith("index.json") and "/simple/" in path and "files" in json.loads(page):
+            for f in json.loads(page)["files"]:
+                assert f"files/{f['filename']}" in crashed, (point, path)
+    monkeypatch.undo()
+    assert pub.recover_index(idx) is not None or point == "stored"
+    recovered = snapshot(idx)
+    m = load_manifest(idx)
+    assert pages_of(recovered) == render_index(m)
+    if point.startswith("committing"):
+        assert new_wheel.name in m.by_filename  # committed: rolled forward
+    else:
+        assert pages_of(recovered) == pages_of(old)  # not committed: old index
+        assert recovered[MANIFEST_NAME] == old[MANIFEST_NAME]
+    assert not [p for p in idx.rglob(".*.tmp")]
+    # And the next publish works and completes the picture.
+    pub.publish([new_wheel], idx)
+    assert pub.index_drift(idx) == []
+    assert new_wheel.name in load_manifest(idx).by_filename
+
+
+def test_yank_and_unyank(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    w = make_wheel(tmp_path / "w")
+    pub.publish([w], idx)
+    f = pub.set_yanked(idx, w.name, yanked=True, reason="black\noutput <b>")
+    assert (f.yanked, f.yank_reason) == (True, "black output <b>")
+    page = (idx / "cu130/torch2.14/simple/demo-ext/index.html").read_text()
+    assert 'data-yanked="black output &lt;b&gt;"' in page
+    assert pub.index_drift(idx) == []
+    f = pub.set_yanked(idx, w.name, yanked=False)
+    assert (f.yanked, f.yank_reason) == (False, None)
+    assert "data-yanked" not in (idx / "cu130/torch2.14/simple/demo-ext/index.html").read_text()
+    with pytest.raises(PublishError, match="did you mean"):
+        pub.set_yanked(idx, w.name.replace("1.0.0", "1.0.9"), yanked=True)
+
+
+def test_rerender_repairs_drift(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    pub.publish([make_wheel(tmp_path / "w")], idx)
+    page = idx / "cu130/simple/demo-ext/index.html"
+    good = page.read_bytes()
+    page.write_text("hand edited")
+    assert pub.index_drift(idx) == ["cu130/simple/demo-ext/index.html"]
+    assert pub.rerender(idx) == ("cu130/simple/demo-ext/index.html",)
+    assert page.read_bytes() == good
+
+
+def test_store_dispatch(tmp_path: Path) -> None:
+    assert isinstance(pub.make_store("local", tmp_path), pub.LocalStore)
+    with pytest.raises(ConfigError, match="not implemented yet"):
+        pub.make_store("github:o/r@v1", tmp_path)
+    with pytest.raises(ConfigError, match="did you mean 'local'"):
+        pub.make_store("locl", tmp_path)
+
+
+def test_store_may_return_absolute_urls(tmp_path: Path) -> None:
+    class FarStore:
+        def __init__(self) -> None:
+            self.put_names: list[str] = []
+
+        def put(self, filename: str, source: Path | bytes) -> str:
+            self.put_names.append(filename)
+            return "https://cdn.example.invalid/w/" + filename.replace("+", "%2B")
+
+    store = FarStore()
+    w = make_wheel(tmp_path / "w")
+    pub.publish([w], tmp_path / "idx", store=store)
+    assert store.put_names == [w.name, w.name + ".metadata"]
+    page = (tmp_path / "idx/cu130/simple/demo-ext/index.html").read_text()
+    assert 'href="https://cdn.example.invalid/w/demo_ext-1.0.0%2Bcu130torch2.14' in page

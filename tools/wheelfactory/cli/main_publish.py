@@ -1,0 +1,54 @@
+"""wheelfactory publish: add built wheels to a static index and re-render what changed."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "add wheels to a static index (store + manifest.json + PEP 503/691 pages)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "wheels",
+        nargs="*",
+        metavar="WHEEL",
+        help="wheels to publish; none: finish an interrupted publish and re-render drifted pages",
+    )
+    parser.add_argument("--index", required=True, metavar="DIR", help="the index root folder")
+    parser.add_argument(
+        "--store",
+        default="local",
+        metavar="SPEC",
+        help="where wheel files go: local (DIR/files/, the default); github:..., s3://... later",
+    )
+    parser.add_argument(
+        "--provenance-url",
+        action="append",
+        default=[],
+        metavar="FILENAME=URL",
+        help="a PEP 740 provenance URL for a wheel (repeatable)",
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    from wheelfactory import publish as pub
+    from wheelfactory.errors import ConfigError
+
+    provenance = {}
+    for item in args.provenance_url:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise ConfigError(f"--provenance-url {item!r}: write it as FILENAME=https://...")
+        provenance[name] = url
+    if not args.wheels:
+        drift = pub.rerender(args.index)
+        print(f"re-rendered {len(drift)} page(s)")
+        return 0
+    store = pub.make_store(args.store, args.index)
+    result = pub.publish(args.wheels, args.index, store=store, provenance_urls=provenance)
+    for name in result.added:
+        print(f"published {name}")
+    for name in result.unchanged:
+        print(f"already published {name}")
+    print(f"{len(result.pages_written)} page(s) written")
+    return 0

@@ -1,0 +1,308 @@
+"""The index manifest: ``<index root>/manifest.json``, the single source of truth of an index.
+
+Every page of an index is rendered from it (index.py) and nothing else, so the same
+manifest always gives the same bytes. One entry per published wheel::
+
+    {"version": 1, "files": [{"filename": ..., "url": ..., "sha256": ..., ...}, ...]}
+
+sorted by filename; resources/manifest.schema.json is the contract other tools read.
+
+``url`` is either relative to the index root (the local store writes ``files/<name>``)
+or absolute (``https://...``: a store such as GitHub Release assets or a bucket may hand
+out URLs of another host). The core metadata file is always at ``<url>.metadata``.
+``upload_time`` is recorded when the wheel is published (PEP 700 format), never taken
+from the clock at render time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from wheelfactory.errors import ConfigError, NetworkError, PublishError
+from wheelfactory.naming import WheelLabel, parse_wheel
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+# PEP 700: yyyy-mm-ddThh:mm:ss.ffffffZ (UTC, microseconds)
+UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# A published filename: what packaging accepts, and nothing a path or markup could abuse.
+_SAFE_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl$")
+
+
+def format_upload_time(moment: datetime) -> str:
+    """A datetime -> PEP 700 upload time ``2026-05-01T12:00:00.000000Z`` (converted to UTC)."""
+    if moment.tzinfo is None:
+        raise ConfigError("upload time must be timezone-aware; pass datetime.now(timezone.utc)")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_upload_time() -> str:
+    return format_upload_time(datetime.now(timezone.utc))
+
+
+def check_filename(filename: str) -> WheelLabel:
+    """Validate a wheel filename for publishing; return what its name says.
+
+    Refuses path separators, markup characters and anything packaging does not parse, and
+    wheels without a ``+cuXYZtorchX.Y`` label (they belong to no view).
+    """
+    if not _SAFE_FILENAME_RE.match(filename) or ".." in filename:
+        msg = (
+            f"refusing wheel filename {filename!r}: only letters, digits and . _ + ! - are"
+            " allowed; rename the file to its PEP 427 name"
+        )
+        raise PublishError(msg)
+    try:
+        label = parse_wheel(filename)
+    except ConfigError as e:
+        raise PublishError(str(e)) from e
+    if not label.is_labelled:
+        msg = (
+            f"{filename} has no +cuXYZtorchX.Y local version label, so it belongs to no index"
+            " view; build it with wheelfactory build, which labels it"
+        )
+        raise PublishError(msg)
+    return label
+
+
+def _check_url(url: str, filename: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise PublishError(f"URL {url!r} of {filename} has no host; fix the store's URL")
+        return
+    if parts.scheme or parts.netloc or url.startswith("/") or parts.query or parts.fragment:
+        msg = f"URL {url!r} of {filename} must be http(s) or relative to the index root"
+        raise PublishError(msg + "; fix the store's URL")
+    if any(seg in ("", ".", "..") for seg in url.split("/")):
+        raise PublishError(f"URL {url!r} of {filename} must not contain empty, . or .. segments")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishedFile:
+    """One wheel in the index, as recorded when it was published."""
+
+    filename: str
+    project: str  # normalized (PEP 503)
+    version: str
+    sha256: str
+    size: int
+    url: str  # relative to the index root, or absolute http(s)
+    requires_python: str | None = None
+    metadata_sha256: str | None = None  # sha256 of the .metadata file beside the wheel
+    upload_time: str  # PEP 700
+    yanked: bool = False
+    yank_reason: str | None = None
+    build_record: Mapping[str, Any] | None = field(default=None, hash=False)
+    provenance_url: str | None = None
+
+    def __post_init__(self) -> None:
+        label = check_filename(self.filename)
+        if label.project != self.project:
+            msg = f"{self.filename}: project {self.project!r} differs from its filename's"
+            raise PublishError(msg + f" {label.project!r}; fix the manifest entry")
+        if label.version != self.version:
+            msg = f"{self.filename}: version {self.version!r} differs from its filename's"
+            raise PublishError(msg + f" {label.version!r}; fix the manifest entry")
+        for name in ("sha256", "metadata_sha256"):
+            value = getattr(self, name)
+            if value is not None and not _SHA256_RE.match(value):
+                raise PublishError(f"{self.filename}: {name} is not 64 lowercase hex digits")
+        if not isinstance(self.size, int) or self.size < 0:
+            raise PublishError(f"{self.filename}: size must be a non-negative integer")
+        if not UPLOAD_TIME_RE.match(self.upload_time):
+            msg = f"{self.filename}: upload_time {self.upload_time!r} is not PEP 700"
+            raise PublishError(msg + " (yyyy-mm-ddThh:mm:ss.ffffffZ)")
+        if not self.yanked and self.yank_reason is not None:
+            raise PublishError(f"{self.filename}: yank_reason set on a file that is not yanked")
+        _check_url(self.url, self.filename)
+        if self.provenance_url is not None:
+            parts = urlsplit(self.provenance_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise PublishError(f"{self.filename}: provenance_url must be an http(s) URL")
+
+    @cached_property
+    def label(self) -> WheelLabel:
+        return parse_wheel(self.filename)
+
+    @property
+    def cuda(self) -> str:
+        """"13.0" (from the filename's label)."""
+        assert self.label.cuda is not None
+        return self.label.cuda
+
+    @property
+    def torch(self) -> str:
+        """"2.14" or "abi" (from the filename's label)."""
+        assert self.label.torch is not None
+        return self.label.torch
+
+    @property
+    def metadata_url(self) -> str:
+        return self.url + ".metadata"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "project": self.project,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "url": self.url,
+            "requires_python": self.requires_python,
+            "metadata_sha256": self.metadata_sha256,
+            "upload_time": self.upload_time,
+            "yanked": self.yanked,
+            "yank_reason": self.yank_reason,
+            "build_record": dict(self.build_record) if self.build_record is not None else None,
+            "provenance_url": self.provenance_url,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PublishedFile:
+        if not isinstance(data, Mapping):
+            raise PublishError("manifest entry is not an object; restore manifest.json")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            msg = f"manifest entry {data.get('filename')!r} has unknown keys {sorted(unknown)}"
+            raise PublishError(msg + "; upgrade wheelfactory or fix manifest.json")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            msg = f"manifest entry {data.get('filename')!r} is incomplete ({e}); fix manifest.json"
+            raise PublishError(msg) from e
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """All published files of an index, sorted by filename."""
+
+    files: tuple[PublishedFile, ...] = ()
+    version: int = MANIFEST_VERSION
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.files, key=lambda f: f.filename))
+        names = [f.filename for f in ordered]
+        dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})
+        if dupes:
+            raise PublishError(f"manifest lists {dupes[0]} twice; keep one entry")
+        object.__setattr__(self, "files", ordered)
+
+    @cached_property
+    def by_filename(self) -> Mapping[str, PublishedFile]:
+        return {f.filename: f for f in self.files}
+
+    def get(self, filename: str) -> PublishedFile | None:
+        return self.by_filename.get(filename)
+
+    def with_files(self, files: Iterable[PublishedFile]) -> Manifest:
+        """A new manifest with ``files`` added or replacing entries of the same filename."""
+        merged = dict(self.by_filename)
+        for f in files:
+            merged[f.filename] = f
+        return replace(self, files=tuple(merged.values()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "files": [f.to_json() for f in self.files]}
+
+    def dumps(self) -> bytes:
+        return (json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = MANIFEST_NAME) -> Manifest:
+        if not isinstance(data, Mapping) or data.get("version") != MANIFEST_VERSION:
+            msg = f"{source} is not a version {MANIFEST_VERSION} wheelfactory manifest"
+            raise PublishError(msg + "; upgrade wheelfactory or restore the file")
+        files = data.get("files")
+        if not isinstance(files, list) or set(data) - {"version", "files"}:
+            raise PublishError(f"{source} must hold only 'version' and a 'files' list")
+        return cls(files=tuple(PublishedFile.from_json(f) for f in files))
+
+
+def _is_url(index: str | os.PathLike[str]) -> bool:
+    return isinstance(index, str) and urlsplit(index).scheme in ("http", "https")
+
+
+def load_manifest(index: str | os.PathLike[str], *, timeout: float = 30, tries: int = 3) -> Manifest:
+    """Read the manifest of an index: a local directory, or the http(s) URL of its root.
+
+    A local directory without manifest.json is an empty index.
+    """
+    if _is_url(index):
+        url = urljoin(str(index).rstrip("/") + "/", MANIFEST_NAME)
+        for attempt in range(1, tries + 1):
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+                    raw = resp.read()
+                break
+            except urllib.error.HTTPError as e:
+                if e.code == 404 or attempt == tries:
+                    msg = f"GET {url} answered {e.code}; check the index URL (its root, not a view)"
+                    raise NetworkError(msg) from e
+            except (urllib.error.URLError, OSError) as e:
+                if attempt == tries:
+                    raise NetworkError(f"GET {url} failed ({e}); check the URL and network") from e
+            time.sleep(0.5 * attempt)
+        source = url
+    else:
+        path = Path(index) / MANIFEST_NAME
+        if not path.exists():
+            return Manifest()
+        raw = path.read_bytes()
+        source = str(path)
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise PublishError(f"{source} is not valid JSON ({e}); restore it from a backup") from e
+    return Manifest.from_json(data, source=source)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_manifest(index: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Write ``<index>/manifest.json`` atomically; return its path."""
+    path = Path(index) / MANIFEST_NAME
+    atomic_write(path, manifest.dumps())
+    return path
+
+
+def absolute_url(index_root: str, file: PublishedFile) -> str:
+    """The full URL of a file of an index published at ``index_root``."""
+    return urljoin(index_root.rstrip("/") + "/", file.url)
+
+
+def normalize(name: str) -> str:
+    return str(canonicalize_name(name))

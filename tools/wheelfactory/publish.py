@@ -1,0 +1,530 @@
+"""Publish wheels to an index: check them, store them, record them, re-render what changed.
+
+Order of a publish (``publish``), so that a crash at any point leaves the old index or,
+after recovery, the new one, and never a page that links to a missing wheel:
+
+1. every wheel is checked (filename, zip, RECORD hashes, METADATA, torch pin) before
+   anything is written; a filename already published with another sha256 is refused,
+   the same sha256 is a no-op;
+2. the wheels and their ``.metadata`` files go to the store (invisible: no page links
+   them yet);
+3. a journal ``.wheelfactory-journal.json`` in state "prepare" lists the temp files;
+   the new pages and the new manifest are written to those hidden temp files;
+4. the journal is rewritten in state "commit": the commit point;
+5. the temp files are renamed over the pages (project pages, then project lists, then
+   the root) and the manifest LAST; then the journal is removed.
+
+The next publish, yank or ``recover_index`` finishes a committed journal or throws away
+a prepared one. Only the pages that list a changed file are rewritten (index.py
+``affected_pages``). ``twine check`` is not run here (publishing needs no twine); the
+upload command runs it, and tests/integration/test_index_e2e.py runs ``twine check
+--strict`` on every wheel it publishes.
+
+Stores: the local store (files under ``<index>/files/``) is built in; production stores
+(GitHub Release assets, S3-compatible buckets) fit the ``Store`` protocol and may return
+absolute URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import difflib
+import email.parser
+import email.policy
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.index import DEFAULT_HOOKS, Hooks, affected_pages, render_index, render_pages
+from wheelfactory.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    PublishedFile,
+    atomic_write,
+    check_filename,
+    load_manifest,
+    now_upload_time,
+)
+
+log = logging.getLogger(__name__)
+
+BUILD_RECORD_NAME = "wheelfactory-build.json"
+JOURNAL_NAME = ".wheelfactory-journal.json"
+LOCK_NAME = ".wheelfactory.lock"
+FILES_DIR = "files"
+# For tests of atomicity: "stored", "prepared" or "committing:<n renames done>"; the
+# process then dies with os._exit, as a crash would (no cleanup runs).
+CRASH_ENV = "WHEELFACTORY_CRASH_AT"
+_HASHES = ("sha256", "sha384", "sha512")  # PEP 376/427: md5 and sha1 are not allowed
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True, kw_only=True)
+class WheelInfo:
+    """A checked wheel, ready to store."""
+
+    path: Path
+    filename: str
+    project: str
+    version: str
+    sha256: str
+    size: int
+    metadata: bytes
+    requires_python: str | None
+    build_record: Mapping[str, Any] | None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _refuse(path: Path, why: str, fix: str) -> PublishError:
+    return PublishError(f"refusing {path.name}: {why}; {fix}")
+
+
+def _check_record(path: Path, zf: zipfile.ZipFile, dist_info: str) -> None:
+    """Every file is in RECORD with a matching hash and size, and nothing else is."""
+    rebuild = "rebuild the wheel (do not edit wheels by hand)"
+    try:
+        text = zf.read(f"{dist_info}/RECORD").decode("utf-8")
+    except KeyError:
+        raise _refuse(path, f"{dist_info}/RECORD is missing", rebuild) from None
+    unsigned = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
+    recorded: dict[str, tuple[str, str]] = {}
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        if len(row) != 3:
+            raise _refuse(path, f"RECORD row {row!r} does not have 3 fields", rebuild)
+        name, digest, size = row
+        recorded[name] = (digest, size)
+    members = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+    for name in members:
+        if name not in recorded and name not in unsigned:
+            raise _refuse(path, f"{name} is not listed in RECORD", rebuild)
+    for name, (digest, size) in recorded.items():
+        if name in unsigned:
+            continue
+        if name not in members:
+            raise _refuse(path, f"RECORD lists {name}, which is not in the wheel", rebuild)
+        algo, _, expected = digest.partition("=")
+        if algo not in _HASHES or not expected:
+            raise _refuse(path, f"RECORD entry for {name} has no sha256 hash", rebuild)
+        h = hashlib.new(algo)
+        with zf.open(name) as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+        actual = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+        if actual != expected:
+            raise _refuse(path, f"the hash of {name} does not match RECORD", rebuild)
+        if size and int(size) != members[name].file_size:
+            raise _refuse(path, f"the size of {name} does not match RECORD", rebuild)
+
+
+def _check_torch_pin(path: Path, requires: list[str], torch: str) -> None:
+    """A wheel labelled torch X.Y must pin torch to X.Y.*, or pip may swap the user's torch."""
+    fix = f"declare Requires-Dist: torch=={torch}.* (wheelfactory build does)"
+    specs = []
+    for line in requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement as e:
+            raise _refuse(path, f"Requires-Dist {line!r} is invalid ({e})", "rebuild it") from e
+        if canonicalize_name(req.name) == "torch" and req.marker is None:
+            specs.append(req.specifier)
+    if not specs:
+        raise _refuse(path, "it does not declare a torch requirement", fix)
+    spec = SpecifierSet(",".join(str(s) for s in specs if str(s)))
+    v = Version(torch)
+    inside = (f"{v.major}.{v.minor}.0", f"{v.major}.{v.minor}.99")
+    outside = (f"{v.major}.{v.minor + 1}.0", f"{v.major}.{max(v.minor - 1, 0)}.99")
+    ok = all(spec.contains(x, prereleases=True) for x in inside) and not any(
+        spec.contains(x, prereleases=True) for x in outside if not x.startswith(f"{torch}.")
+    )
+    if not ok:
+        raise _refuse(path, f"its torch requirement {spec} is not torch=={torch}.*", fix)
+
+
+def inspect_wheel(path: str | os.PathLike[str]) -> WheelInfo:
+    """Check a wheel for publishing; raise PublishError saying what is wrong and what to do."""
+    path = Path(path)
+    label = check_filename(path.name)
+    if not path.is_file():
+        raise PublishError(f"{path} does not exist; pass the path of a built wheel")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise _refuse(path, f"it is not a valid zip archive ({e})", "rebuild or re-download it") from e
+    with zf:
+        try:
+            bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+            raise _refuse(path, f"the archive is corrupt ({e})", "rebuild or re-download it") from e
+        if bad is not None:
+            raise _refuse(path, f"{bad} fails its CRC check", "rebuild or re-download it")
+        for name in zf.namelist():
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                raise _refuse(path, f"member {name!r} escapes the install folder", "rebuild it")
+        dist_infos = {
+            n.split("/")[0] for n in zf.namelist() if n.split("/")[0].endswith(".dist-info")
+        }
+        if len(dist_infos) != 1:
+            raise _refuse(path, f"it has {len(dist_infos)} .dist-info folders, not 1", "rebuild it")
+        dist_info = dist_infos.pop()
+        try:
+            metadata = zf.read(f"{dist_info}/METADATA")
+        except KeyError:
+            raise _refuse(path, f"{dist_info}/METADATA is missing", "rebuild it") from None
+        _check_record(path, zf, dist_info)
+        build_record = None
+        if f"{dist_info}/{BUILD_RECORD_NAME}" in zf.namelist():
+            try:
+                build_record = json.loads(zf.read(f"{dist_info}/{BUILD_RECORD_NAME}"))
+            except ValueError as e:
+                raise _refuse(path, f"{BUILD_RECORD_NAME} is not JSON ({e})", "rebuild it") from e
+            if not isinstance(build_record, dict):
+                raise _refuse(path, f"{BUILD_RECORD_NAME} is not a JSON object", "rebuild it")
+    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(metadata)
+    name, version = msg.get("Name"), msg.get("Version")
+    if not name or canonicalize_name(name) != label.project:
+        raise _refuse(path, f"METADATA names {name!r}, the filename {label.project!r}", "rebuild it")
+    try:
+        same_version = Version(version or "") == Version(label.version)
+    except InvalidVersion:
+        same_version = False
+    if not same_version:
+        why = f"METADATA version {version!r} differs from the filename's {label.version!r}"
+        raise _refuse(path, why, "rebuild it")
+    requires_python = msg.get("Requires-Python")
+    if requires_python is not None:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier as e:
+            raise _refuse(path, f"Requires-Python {requires_python!r} is invalid", "fix it") from e
+    if label.torch != "abi":
+        assert label.torch is not None
+        _check_torch_pin(path, msg.get_all("Requires-Dist") or [], label.torch)
+    return WheelInfo(
+        path=path,
+        filename=path.name,
+        project=label.project,
+        version=label.version,
+        sha256=_sha256_file(path),
+        size=path.stat().st_size,
+        metadata=metadata,
+        requires_python=requires_python.strip() if requires_python else None,
+        build_record=build_record,
+    )
+
+
+# --------------------------------------------------------------------------- stores
+
+
+class Store(Protocol):
+    """Where wheel files live. ``put`` returns the file's URL: relative to the index root
+    (served beside the pages) or absolute (another host). ``<url>.metadata`` must be
+    stored too, which ``put`` is also called for."""
+
+    def put(self, filename: str, source: Path | bytes) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalStore:
+    """Files in ``<index>/files/``, linked by relative URLs."""
+
+    index: Path
+
+    def put(self, filename: str, source: Path | bytes) -> str:
+        dest = self.index / FILES_DIR / filename
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{filename}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with source.open("rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            # A file of this name not in the manifest is a leftover of a crashed publish.
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return f"{FILES_DIR}/{filename}"
+
+
+def _not_yet(kind: str) -> Callable[[Path, str], Store]:
+    def make(index: Path, spec: str) -> Store:
+        msg = f"store {spec!r}: {kind} stores are not implemented yet; use --store local"
+        raise ConfigError(msg)
+
+    return make
+
+
+# scheme -> factory(index dir, spec)
+STORES: dict[str, Callable[[Path, str], Store]] = {
+    "local": lambda index, spec: LocalStore(index=index),
+    "github": _not_yet("GitHub Release"),
+    "s3": _not_yet("S3-compatible bucket"),
+}
+
+
+def make_store(spec: str, index: str | os.PathLike[str]) -> Store:
+    """"local", "github:owner/repo@tag", "s3://bucket/prefix" -> a Store."""
+    scheme = spec.split(":", 1)[0]
+    if scheme not in STORES:
+        close = difflib.get_close_matches(scheme, STORES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown store {spec!r}: use one of {', '.join(STORES)}{hint}")
+    return STORES[scheme](Path(index), spec)
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        log.error("%s=%s: dying here on purpose", CRASH_ENV, point)
+        sys.stderr.flush()
+        os._exit(86)
+
+
+@contextmanager
+def _locked(index: Path) -> Iterator[None]:
+    index.mkdir(parents=True, exist_ok=True)
+    with (index / LOCK_NAME).open("a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: one publisher at a time, by convention
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _apply(index: Path, ops: list[list[str]], *, crash_points: bool = False) -> None:
+    for n, (op, *args) in enumerate(ops):
+        if op == "replace":
+            tmp, final = (index / a for a in args)
+            if tmp.exists():  # done already when finishing an interrupted commit
+                os.replace(tmp, final)
+        elif op == "delete":
+            (index / args[0]).unlink(missing_ok=True)
+        if crash_points:
+            _crash_point(f"committing:{n + 1}")
+
+
+def recover_index(index: str | os.PathLike[str]) -> str | None:
+    """Finish a committed publish or undo a prepared one; return what was done, or None."""
+    index = Path(index)
+    journal = index / JOURNAL_NAME
+    if not journal.exists():
+        return None
+    state = json.loads(journal.read_text())
+    if state["state"] == "commit":
+        _apply(index, state["ops"])
+        done = "finished an interrupted publish"
+    else:
+        for op, *args in state["ops"]:
+            if op == "replace":
+                (index / args[0]).unlink(missing_ok=True)
+        done = "threw away an unfinished publish"
+    journal.unlink()
+    log.warning("%s: %s", index, done)
+    return done
+
+
+def _depth_first(path: str) -> tuple[int, str]:
+    # Project pages before the lists that link to them, the root, then the manifest.
+    if path == MANIFEST_NAME:
+        return (1, path)
+    return (-path.count("/"), path)
+
+
+def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) -> None:
+    """Write ``pages`` and ``manifest`` so that a crash leaves old or (recoverable) new."""
+    txid = f"{os.getpid()}-{os.urandom(4).hex()}"
+    ops: list[list[str]] = []
+    contents: dict[str, bytes] = {}
+    for path in sorted({*pages, MANIFEST_NAME}, key=_depth_first):
+        data = manifest.dumps() if path == MANIFEST_NAME else pages[path]
+        if data is None:
+            ops.append(["delete", path])
+            continue
+        final = Path(path)
+        tmp = str(final.parent / f".{final.name}.{txid}.tmp")
+        ops.append(["replace", tmp, path])
+        contents[tmp] = data
+    journal = index / JOURNAL_NAME
+    atomic_write(journal, json.dumps({"state": "prepare", "ops": ops}).encode())
+    for tmp, data in contents.items():
+        target = index / tmp
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    _crash_point("prepared")
+    atomic_write(journal, json.dumps({"state": "commit", "ops": ops}).encode())
+    _apply(index, ops, crash_points=True)
+    journal.unlink()
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishResult:
+    added: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    pages_written: tuple[str, ...]
+
+
+def publish(
+    wheels: Iterable[str | os.PathLike[str]],
+    index: str | os.PathLike[str],
+    *,
+    store: Store | None = None,
+    hooks: Hooks = DEFAULT_HOOKS,
+    provenance_urls: Mapping[str, str] | None = None,
+    upload_time: Callable[[], str] = now_upload_time,
+) -> PublishResult:
+    """Add ``wheels`` to the index at ``index`` (a local folder) and re-render what changed."""
+    index = Path(index)
+    store = store if store is not None else LocalStore(index=index)
+    infos = [inspect_wheel(w) for w in wheels]  # all checked before anything is written
+    with _locked(index):
+        recover_index(index)
+        old = load_manifest(index)
+        new_files: dict[str, PublishedFile] = {}
+        unchanged: list[str] = []
+        for info in infos:
+            known = old.get(info.filename) or new_files.get(info.filename)
+            if known is not None:
+                if known.sha256 != info.sha256:
+                    msg = (
+                        f"refusing {info.filename}: a different file of that name is already"
+                        f" published (sha256 {known.sha256[:12]}..., this one"
+                        f" {info.sha256[:12]}...); give the rebuild a build tag or a new version"
+                    )
+                    raise PublishError(msg)
+                unchanged.append(info.filename)
+                continue
+            new_files[info.filename] = PublishedFile(
+                filename=info.filename,
+                project=info.project,
+                version=info.version,
+                sha256=info.sha256,
+                size=info.size,
+                url=info.filename,  # replaced by the store's URL below
+                requires_python=info.requires_python,
+                metadata_sha256=hashlib.sha256(info.metadata).hexdigest(),
+                upload_time=upload_time(),
+                build_record=info.build_record,
+                provenance_url=(provenance_urls or {}).get(info.filename),
+            )
+        if not new_files:
+            log.info("nothing new to publish (%d already published)", len(unchanged))
+            return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())
+        for info in infos:
+            if info.filename in new_files:
+                url = store.put(info.filename, info.path)
+                store.put(info.filename + ".metadata", info.metadata)
+                new_files[info.filename] = replace(new_files[info.filename], url=url)
+                log.info("stored %s", info.filename)
+        _crash_point("stored")
+        new = old.with_files(new_files.values())
+        pages = render_pages(new, affected_pages(old, new, hooks=hooks), hooks=hooks)
+        _commit(index, pages, new)
+    log.info("published %d wheel(s), rewrote %d page(s)", len(new_files), len(pages))
+    return PublishResult(
+        added=tuple(sorted(new_files)), unchanged=tuple(unchanged), pages_written=tuple(pages)
+    )
+
+
+def set_yanked(
+    index: str | os.PathLike[str],
+    filename: str,
+    *,
+    yanked: bool,
+    reason: str | None = None,
+    hooks: Hooks = DEFAULT_HOOKS,
+) -> PublishedFile:
+    """Yank (PEP 592) or unyank a published file; installers skip a yanked file unless pinned."""
+    index = Path(index)
+    filename = Path(filename).name
+    if reason is not None:
+        reason = " ".join(reason.split())  # one line
+    with _locked(index):
+        recover_index(index)
+        old = load_manifest(index)
+        entry = old.get(filename)
+        if entry is None:
+            close = difflib.get_close_matches(filename, list(old.by_filename), n=1)
+            hint = f"did you mean {close[0]}?" if close else "see manifest.json for the names"
+            raise PublishError(f"{filename} is not published in {index}; {hint}")
+        updated = replace(entry, yanked=yanked, yank_reason=(reason or None) if yanked else None)
+        if updated == entry:
+            log.info("%s is already %s", filename, "yanked" if yanked else "not yanked")
+            return entry
+        new = old.with_files([updated])
+        pages = render_pages(new, affected_pages(old, new, hooks=hooks), hooks=hooks)
+        _commit(index, pages, new)
+    log.info("%s %s", "yanked" if yanked else "unyanked", filename)
+    return updated
+
+
+def rerender(index: str | os.PathLike[str], *, hooks: Hooks = DEFAULT_HOOKS) -> tuple[str, ...]:
+    """Rewrite every page that differs from what the manifest renders to; return them."""
+    index = Path(index)
+    with _locked(index):
+        recover_index(index)
+        manifest = load_manifest(index)
+        drift = index_drift(index, hooks=hooks)
+        if drift:
+            pages = render_pages(manifest, drift, hooks=hooks)
+            _commit(index, pages, manifest)
+    return tuple(drift)
+
+
+def index_drift(index: str | os.PathLike[str], *, hooks: Hooks = DEFAULT_HOOKS) -> list[str]:
+    """Pages on disk that differ from (or are missing against) the rendering of the manifest."""
+    index = Path(index)
+    expected = render_index(load_manifest(index), hooks=hooks)
+    drift = []
+    for path, data in expected.items():
+        p = index / path
+        if not p.is_file() or p.read_bytes() != data:
+            drift.append(path)
+    return drift

@@ -1,0 +1,230 @@
+"""Serve a static index over HTTP the way a package index host should.
+
+- ``<dir>/`` answers its ``index.html`` (a folder without one, or any unknown path,
+  answers 404, never 403 and never a directory listing: uv moves on to the next index
+  only after a 404);
+- PEP 691 content negotiation on ``Accept``: ``application/vnd.pypi.simple.v1+json``
+  gets the ``index.json`` beside the page, with that exact Content-Type;
+- wheels are ``application/octet-stream``, ``.metadata`` files ``text/plain`` (they are
+  RFC 822 text, installers read the bytes);
+- hidden files (journal, temp files, lock) are never served.
+
+``start_server(root)`` runs it in a thread for tests: ``with start_server(d) as srv:
+srv.url``. ``wheelfactory serve DIR`` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import os
+import posixpath
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+log = logging.getLogger(__name__)
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+JSON_LATEST = "application/vnd.pypi.simple.latest+json"
+HTML_LATEST = "application/vnd.pypi.simple.latest+html"
+TEXT_HTML = "text/html"
+
+CONTENT_TYPES = {
+    ".whl": "application/octet-stream",
+    ".metadata": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def negotiate(accept: str | None) -> str:
+    """Pick the form of a simple-index page for an Accept header: JSON_V1, HTML_V1 or text/html.
+
+    Highest q wins; on a tie the order the client listed them. No Accept or nothing we
+    know: text/html (installers fall back to HTML).
+    """
+    if not accept:
+        return TEXT_HTML
+    best: tuple[float, int, str] | None = None
+    for pos, part in enumerate(accept.split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        q = 1.0
+        for param in fields[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        chosen = {
+            JSON_V1: JSON_V1,
+            JSON_LATEST: JSON_V1,
+            HTML_V1: HTML_V1,
+            HTML_LATEST: HTML_V1,
+            TEXT_HTML: TEXT_HTML,
+            "text/*": TEXT_HTML,
+            "*/*": TEXT_HTML,
+        }.get(media)
+        if chosen is None or q <= 0:
+            continue
+        key = (q, -pos, chosen)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else TEXT_HTML
+
+
+class IndexRequestHandler(http.server.BaseHTTPRequestHandler):
+    """GET/HEAD only; ``server.root`` is the folder served."""
+
+    server_version = "wheelfactory-index"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(body=False)
+
+    def _resolve(self) -> tuple[Path | None, bool]:
+        """(file to send or None for 404, whether the URL named a folder)."""
+        root: Path = self.server.root  # type: ignore[attr-defined]
+        raw = unquote(urlsplit(self.path).path)
+        clean = posixpath.normpath(raw)
+        parts = [p for p in clean.split("/") if p]
+        if any(p.startswith(".") or "\\" in p or "\0" in p for p in parts):
+            return None, False
+        target = root.joinpath(*parts) if parts else root
+        try:
+            target.resolve().relative_to(root.resolve())
+        except ValueError:
+            return None, False
+        if target.is_dir():
+            return target, True
+        return (target if target.is_file() else None), False
+
+    def _answer(self, *, body: bool) -> None:
+        target, is_dir = self._resolve()
+        url_path = urlsplit(self.path).path
+        if target is not None and is_dir:
+            if not url_path.endswith("/"):
+                self._redirect(url_path + "/")
+                return
+            form = negotiate(self.headers.get("Accept"))
+            page = target / ("index.json" if form == JSON_V1 else "index.html")
+            if form == JSON_V1 and not page.is_file():
+                form, page = TEXT_HTML, target / "index.html"
+            if not page.is_file():
+                self._send_error(404)
+                return
+            ctype = {JSON_V1: JSON_V1, HTML_V1: HTML_V1}.get(form, "text/html; charset=utf-8")
+            self._send_file(page, ctype, body=body, vary=True)
+            return
+        if target is None:
+            self._send_error(404)
+            return
+        if target.name == "index.json":
+            ctype = JSON_V1
+        else:
+            ctype = CONTENT_TYPES.get(target.suffix, "application/octet-stream")
+        self._send_file(target, ctype, body=body, vary=False)
+
+    def _send_file(self, path: Path, ctype: str, *, body: bool, vary: bool) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self._send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        if vary:
+            self.send_header("Vary", "Accept")
+        self.send_header("Cache-Control", "no-cache" if vary else "max-age=600")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(301)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send_error(self, code: int) -> None:
+        data = b"404 Not Found\n" if code == 404 else f"{code}\n".encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], root: Path) -> None:
+        self.root = root
+        super().__init__(address, IndexRequestHandler)
+
+
+@dataclass
+class IndexServer:
+    """A running server; ``url`` ends in ``/``. Stop it with ``stop()`` or ``with``."""
+
+    url: str
+    _server: _Server
+    _thread: threading.Thread | None
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> IndexServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def make_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0) -> _Server:
+    return _Server((host, port), Path(root))
+
+
+def start_server(
+    root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0
+) -> IndexServer:
+    """Serve ``root`` from a background thread; port 0 picks a free port."""
+    server = make_server(root, host=host, port=port)
+    thread = threading.Thread(target=server.serve_forever, name="wheelfactory-serve", daemon=True)
+    thread.start()
+    bound_host, bound_port = server.server_address[:2]
+    url = f"http://{bound_host}:{bound_port}/"
+    log.info("serving %s at %s", root, url)
+    return IndexServer(url=url, _server=server, _thread=thread)
+
+
+def serve_forever(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve in the foreground until interrupted."""
+    server = make_server(root, host=host, port=port)
+    bound_host, bound_port = server.server_address[:2]
+    log.info("serving %s at http://%s:%s/ (Ctrl-C stops)", root, bound_host, bound_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

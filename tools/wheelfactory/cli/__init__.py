@@ -18,6 +18,11 @@ from wheelfactory.errors import WheelfactoryError
 
 # subcommand -> module under wheelfactory.cli
 COMMANDS: dict[str, str] = {
+    "publish": "main_publish",
+    "yank": "main_yank",
+    "unyank": "main_unyank",
+    "serve": "main_serve",
+    "upload": "main_upload",
     "build": "main_build",
     "plan": "main_plan",
     "which": "main_which",

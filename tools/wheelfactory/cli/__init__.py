@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "upload": "main_upload",
     "build": "main_build",
     "plan": "main_plan",
+    "coverage": "main_coverage",
+    "watch": "main_watch",
     "which": "main_which",
 }
 

@@ -28,6 +28,14 @@ COMMANDS: dict[str, str] = {
     "coverage": "main_coverage",
     "watch": "main_watch",
     "which": "main_which",
+    "cibw-env": "main_cibw_env",
+    "ci-matrix": "main_ci_matrix",
+    "summary": "main_summary",
+    "download": "main_download",
+    "release-check": "main_release_check",
+    "smoke": "main_smoke",
+    "provenance": "main_provenance",
+    "source": "main_source",
 }
 
 

@@ -1,0 +1,46 @@
+"""wheelfactory download: fetch built wheels from a workflow run or a release."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "download wheels from a GitHub Actions run's artifacts or a release's assets, checked against an index"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--run", type=int, metavar="ID", help="workflow run id whose wheels-* artifacts to fetch")
+    where.add_argument("--release", metavar="TAG", help="release tag whose .whl assets to fetch")
+    parser.add_argument("--cell", action="append", default=[], metavar="ID",
+                        help="only this cell (substring of the artifact/wheel name); repeatable")
+    parser.add_argument("--out", required=True, help="folder to put the wheels in")
+    parser.add_argument("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY)")
+    parser.add_argument("--api-url", help="GitHub API root (default: $GITHUB_API_URL or https://api.github.com)")
+    parser.add_argument("--index", help="index folder or URL: check hashes against its manifest (new files are listed)")
+    parser.add_argument("--skip-known", action="store_true",
+                        help="with --index: delete wheels already published (same hash), keep only the new ones")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wheelfactory import download
+
+    client = download.client_from_env(args.repo, args.api_url)
+    out = Path(args.out)
+    if args.run is not None:
+        report = download.download_run(client, args.run, out, cells=args.cell, index=args.index)
+    else:
+        report = download.download_release(client, args.release, out, cells=args.cell, index=args.index)
+    if args.skip_known:
+        if not args.index:
+            from wheelfactory.errors import ConfigError
+
+            raise ConfigError("--skip-known needs --index DIR|URL; name the index to compare against")
+        for f in report.files:
+            if f.status == "known":
+                f.path.unlink()
+    for f in report.files:
+        print(f"{f.status:9} {f.path.name}  sha256={f.sha256}")
+    print(f"{len(report.files)} wheel(s), {len(report.new)} new")
+    return 0

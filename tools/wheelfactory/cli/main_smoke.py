@@ -1,0 +1,23 @@
+"""wheelfactory smoke: import torch, then the wheel's extension modules (CPU only)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "import torch and then each extension module of an installed wheel (the CI test step)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("wheel", help="the wheel that is installed in this interpreter")
+    parser.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
+                        help="module to import (repeatable); default: every extension module in the wheel")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wheelfactory import ci
+
+    names = ci.smoke(Path(args.wheel), modules=args.modules)
+    print(f"imported {len(names)} module(s): {', '.join(names)}")
+    return 0

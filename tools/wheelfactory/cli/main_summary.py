@@ -1,0 +1,22 @@
+"""wheelfactory summary: a Markdown table of built wheels for the Actions job summary."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "print a Markdown table (cell, wheel, size, time, targets) of wheels, from their build records"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="WHEEL_OR_DIR", help="wheels, or folders searched for *.whl")
+    parser.add_argument("--title", default="Wheels built")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wheelfactory import ci
+
+    wheels = ci.find_wheels(Path(p) for p in args.paths)
+    print(ci.render_summary(ci.summary_rows(wheels), title=args.title), end="")
+    return 0

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 from packaging.specifiers import SpecifierSet
-
 from wheelfactory import cli, naming, releases
 from wheelfactory.coverage import coverage, to_json_text, to_markdown
 from wheelfactory.plan import Selection, plan
@@ -14,7 +13,9 @@ from wheelfactory.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTN = ROOT / "tests" / "fixtures" / "plan" / "attn.toml"
-SEL = Selection(torch=SpecifierSet("==2.14.*"), cuda=SpecifierSet("==13.0"), python=SpecifierSet("==3.12"))
+SEL = Selection(
+    torch=SpecifierSet("==2.14.*"), cuda=SpecifierSet("==13.0"), python=SpecifierSet("==3.12")
+)
 LABEL = naming.labelled_version("2.2.0", "13.0", "2.14.1")
 LINUX = f"attn_demo-{LABEL}-cp312-cp312-manylinux_2_28_x86_64.whl"
 ARM = f"attn_demo-{LABEL}-cp312-cp312-manylinux_2_28_aarch64.whl"
@@ -41,7 +42,11 @@ def cells():
 
 
 def test_report_marks_published_and_missing() -> None:
-    files = [SimpleNamespace(**entry(LINUX)), SimpleNamespace(**entry(WIN, yanked=True)), SimpleNamespace(**entry(OLD))]
+    files = [
+        SimpleNamespace(**entry(LINUX)),
+        SimpleNamespace(**entry(WIN, yanked=True)),
+        SimpleNamespace(**entry(OLD)),
+    ]
     report = coverage(cells(), SimpleNamespace(files=files))
     status = {r.cell.platform: r for r in report.rows}
     assert status["linux-x86_64"].filename == LINUX and status["linux-x86_64"].size == 9_500_000
@@ -50,9 +55,15 @@ def test_report_marks_published_and_missing() -> None:
     assert len(report.missing) == 2 and not report.complete
     assert report.unplanned == (OLD,)
     data = json.loads(to_json_text(report))
-    assert data["version"] == 1 and (data["expected"], data["published"], data["missing"]) == (3, 1, 2)
+    assert data["version"] == 1 and (data["expected"], data["published"], data["missing"]) == (
+        3,
+        1,
+        2,
+    )
     md = to_markdown(report)
-    assert "1 of 3 expected wheels" in md and "**MISSING**" in md and LINUX in md and "9.1 MiB" in md
+    assert (
+        "1 of 3 expected wheels" in md and "**MISSING**" in md and LINUX in md and "9.1 MiB" in md
+    )
     assert "| 2.14 | 13.0 |" in md
 
 
@@ -69,20 +80,37 @@ def index(tmp_path: Path) -> Path:
     return d
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
     monkeypatch.setattr(cli, "COMMANDS", {"coverage": "main_coverage"})
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_cli_exit_code_and_formats(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], index: Path, tmp_path: Path) -> None:
-    base = ["coverage", str(ATTN), "--index", str(index), "--torch", "2.14", "--cuda", "13.0", "--python", "3.12"]
+def test_cli_exit_code_and_formats(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], index: Path, tmp_path: Path
+) -> None:
+    base = [
+        "coverage",
+        str(ATTN),
+        "--index",
+        str(index),
+        "--torch",
+        "2.14",
+        "--cuda",
+        "13.0",
+        "--python",
+        "3.12",
+    ]
     (index / "manifest.json").write_text(json.dumps({"version": 1, "files": [entry(LINUX)]}))
     code, out, err = run_cli(monkeypatch, capsys, *base, "--format", "json")
     assert code == 11 and json.loads(out)["missing"] == 2
     assert err.startswith("ERROR: 2 of 3 required wheels are missing") and "plan --missing" in err
     summary = tmp_path / "summary.md"
-    (index / "manifest.json").write_text(json.dumps({"version": 1, "files": [entry(n) for n in (LINUX, ARM, WIN)]}))
+    (index / "manifest.json").write_text(
+        json.dumps({"version": 1, "files": [entry(n) for n in (LINUX, ARM, WIN)]})
+    )
     code, out, _ = run_cli(monkeypatch, capsys, *base, "--output", str(summary))
     assert code == 0 and out.startswith("## Wheel coverage") and summary.read_text() == out

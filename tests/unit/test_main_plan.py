@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from wheelfactory import cli, naming, resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +46,9 @@ def manifest(index: Path, *filenames: str, yanked: bool = False) -> None:
 
 
 def test_json_output_is_a_schema_valid_list(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "plan", str(FIXTURES / "attn.toml"), "--torch", "2.8", "--format", "json")
+    code, out, _ = run(
+        capsys, "plan", str(FIXTURES / "attn.toml"), "--torch", "2.8", "--format", "json"
+    )
     assert code == 0
     cells = json.loads(out)
     jsonschema.validate(cells, SCHEMA)
@@ -59,15 +60,22 @@ def test_json_output_is_a_schema_valid_list(capsys: pytest.CaptureFixture[str]) 
 def test_github_output_and_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     gh = tmp_path / "gh.txt"
     code, out, _ = run(
-        capsys, "plan", str(FIXTURES / "fp4.toml"), "--format", "github",
-        "--max-jobs", "5", "--github-output", str(gh),
+        capsys,
+        "plan",
+        str(FIXTURES / "fp4.toml"),
+        "--format",
+        "github",
+        "--max-jobs",
+        "5",
+        "--github-output",
+        str(gh),
     )
     assert code == 0
     data = json.loads(out)
     jsonschema.validate(data, {**SCHEMA, "$ref": "#/$defs/github", "type": "object"})
     assert all(len(m["include"]) <= 5 for m in data["matrices"]) and len(data["matrices"]) > 1
     lines = gh.read_text().splitlines()
-    assert lines[0].startswith("matrices=") and json.loads(lines[0][len("matrices="):]) == data
+    assert lines[0].startswith("matrices=") and json.loads(lines[0][len("matrices=") :]) == data
     assert lines[1] == f"count={sum(len(m['include']) for m in data['matrices'])}"
 
 
@@ -76,11 +84,24 @@ def test_explain_lists_exclusions(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert "no [[targets]] rule covers CUDA 12.6" in out
     assert "recipe's matrix.torch '>=2.9' excludes 2.8.0" in out
-    assert "windows" not in "".join(l for l in out.splitlines() if l.startswith("fp4-demo"))
+    assert "windows" not in "".join(line for line in out.splitlines() if line.startswith("fp4-demo"))
 
 
-def test_missing_reads_the_index_manifest(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    args = ["plan", str(FIXTURES / "attn.toml"), "--torch", "2.14", "--cuda", "13.0", "--python", "3.12", "--format", "json"]
+def test_missing_reads_the_index_manifest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = [
+        "plan",
+        str(FIXTURES / "attn.toml"),
+        "--torch",
+        "2.14",
+        "--cuda",
+        "13.0",
+        "--python",
+        "3.12",
+        "--format",
+        "json",
+    ]
     _, out, _ = run(capsys, *args)
     everything = [c["id"] for c in json.loads(out)]
     assert len(everything) == 3
@@ -91,7 +112,9 @@ def test_missing_reads_the_index_manifest(capsys: pytest.CaptureFixture[str], tm
     missing = [c["id"] for c in json.loads(out)]
     assert missing == [i for i in everything if not i.endswith("linux_x86_64")]
     # A yanked wheel does not count as published.
-    manifest(tmp_path / "index", f"attn_demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl", yanked=True)
+    manifest(
+        tmp_path / "index", f"attn_demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl", yanked=True
+    )
     _, out, _ = run(capsys, *args, "--missing", "--index", str(tmp_path / "index"))
     assert [c["id"] for c in json.loads(out)] == everything
 

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-
 from wheelfactory import arch, naming, releases, resources
 from wheelfactory.arch import GpuTarget
 from wheelfactory.plan import Selection, plan, published_keys
@@ -45,7 +44,9 @@ def recipe(
     )
 
 
-def expected_combinations(r: Recipe, table: releases.ReleaseTable) -> set[tuple[str, str, str, str]]:
+def expected_combinations(
+    r: Recipe, table: releases.ReleaseTable
+) -> set[tuple[str, str, str, str]]:
     """(torch minor, cuda, platform, python) the recipe allows, computed independently."""
     out = set()
     for rel in table.planning_releases():
@@ -76,14 +77,23 @@ def test_cells_match_the_table_exactly_once() -> None:
         per_minor[c.torch_label] = per_minor.get(c.torch_label, 0) + 1
     r28 = TABLE.get("2.8.0")
     assert r28 is not None
-    want_28 = sum(1 for cu, _, py in r28.builds() if Version(cu) >= Version("12.8") and not py.endswith("t"))
+    want_28 = sum(
+        1 for cu, _, py in r28.builds() if Version(cu) >= Version("12.8") and not py.endswith("t")
+    )
     assert per_minor["2.8"] == want_28
     assert "2.7" not in per_minor  # matrix.torch >= 2.8
 
 
 def test_cells_use_newest_patch_and_stable_ids() -> None:
     result = plan([fixture("attn")], TABLE)
-    cell = next(c for c in result.cells if c.torch_label == "2.9" and c.cuda == "12.8" and c.python == "3.12" and c.platform == "linux-x86_64")
+    cell = next(
+        c
+        for c in result.cells
+        if c.torch_label == "2.9"
+        and c.cuda == "12.8"
+        and c.python == "3.12"
+        and c.platform == "linux-x86_64"
+    )
     assert cell.torch == "2.9.1"
     assert cell.id == "attn-demo-2.2.0-cu128-torch2.9-cp312-linux_x86_64"
     assert cell.torch_requirement == "torch==2.9.*"
@@ -110,7 +120,10 @@ def test_known_exclusions_on_real_table() -> None:
     reasons = [e.reason for e in result.excluded if e.recipe == "fp4-demo" and e.cuda == "12.6"]
     assert reasons and all("no [[targets]] rule covers CUDA 12.6" in r for r in reasons)
     # The stable recipe drops 7.0 on CUDA 13 through its rule; no cell carries it.
-    assert not any(c.recipe == "stable-demo" and c.cuda.startswith("13") and "7.0" in c.targets for c in result.cells)
+    assert not any(
+        c.recipe == "stable-demo" and c.cuda.startswith("13") and "7.0" in c.targets
+        for c in result.cells
+    )
 
 
 def test_unbuildable_targets_are_dropped_with_a_note() -> None:
@@ -133,7 +146,9 @@ def test_cell_with_no_target_left_is_excluded() -> None:
 
 
 def test_abi3_cell_replaces_per_python_cells() -> None:
-    r = recipe(abi3=True, free_threaded=True, torch=SpecifierSet("==2.9.*"), platforms=("linux-x86_64",))
+    r = recipe(
+        abi3=True, free_threaded=True, torch=SpecifierSet("==2.9.*"), platforms=("linux-x86_64",)
+    )
     result = plan([r], TABLE)
     pythons = sorted({c.python for c in result.cells})
     assert pythons == ["3.13t", "3.14t", "cp310-abi3"]
@@ -154,7 +169,12 @@ def test_stable_abi_cell_replaces_per_torch_cells() -> None:
     # One cell per (CUDA, platform) across every torch >= 2.10 that ships it.
     keys = [(c.cuda, c.platform) for c in abi]
     assert len(keys) == len(set(keys))
-    want = {(cu, p) for rel in TABLE.planning_releases() if Version(rel.minor) >= Version("2.10") for cu, p, _ in rel.builds()}
+    want = {
+        (cu, p)
+        for rel in TABLE.planning_releases()
+        if Version(rel.minor) >= Version("2.10")
+        for cu, p, _ in rel.builds()
+    }
     assert set(keys) == want
     cu130 = next(c for c in abi if c.cuda == "13.0" and c.platform == "linux-x86_64")
     assert cu130.torch == "2.10.0" and cu130.torch_requirement == "torch>=2.10"
@@ -162,23 +182,34 @@ def test_stable_abi_cell_replaces_per_torch_cells() -> None:
 
 
 def test_selection_narrows_and_is_explained() -> None:
-    sel = Selection(torch=SpecifierSet("==2.14.*"), cuda=SpecifierSet("==13.0"), python=SpecifierSet("==3.12"), oses=("windows",))
+    sel = Selection(
+        torch=SpecifierSet("==2.14.*"),
+        cuda=SpecifierSet("==13.0"),
+        python=SpecifierSet("==3.12"),
+        oses=("windows",),
+    )
     result = plan([fixture("attn")], TABLE, select=sel)
     assert [c.id for c in result.cells] == ["attn-demo-2.2.0-cu130-torch2.14-cp312-windows_amd64"]
     assert any("--os windows" in e.reason for e in result.excluded)
     assert any("--torch" in e.reason for e in result.excluded)
 
 
-
 def test_missing_skips_published_but_not_yanked() -> None:
     from types import SimpleNamespace
 
-    r = recipe(torch=SpecifierSet("==2.14.*"), cuda=SpecifierSet("==13.0"), python=SpecifierSet("==3.12"), platforms=("linux-x86_64", "windows-amd64"))
+    r = recipe(
+        torch=SpecifierSet("==2.14.*"),
+        cuda=SpecifierSet("==13.0"),
+        python=SpecifierSet("==3.12"),
+        platforms=("linux-x86_64", "windows-amd64"),
+    )
     full = plan([r], TABLE)
     assert len(full.cells) == 2
     label = naming.labelled_version("1.0.0", "13.0", "2.14.1")
     files = [
-        SimpleNamespace(filename=f"demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl", yanked=False),
+        SimpleNamespace(
+            filename=f"demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl", yanked=False
+        ),
         SimpleNamespace(filename=f"demo-{label}-cp312-cp312-win_amd64.whl", yanked=True),
     ]
     result = plan([r], TABLE, SimpleNamespace(files=files))
@@ -203,7 +234,9 @@ def test_json_and_github_outputs_match_schema() -> None:
     job = next(j for j in jobs if j["id"] == "fp4-demo-1.0.0-cu130-torch2.14-linux_aarch64")
     assert job["recipe"] == "tests/fixtures/plan/fp4.toml"
     assert job["runner"] == "ubuntu-24.04-arm"
-    assert job["cibw_build"].split() == [f"cp3{m}-manylinux_aarch64" for m in range(11, 15)] + ["cp314t-manylinux_aarch64"]
+    assert job["cibw_build"].split() == [f"cp3{m}-manylinux_aarch64" for m in range(11, 15)] + [
+        "cp314t-manylinux_aarch64"
+    ]
     assert job["pythons"] == ["3.11", "3.12", "3.13", "3.14", "3.14t"]
     assert job["targets"] == "10.0a;12.0a;12.1a"
     abi3_job = next(j for j in jobs if j["abi3"] and j["os"] == "windows")
@@ -212,7 +245,9 @@ def test_json_and_github_outputs_match_schema() -> None:
 
 # ------------------------------------------------------------------ properties
 
-targets_st = st.lists(st.sampled_from(sorted(arch.target_table())), min_size=1, max_size=5, unique=True)
+targets_st = st.lists(
+    st.sampled_from(sorted(arch.target_table())), min_size=1, max_size=5, unique=True
+)
 spec_st = st.sampled_from(["", ">=2.8", "<2.10", "==2.14.*", ">=2.12"])
 cuda_spec_st = st.sampled_from(["", ">=12.8", "<13.0", "==12.9", ">=13.0"])
 py_spec_st = st.sampled_from(["", ">=3.11", "<3.12", "==3.13"])
@@ -244,7 +279,9 @@ def test_property_every_allowed_combination_once_and_no_rule_broken(r: Recipe) -
             assert arch.why_not_buildable(GpuTarget.parse(t), c.cuda) is None
         rel = TABLE.get(c.torch)
         assert rel is not None and (c.cuda, c.platform, c.python) in set(rel.builds())
-        assert rel == max((x for x in TABLE.releases if x.minor == rel.minor), key=lambda x: x.parsed)
+        assert rel == max(
+            (x for x in TABLE.releases if x.minor == rel.minor), key=lambda x: x.parsed
+        )
 
 
 @settings(max_examples=30, deadline=None)
@@ -259,3 +296,24 @@ def test_property_deterministic(r: Recipe, abi3: bool, floor: str | None) -> Non
     ids = a.ids()
     assert len(ids) == len(set(ids))
     jsonschema.validate(a.to_json(), SCHEMA)
+
+
+REPO_RECIPES = sorted((ROOT / "recipes").glob("*.toml"))
+
+
+@pytest.mark.skipif(not REPO_RECIPES, reason="no recipes/*.toml in this checkout yet")
+@pytest.mark.parametrize("path", REPO_RECIPES, ids=lambda p: p.stem)
+def test_repo_recipes_on_real_table(path: Path) -> None:
+    r = load_recipe(path)
+    result = plan([r], TABLE, root=ROOT)
+    assert result.cells, f"{path.name} plans no cell"
+    jsonschema.validate(result.to_json(), SCHEMA)
+    assert all(c.recipe_path == f"recipes/{path.name}" for c in result.cells)
+    if not (r.matrix.abi3 or r.matrix.stable_abi_floor):
+        got = [(c.torch_label, c.cuda, c.platform, c.python) for c in result.cells]
+        assert len(got) == len(set(got)) and set(got) == expected_combinations(r, TABLE)
+    for c in result.cells:
+        for t in c.targets:
+            assert arch.why_not_buildable(GpuTarget.parse(t), c.cuda) is None, c.id
+        if "12.1a" in c.targets or "10.3a" in c.targets:
+            assert Version(c.cuda) >= Version("12.9"), c.id

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import releases, resources
 from wheelfactory.errors import ConfigError
 from wheelfactory.releases import ReleaseTable, TorchRelease, Variant
@@ -101,3 +100,21 @@ def test_normalize_variants_groups_platforms_by_python_set() -> None:
         releases=(TorchRelease(version="2.8.0", pythons=("3.12", "3.13"), variants=variants),)
     )
     assert releases.parse(releases.dumps(table)) == table
+
+
+def test_update_script_checks_and_rewrites(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "update_torch_releases",
+        Path(__file__).resolve().parents[2] / "scripts" / "update_torch_releases.py",
+    )
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--check"]) == 0  # the packaged table is canonical
+    path = tmp_path / "t.toml"
+    path.write_text(MINIMAL)
+    assert script.main(["--check", "--table", str(path)]) == 1
+    assert script.main(["--table", str(path)]) == 0
+    assert script.main(["--check", "--table", str(path)]) == 0

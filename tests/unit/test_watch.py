@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import cli, releases
 from wheelfactory.errors import NetworkError
 from wheelfactory.watch import (
@@ -68,16 +67,33 @@ def wheel(version: str, cuda: str | None, python: str, platform: str) -> str:
 ALL = tuple(PLAT)
 # What "PyTorch" publishes in this fake world.
 INDEX = {
-    "cu126": [wheel("2.13.0", "cu126", py, p) for py in ("3.12", "3.13") for p in ("linux-x86_64", "windows-amd64")],
-    "cu130": [wheel(v, "cu130", py, p) for v in ("2.13.0", "2.14.0", "2.14.1", "2.15.0") for py in ("3.12", "3.13") for p in ALL]
+    "cu126": [
+        wheel("2.13.0", "cu126", py, p)
+        for py in ("3.12", "3.13")
+        for p in ("linux-x86_64", "windows-amd64")
+    ],
+    "cu130": [
+        wheel(v, "cu130", py, p)
+        for v in ("2.13.0", "2.14.0", "2.14.1", "2.15.0")
+        for py in ("3.12", "3.13")
+        for p in ALL
+    ]
     + [wheel("2.15.0", "cu130", "3.15t", p) for p in ALL]
     + ["torch-2.15.0rc1+cu130-cp312-cp312-manylinux_2_28_x86_64.whl"],
-    "cu134": [wheel("2.15.0", "cu134", py, p) for py in ("3.12", "3.13", "3.15t") for p in ("linux-x86_64", "linux-aarch64")],
+    "cu134": [
+        wheel("2.15.0", "cu134", py, p)
+        for py in ("3.12", "3.13", "3.15t")
+        for p in ("linux-x86_64", "linux-aarch64")
+    ],
 }
 PYPI = {
     "info": {"name": "torch"},
     "releases": {
-        v: [{"filename": wheel(v, None, py, p), "upload_time_iso_8601": date, "yanked": False} for py in pys for p in ALL]
+        v: [
+            {"filename": wheel(v, None, py, p), "upload_time_iso_8601": date, "yanked": False}
+            for py in pys
+            for p in ALL
+        ]
         for v, date, pys in (
             ("2.13.0", "2026-07-08T17:00:00.000000Z", ("3.12", "3.13")),
             ("2.14.0", "2026-09-02T17:00:00.000000Z", ("3.12", "3.13")),
@@ -100,13 +116,22 @@ class Server:
 
     def __init__(self, *, fail_first: int = 0, always_fail: bool = False) -> None:
         self.fail_first, self.always_fail, self.requests = fail_first, always_fail, 0
-        routes: dict[str, tuple[str, bytes]] = {"/pypi/torch/json": ("application/json", json.dumps(PYPI).encode())}
+        routes: dict[str, tuple[str, bytes]] = {
+            "/pypi/torch/json": ("application/json", json.dumps(PYPI).encode())
+        }
         for tag, files in INDEX.items():
             if tag == "cu126":  # HTML
                 routes[f"/whl/{tag}/torch/"] = ("text/html", html_page(files))
             else:  # PEP 691 JSON
-                body = {"meta": {"api-version": "1.1"}, "name": "torch", "files": [{"filename": f, "url": f, "hashes": {}} for f in files]}
-                routes[f"/whl/{tag}/torch/"] = ("application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+                body = {
+                    "meta": {"api-version": "1.1"},
+                    "name": "torch",
+                    "files": [{"filename": f, "url": f, "hashes": {}} for f in files],
+                }
+                routes[f"/whl/{tag}/torch/"] = (
+                    "application/vnd.pypi.simple.v1+json",
+                    json.dumps(body).encode(),
+                )
         self.routes = routes
         outer = self
 
@@ -151,7 +176,9 @@ def table_file(tmp_path: Path) -> Path:
     return path
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
     monkeypatch.setattr(cli, "COMMANDS", {"watch": "main_watch"})
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
@@ -159,15 +186,38 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
 
 def test_parsers() -> None:
-    files = [wheel("2.9.0", "cu128", "3.12", "linux-x86_64"), "torch-2.9.0+cpu-cp312-cp312-win_amd64.whl", "README"]
+    files = [
+        wheel("2.9.0", "cu128", "3.12", "linux-x86_64"),
+        "torch-2.9.0+cpu-cp312-cp312-win_amd64.whl",
+        "README",
+    ]
     assert parse_simple_page("text/html", html_page(files)) == files
-    builds = builds_from_filenames([*files, wheel("2.9.0", "cu128", "3.14t", "linux-aarch64"), "torch-2.9.0+rocm6.4-cp312-cp312-manylinux_2_28_x86_64.whl"])
-    assert builds == {"2.9.0": {("12.8", "linux-x86_64", "3.12"), ("12.8", "linux-aarch64", "3.14t")}}
+    builds = builds_from_filenames(
+        [
+            *files,
+            wheel("2.9.0", "cu128", "3.14t", "linux-aarch64"),
+            "torch-2.9.0+rocm6.4-cp312-cp312-manylinux_2_28_x86_64.whl",
+        ]
+    )
+    assert builds == {
+        "2.9.0": {("12.8", "linux-x86_64", "3.12"), ("12.8", "linux-aarch64", "3.14t")}
+    }
     pypi = parse_pypi(PYPI)
     assert sorted(pypi) == ["1.0.0", "2.13.0", "2.14.0", "2.14.1", "2.15.0"]
-    assert pypi["2.15.0"].pythons == ("3.12", "3.13", "3.15t") and pypi["2.15.0"].released == "2026-10-28"
+    assert (
+        pypi["2.15.0"].pythons == ("3.12", "3.13", "3.15t")
+        and pypi["2.15.0"].released == "2026-10-28"
+    )
     table = releases.parse(TABLE)
-    assert backends_to_probe(table) == ("cu126", "cu130", "cu131", "cu132", "cu133", "cu134", "cu140")
+    assert backends_to_probe(table) == (
+        "cu126",
+        "cu130",
+        "cu131",
+        "cu132",
+        "cu133",
+        "cu134",
+        "cu140",
+    )
 
 
 def test_observe_and_update(table_file: Path) -> None:
@@ -185,9 +235,24 @@ def test_observe_and_update(table_file: Path) -> None:
     assert releases.parse(releases.dumps(new)) == new
 
 
-def test_cli_updates_table_and_prints_new_cells(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path) -> None:
+def test_cli_updates_table_and_prints_new_cells(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path
+) -> None:
     with Server() as srv:
-        code, out, _ = run_cli(monkeypatch, capsys, "watch", str(ATTN), "--table", str(table_file), "--pypi-url", srv.url, "--pytorch-index-url", srv.url, "--backoff", "0.01")
+        code, out, _ = run_cli(
+            monkeypatch,
+            capsys,
+            "watch",
+            str(ATTN),
+            "--table",
+            str(table_file),
+            "--pypi-url",
+            srv.url,
+            "--pytorch-index-url",
+            srv.url,
+            "--backoff",
+            "0.01",
+        )
     assert code == 0
     assert "+ torch 2.15.0: CUDA 13.0, 13.4" in out and f"wrote {table_file}" in out
     assert "+ attn-demo-2.2.0-cu134-torch2.15-cp312-linux_aarch64" in out
@@ -196,14 +261,39 @@ def test_cli_updates_table_and_prints_new_cells(monkeypatch: pytest.MonkeyPatch,
     assert releases.dumps(releases.parse(text)) == text  # written by the canonical writer
     # A second run finds nothing new.
     with Server() as srv:
-        code, out, _ = run_cli(monkeypatch, capsys, "watch", str(ATTN), "--table", str(table_file), "--pypi-url", srv.url, "--pytorch-index-url", srv.url)
+        code, out, _ = run_cli(
+            monkeypatch,
+            capsys,
+            "watch",
+            str(ATTN),
+            "--table",
+            str(table_file),
+            "--pypi-url",
+            srv.url,
+            "--pytorch-index-url",
+            srv.url,
+        )
     assert code == 0 and "up to date" in out and "cells that became missing: 0" in out
 
 
-def test_dry_run_writes_nothing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path) -> None:
+def test_dry_run_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path
+) -> None:
     before = table_file.read_bytes()
     with Server() as srv:
-        code, out, _ = run_cli(monkeypatch, capsys, "watch", str(ATTN), "--table", str(table_file), "--pypi-url", srv.url, "--pytorch-index-url", srv.url, "--dry-run")
+        code, out, _ = run_cli(
+            monkeypatch,
+            capsys,
+            "watch",
+            str(ATTN),
+            "--table",
+            str(table_file),
+            "--pypi-url",
+            srv.url,
+            "--pytorch-index-url",
+            srv.url,
+            "--dry-run",
+        )
     assert code == 0 and "dry run: table not written" in out and "cu134-torch2.15" in out
     assert table_file.read_bytes() == before
 
@@ -212,17 +302,35 @@ def test_flaky_server_is_retried(table_file: Path) -> None:
     sleeps: list[float] = []
     fetcher = Fetcher(tries=4, backoff=0.01, timeout=5, sleep=sleeps.append)
     with Server(fail_first=2) as srv:
-        obs = observe(releases.load(table_file), pypi_url=srv.url, pytorch_url=srv.url, fetcher=fetcher)
+        obs = observe(
+            releases.load(table_file), pypi_url=srv.url, pytorch_url=srv.url, fetcher=fetcher
+        )
     assert "2.15.0" in obs.pypi
     assert sleeps == [0.01, 0.02]  # exponential backoff
 
 
-def test_always_failing_server_one_line_and_table_untouched(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path) -> None:
+def test_always_failing_server_one_line_and_table_untouched(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path
+) -> None:
     before = table_file.read_bytes()
     with Server(always_fail=True) as srv:
         with pytest.raises(NetworkError, match="failed 3 times"):
             observe(releases.load(table_file), pypi_url=srv.url, pytorch_url=srv.url, fetcher=FAST)
-        code, out, err = run_cli(monkeypatch, capsys, "watch", "--table", str(table_file), "--pypi-url", srv.url, "--pytorch-index-url", srv.url, "--tries", "2", "--backoff", "0.01")
+        code, out, err = run_cli(
+            monkeypatch,
+            capsys,
+            "watch",
+            "--table",
+            str(table_file),
+            "--pypi-url",
+            srv.url,
+            "--pytorch-index-url",
+            srv.url,
+            "--tries",
+            "2",
+            "--backoff",
+            "0.01",
+        )
     assert code == 10
     error_lines = [line for line in err.splitlines() if line.startswith("ERROR")]
     assert len(error_lines) == 1 and "table was not changed" in error_lines[0]
@@ -233,4 +341,9 @@ def test_always_failing_server_one_line_and_table_untouched(monkeypatch: pytest.
 def test_unreachable_host_is_a_network_error(table_file: Path) -> None:
     # Port 9 on loopback: nothing listens; connection refused on every try.
     with pytest.raises(NetworkError):
-        observe(releases.load(table_file), pypi_url="http://127.0.0.1:9", pytorch_url="http://127.0.0.1:9", fetcher=Fetcher(tries=2, backoff=0, timeout=2))
+        observe(
+            releases.load(table_file),
+            pypi_url="http://127.0.0.1:9",
+            pytorch_url="http://127.0.0.1:9",
+            fetcher=Fetcher(tries=2, backoff=0, timeout=2),
+        )

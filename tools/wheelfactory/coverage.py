@@ -95,7 +95,9 @@ def coverage(cells: Iterable[Cell], manifest: _Manifest | None) -> CoverageRepor
             rows.append(CoverageRow(cell=cell))
         else:
             used.add(f.filename)
-            rows.append(CoverageRow(cell=cell, filename=f.filename, size=f.size, upload_time=f.upload_time))
+            rows.append(
+                CoverageRow(cell=cell, filename=f.filename, size=f.size, upload_time=f.upload_time)
+            )
     unplanned = tuple(sorted(f.filename for f in files if f.filename not in used))
     return CoverageReport(rows=tuple(rows), unplanned=unplanned)
 
@@ -130,25 +132,34 @@ def to_markdown(report: CoverageReport) -> str:
         out.append("|---|---|" + "---|" * len(platforms))
         grid: dict[tuple[str, str], dict[str, list[int]]] = {}
         for r in rows:
-            counts = grid.setdefault((r.cell.torch_label, r.cell.cuda), {}).setdefault(r.cell.platform, [0, 0])
+            counts = grid.setdefault((r.cell.torch_label, r.cell.cuda), {}).setdefault(
+                r.cell.platform, [0, 0]
+            )
             counts[0] += r.published
             counts[1] += 1
         for (torch, cuda), per in grid.items():
             cells = []
             for p in platforms:
                 done, want = per.get(p, [0, 0])
-                cells.append("" if not want else f"{done}/{want}" + (" ✅" if done == want else " ❌"))
+                cells.append(
+                    "" if not want else f"{done}/{want}" + (" ✅" if done == want else " ❌")
+                )
             out.append(f"| {torch} | {cuda} | " + " | ".join(cells) + " |")
         out += ["", "<details><summary>Every wheel</summary>", ""]
         out += ["| cell | file | size | uploaded |", "|---|---|---|---|"]
         for r in rows:
             if r.published:
-                out.append(f"| `{r.cell.id}` | `{r.filename}` | {_size(r.size)} | {r.upload_time or ''} |")
+                out.append(
+                    f"| `{r.cell.id}` | `{r.filename}` | {_size(r.size)} | {r.upload_time or ''} |"
+                )
             else:
                 out.append(f"| `{r.cell.id}` | **MISSING** | | |")
         out += ["", "</details>", ""]
     if report.unplanned:
-        out += [f"{len(report.unplanned)} published wheel(s) match no planned cell (older torch or versions).", ""]
+        out += [
+            f"{len(report.unplanned)} published wheel(s) match no planned cell (older torch or versions).",
+            "",
+        ]
     return "\n".join(out)
 
 

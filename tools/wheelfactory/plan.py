@@ -106,7 +106,7 @@ class Cell:
 
     @property
     def python_tag(self) -> str:
-        """"cp312", "cp313t" or "cp39-abi3"."""
+        """ "cp312", "cp313t" or "cp39-abi3"."""
         if self.abi3:
             return self.python
         return "cp" + self.python.replace(".", "")
@@ -129,13 +129,24 @@ class Cell:
     @property
     def torch_requirement(self) -> str:
         if self.torch_label == naming.STABLE_ABI:
-            return naming.torch_requirement(self.torch, stable_abi_floor=self.stable_abi_floor or self.torch)
+            return naming.torch_requirement(
+                self.torch, stable_abi_floor=self.stable_abi_floor or self.torch
+            )
         return naming.torch_requirement(self.torch)
 
     def key(self) -> tuple[str, str, str, str, str, str, str, str]:
         """What identifies the cell's wheel in an index (see ``wheel_key``)."""
         interp, abi = self.wheel_tags
-        return (self.recipe, self.version, self.cuda, self.torch_label, interp, abi, self.os, self.machine)
+        return (
+            self.recipe,
+            self.version,
+            self.cuda,
+            self.torch_label,
+            interp,
+            abi,
+            self.os,
+            self.machine,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,7 +240,17 @@ def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, st
                 where = _platform_of_tag(plat)
                 if where is None:
                     continue
-                keys.add((label.project, label.public_version, label.cuda, label.torch, interp, abi, *where))
+                keys.add(
+                    (
+                        label.project,
+                        label.public_version,
+                        label.cuda,
+                        label.torch,
+                        interp,
+                        abi,
+                        *where,
+                    )
+                )
     return keys
 
 
@@ -318,17 +339,41 @@ def _plan_recipe(
     for release in releases.planning_releases():
         t = release.minor
         if not _contains(mx.torch, release.version):
-            excluded.append(Exclusion(recipe=name, torch=t, reason=f"recipe's matrix.torch {str(mx.torch)!r} excludes {release.version}"))
+            excluded.append(
+                Exclusion(
+                    recipe=name,
+                    torch=t,
+                    reason=f"recipe's matrix.torch {str(mx.torch)!r} excludes {release.version}",
+                )
+            )
             continue
         if not _contains(select.torch, release.version):
-            excluded.append(Exclusion(recipe=name, torch=t, reason=f"not selected by --torch {str(select.torch)!r}"))
+            excluded.append(
+                Exclusion(
+                    recipe=name, torch=t, reason=f"not selected by --torch {str(select.torch)!r}"
+                )
+            )
             continue
         for cuda in release.cudas:
             if not _contains(mx.cuda, cuda):
-                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=f"recipe's matrix.cuda {str(mx.cuda)!r} excludes it"))
+                excluded.append(
+                    Exclusion(
+                        recipe=name,
+                        torch=t,
+                        cuda=cuda,
+                        reason=f"recipe's matrix.cuda {str(mx.cuda)!r} excludes it",
+                    )
+                )
                 continue
             if not _contains(select.cuda, cuda):
-                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=f"not selected by --cuda {str(select.cuda)!r}"))
+                excluded.append(
+                    Exclusion(
+                        recipe=name,
+                        torch=t,
+                        cuda=cuda,
+                        reason=f"not selected by --cuda {str(select.cuda)!r}",
+                    )
+                )
                 continue
             if cuda not in target_cache:
                 target_cache[cuda] = _targets(recipe, cuda)
@@ -340,17 +385,51 @@ def _plan_recipe(
                 for platform in variant.platforms:
                     os_name = PLATFORM_INFO[platform][0]
                     if platform not in mx.platforms:
-                        excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, platform=platform, reason="not in the recipe's matrix.platforms"))
+                        excluded.append(
+                            Exclusion(
+                                recipe=name,
+                                torch=t,
+                                cuda=cuda,
+                                platform=platform,
+                                reason="not in the recipe's matrix.platforms",
+                            )
+                        )
                         continue
                     if select.oses and os_name not in select.oses:
-                        excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, platform=platform, reason=f"not selected by --os {' '.join(select.oses)}"))
+                        excluded.append(
+                            Exclusion(
+                                recipe=name,
+                                torch=t,
+                                cuda=cuda,
+                                platform=platform,
+                                reason=f"not selected by --os {' '.join(select.oses)}",
+                            )
+                        )
                         continue
                     for python in release.pythons_of(variant):
                         if is_free_threaded(python) and not mx.free_threaded:
-                            excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, python=python, platform=platform, reason="free-threaded CPython: the recipe's matrix.free-threaded is false"))
+                            excluded.append(
+                                Exclusion(
+                                    recipe=name,
+                                    torch=t,
+                                    cuda=cuda,
+                                    python=python,
+                                    platform=platform,
+                                    reason="free-threaded CPython: the recipe's matrix.free-threaded is false",
+                                )
+                            )
                             continue
                         if not _contains(mx.python, base_python(python)):
-                            excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, python=python, platform=platform, reason=f"recipe's matrix.python {str(mx.python)!r} excludes it"))
+                            excluded.append(
+                                Exclusion(
+                                    recipe=name,
+                                    torch=t,
+                                    cuda=cuda,
+                                    python=python,
+                                    platform=platform,
+                                    reason=f"recipe's matrix.python {str(mx.python)!r} excludes it",
+                                )
+                            )
                             continue
                         out.append(_Candidate(release, cuda, platform, python, targets, notes))
     return out
@@ -403,24 +482,74 @@ def plan(
             def minors(cands: Iterable[_Candidate]) -> tuple[str, ...]:
                 return tuple(sorted({c.release.minor for c in cands}, key=Version))
 
-            regular = {p: cs for p, cs in by_python.items() if not (mx.abi3 and not is_free_threaded(p))}
+            regular = {
+                p: cs for p, cs in by_python.items() if not (mx.abi3 and not is_free_threaded(p))
+            }
             abi3 = {p: cs for p, cs in by_python.items() if p not in regular}
             for python, cs in regular.items():
                 if not _python_selected(select, [python]):
-                    excluded.append(Exclusion(recipe=recipe.name, torch=label, cuda=cuda, python=python, platform=platform, reason=f"not selected by --python {str(select.python)!r}"))
+                    excluded.append(
+                        Exclusion(
+                            recipe=recipe.name,
+                            torch=label,
+                            cuda=cuda,
+                            python=python,
+                            platform=platform,
+                            reason=f"not selected by --python {str(select.python)!r}",
+                        )
+                    )
                     continue
                 covers = minors(cs) if label == naming.STABLE_ABI else ()
-                cells.append(Cell(**base, torch=build_release(cs).version, torch_label=label, cuda=cuda, python=python, platform=platform, targets=targets, notes=notes, covers=covers, stable_abi_floor=mx.stable_abi_floor if covers else None))
+                cells.append(
+                    Cell(
+                        **base,
+                        torch=build_release(cs).version,
+                        torch_label=label,
+                        cuda=cuda,
+                        python=python,
+                        platform=platform,
+                        targets=targets,
+                        notes=notes,
+                        covers=covers,
+                        stable_abi_floor=mx.stable_abi_floor if covers else None,
+                    )
+                )
             if abi3:
                 pys = sorted(abi3, key=python_key)
                 floor_py = "cp" + pys[0].replace(".", "") + "-abi3"
                 if not _python_selected(select, pys):
-                    excluded.append(Exclusion(recipe=recipe.name, torch=label, cuda=cuda, python=floor_py, platform=platform, reason=f"not selected by --python {str(select.python)!r}"))
+                    excluded.append(
+                        Exclusion(
+                            recipe=recipe.name,
+                            torch=label,
+                            cuda=cuda,
+                            python=floor_py,
+                            platform=platform,
+                            reason=f"not selected by --python {str(select.python)!r}",
+                        )
+                    )
                     continue
                 all_cs = [c for p in pys for c in abi3[p]]
                 # Build with the oldest CPython on the oldest torch that has it.
                 build = build_release(abi3[pys[0]])
-                cells.append(Cell(**base, torch=build.version, torch_label=label, cuda=cuda, python=floor_py, platform=platform, targets=targets, notes=notes + (f"one abi3 wheel for CPython {', '.join(pys)}",), covers=tuple(pys) if label != naming.STABLE_ABI else tuple(pys) + tuple(f"torch{m}" for m in minors(all_cs)), stable_abi_floor=mx.stable_abi_floor if label == naming.STABLE_ABI else None))
+                cells.append(
+                    Cell(
+                        **base,
+                        torch=build.version,
+                        torch_label=label,
+                        cuda=cuda,
+                        python=floor_py,
+                        platform=platform,
+                        targets=targets,
+                        notes=notes + (f"one abi3 wheel for CPython {', '.join(pys)}",),
+                        covers=tuple(pys)
+                        if label != naming.STABLE_ABI
+                        else tuple(pys) + tuple(f"torch{m}" for m in minors(all_cs)),
+                        stable_abi_floor=mx.stable_abi_floor
+                        if label == naming.STABLE_ABI
+                        else None,
+                    )
+                )
 
     cells.sort(key=_cell_sort_key)
     if published is not None:
@@ -431,13 +560,26 @@ def plan(
             if filename is None:
                 kept.append(cell)
             else:
-                excluded.append(Exclusion(recipe=cell.recipe, torch=cell.torch_label, cuda=cell.cuda, python=cell.python, platform=cell.platform, reason=f"already published: {filename}"))
+                excluded.append(
+                    Exclusion(
+                        recipe=cell.recipe,
+                        torch=cell.torch_label,
+                        cuda=cell.cuda,
+                        python=cell.python,
+                        platform=cell.platform,
+                        reason=f"already published: {filename}",
+                    )
+                )
         cells = kept
     return Plan(cells=tuple(cells), excluded=tuple(excluded))
 
 
 def _cell_sort_key(c: Cell) -> tuple[Any, ...]:
-    label = (1, (0, 0)) if c.torch_label == naming.STABLE_ABI else (0, tuple(int(x) for x in c.torch_label.split(".")))
+    label = (
+        (1, (0, 0))
+        if c.torch_label == naming.STABLE_ABI
+        else (0, tuple(int(x) for x in c.torch_label.split(".")))
+    )
     py = (0, 0, 0) if c.abi3 else python_key(c.python)
     return (c.recipe, c.version, label, cuda_key(c.cuda), platform_key(c.platform), py)
 
@@ -450,7 +592,9 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
     Pythons of a job together."""
     groups: dict[tuple[Any, ...], list[Cell]] = {}
     for c in sorted(cells, key=_cell_sort_key):
-        groups.setdefault((c.recipe, c.version, c.torch_label, c.torch, c.cuda, c.platform), []).append(c)
+        groups.setdefault(
+            (c.recipe, c.version, c.torch_label, c.torch, c.cuda, c.platform), []
+        ).append(c)
     jobs = []
     for (recipe, version, label, torch, cuda, platform), cs in groups.items():
         os_name, machine, runner, cibw_plat = PLATFORM_INFO[platform]
@@ -473,7 +617,10 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
                 "runner": runner,
                 "pythons": pythons,
                 "abi3": any(c.abi3 for c in cs),
-                "cibw_build": " ".join(f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{cibw_plat}" for c in cs),
+                "cibw_build": " ".join(
+                    f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{cibw_plat}"
+                    for c in cs
+                ),
                 "targets": arch.torch_arch_list(arch.parse_targets(list(first.targets))),
                 "cells": [c.id for c in cs],
             }
@@ -490,9 +637,11 @@ def table_text(plan_: Plan) -> str:
     if not plan_.cells:
         return "(no cells)\n"
     rows = [("ID", "TORCH", "CUDA", "PYTHON", "PLATFORM", "TARGETS")]
-    rows += [(c.id, c.torch, c.cuda, c.python, c.platform, ";".join(c.targets)) for c in plan_.cells]
+    rows += [
+        (c.id, c.torch, c.cuda, c.python, c.platform, ";".join(c.targets)) for c in plan_.cells
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append(f"{len(plan_.cells)} cells")
     return "\n".join(lines) + "\n"
 

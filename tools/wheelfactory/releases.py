@@ -83,7 +83,7 @@ def is_free_threaded(python: str) -> bool:
 
 
 def base_python(python: str) -> str:
-    """"3.13t" -> "3.13"."""
+    """ "3.13t" -> "3.13"."""
     return python.rstrip("t")
 
 
@@ -121,7 +121,7 @@ class TorchRelease:
 
     @property
     def minor(self) -> str:
-        """"2.8.0" -> "2.8"."""
+        """ "2.8.0" -> "2.8"."""
         return f"{self.parsed.major}.{self.parsed.minor}"
 
     def pythons_of(self, variant: Variant) -> tuple[str, ...]:
@@ -186,7 +186,9 @@ def _fail(where: str, problem: str, fix: str) -> ConfigError:
 
 def _str_list(where: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(where, f"{key} must be a list of strings, not {value!r}", f'write {key} = ["..."]')
+        raise _fail(
+            where, f"{key} must be a list of strings, not {value!r}", f'write {key} = ["..."]'
+        )
     return tuple(value)
 
 
@@ -215,7 +217,7 @@ def _parse_variant(where: str, data: Any) -> Variant:
     table = _check_keys(where, data, ("cuda", "platforms", "pythons"))
     cuda = table.get("cuda")
     if not isinstance(cuda, str) or not _CUDA_RE.match(cuda):
-        raise _fail(where, f"cuda {cuda!r} is not like \"12.8\"", 'write cuda = "12.8"')
+        raise _fail(where, f'cuda {cuda!r} is not like "12.8"', 'write cuda = "12.8"')
     platforms = _str_list(where, "platforms", table.get("platforms"))
     for p in platforms:
         if p not in PLATFORMS:
@@ -236,9 +238,15 @@ def _parse_release(where: str, data: Any) -> TorchRelease:
     except InvalidVersion:
         parsed = None
     if not isinstance(version, str) or parsed is None or parsed.is_prerelease or parsed.local:
-        raise _fail(where, f"version {version!r} is not a final torch release", 'write version = "2.8.0"')
+        raise _fail(
+            where, f"version {version!r} is not a final torch release", 'write version = "2.8.0"'
+        )
     if str(parsed) != version or len(parsed.release) != 3:
-        raise _fail(where, f"version {version!r} is not in full form", f'write "{parsed.major}.{parsed.minor}.{parsed.micro}"')
+        raise _fail(
+            where,
+            f"version {version!r} is not in full form",
+            f'write "{parsed.major}.{parsed.minor}.{parsed.micro}"',
+        )
     where = f"{where} ({version})"
     released = table.get("released")
     if released is not None and (not isinstance(released, str) or not _DATE_RE.match(released)):
@@ -265,7 +273,9 @@ def _parse_release(where: str, data: Any) -> TorchRelease:
         released=released,
         pythons=pythons,
         pypi_cuda=pypi_cuda,
-        variants=tuple(sorted(variants, key=lambda v: (cuda_key(v.cuda), platform_key(v.platforms[0])))),
+        variants=tuple(
+            sorted(variants, key=lambda v: (cuda_key(v.cuda), platform_key(v.platforms[0])))
+        ),
         sources=_str_list(where, "sources", table.get("sources", [])),
         note=note,
     )
@@ -276,10 +286,16 @@ def parse(text: str, source: str = "torch-releases.toml") -> ReleaseTable:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax or restore it from git") from e
+        raise ConfigError(
+            f"{source}: not valid TOML ({e}); fix the syntax or restore it from git"
+        ) from e
     _check_keys(source, data, ("table-version", "release"))
     if data.get("table-version") != TABLE_VERSION:
-        raise _fail(source, f"table-version is {data.get('table-version')!r}, not {TABLE_VERSION}", "upgrade wheelfactory")
+        raise _fail(
+            source,
+            f"table-version is {data.get('table-version')!r}, not {TABLE_VERSION}",
+            "upgrade wheelfactory",
+        )
     raw = data.get("release")
     if not isinstance(raw, list) or not raw:
         raise _fail(source, "lists no [[release]]", "restore the file from git")
@@ -296,7 +312,9 @@ def load(path: str | Path | None = None) -> ReleaseTable:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the torch release table ({e.strerror}); check --table") from e
+        raise ConfigError(
+            f"{path}: cannot read the torch release table ({e.strerror}); check --table"
+        ) from e
     return parse(text, str(path))
 
 

@@ -71,7 +71,9 @@ class Fetcher:
         for attempt in range(self.tries):
             if attempt:
                 self.sleep(self.backoff * 2 ** (attempt - 1))
-            req = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": self.user_agent})
+            req = urllib.request.Request(
+                url, headers={"Accept": accept, "User-Agent": self.user_agent}
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                     return resp.headers.get("Content-Type", ""), resp.read()
@@ -79,7 +81,9 @@ class Fetcher:
                 if e.code == 404:
                     return None
                 if e.code not in _RETRY_STATUS:
-                    raise NetworkError(f"GET {url} answered {e.code}; check the URL (--pypi-url / --pytorch-index-url)") from e
+                    raise NetworkError(
+                        f"GET {url} answered {e.code}; check the URL (--pypi-url / --pytorch-index-url)"
+                    ) from e
                 last = f"HTTP {e.code}"
             except (urllib.error.URLError, OSError) as e:
                 last = str(getattr(e, "reason", e))
@@ -137,9 +141,13 @@ def parse_pypi(data: Mapping[str, Any]) -> dict[str, PypiRelease]:
                 py = python_of(t.interpreter, t.abi)
                 if py and platform_of(t.platform):
                     pythons.add(py)
-        times = sorted(str(f.get("upload_time_iso_8601") or f.get("upload_time") or "") for f in files)
+        times = sorted(
+            str(f.get("upload_time_iso_8601") or f.get("upload_time") or "") for f in files
+        )
         released = times[0][:10] if times and times[0] else None
-        out[str(v)] = PypiRelease(version=str(v), released=released, pythons=tuple(sorted(pythons, key=python_key)))
+        out[str(v)] = PypiRelease(
+            version=str(v), released=released, pythons=tuple(sorted(pythons, key=python_key))
+        )
     return out
 
 
@@ -148,7 +156,9 @@ def parse_simple_page(content_type: str, body: bytes) -> list[str]:
     text = body.decode("utf-8", errors="replace")
     if "json" in content_type:
         data = json.loads(text)
-        return [f["filename"] for f in data.get("files", []) if isinstance(f, dict) and "filename" in f]
+        return [
+            f["filename"] for f in data.get("files", []) if isinstance(f, dict) and "filename" in f
+        ]
     return [html.unescape(m.group(1)).strip() for m in _ANCHOR_RE.finditer(text)]
 
 
@@ -162,7 +172,12 @@ def builds_from_filenames(filenames: Iterable[str]) -> dict[str, set[tuple[str, 
             project, version, _, tags = parse_wheel_filename(name)
         except (InvalidWheelFilename, InvalidVersion):
             continue
-        if project != "torch" or not version.local or version.is_prerelease or version.is_devrelease:
+        if (
+            project != "torch"
+            or not version.local
+            or version.is_prerelease
+            or version.is_devrelease
+        ):
             continue
         m = re.fullmatch(r"cu(\d+)(\d)", version.local)
         if not m:
@@ -245,7 +260,9 @@ def update_table(table: ReleaseTable, obs: Observation) -> ReleaseTable:
         pypi = obs.pypi.get(version)
         if not builds:
             if old is None:
-                log.warning("torch %s is on PyPI but PyTorch's index lists no CUDA build; skipped", version)
+                log.warning(
+                    "torch %s is on PyPI but PyTorch's index lists no CUDA build; skipped", version
+                )
             continue
         pythons = pypi.pythons if pypi and pypi.pythons else _most_common_pythons(builds)
         release = TorchRelease(
@@ -257,7 +274,11 @@ def update_table(table: ReleaseTable, obs: Observation) -> ReleaseTable:
             sources=tuple(dict.fromkeys([*(old.sources if old else ("pypi",)), "watch"])),
             note=old.note if old else "",
         )
-        if old is not None and set(old.builds()) == set(release.builds()) and old.pythons == release.pythons:
+        if (
+            old is not None
+            and set(old.builds()) == set(release.builds())
+            and old.pythons == release.pythons
+        ):
             continue  # nothing new: keep the entry (and its sources) as it was
         if old is not None and old.pypi_cuda and old.pypi_cuda not in release.cudas:
             release = replace(release, pypi_cuda=None)
@@ -281,7 +302,9 @@ def table_diff(old: ReleaseTable, new: ReleaseTable) -> list[str]:
     for r in new.releases:
         before = old.get(r.version)
         if before is None:
-            lines.append(f"+ torch {r.version}: CUDA {', '.join(r.cudas)}; Python {', '.join(r.pythons)}")
+            lines.append(
+                f"+ torch {r.version}: CUDA {', '.join(r.cudas)}; Python {', '.join(r.pythons)}"
+            )
             continue
         added = sorted(set(r.builds()) - set(before.builds()))
         removed = sorted(set(before.builds()) - set(r.builds()))

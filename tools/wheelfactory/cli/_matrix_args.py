@@ -26,9 +26,15 @@ def add_recipe_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_selection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--torch", metavar="SPEC", default="", help='torch versions: ">=2.8" or "2.9"')
-    parser.add_argument("--cuda", metavar="SPEC", default="", help='CUDA versions: ">=12.8" or "13.0"')
-    parser.add_argument("--python", metavar="SPEC", default="", help='CPython versions: ">=3.11" or "3.12"')
+    parser.add_argument(
+        "--torch", metavar="SPEC", default="", help='torch versions: ">=2.8" or "2.9"'
+    )
+    parser.add_argument(
+        "--cuda", metavar="SPEC", default="", help='CUDA versions: ">=12.8" or "13.0"'
+    )
+    parser.add_argument(
+        "--python", metavar="SPEC", default="", help='CPython versions: ">=3.11" or "3.12"'
+    )
     parser.add_argument(
         "--os",
         dest="oses",
@@ -74,7 +80,9 @@ def _spec(text: str, flag: str, *, wildcard_minor: bool = False) -> object:
     try:
         return SpecifierSet(text)
     except InvalidSpecifier as e:
-        raise ConfigError(f"{flag} {text!r} is not a version range; write e.g. {flag} '>=2.8'") from e
+        raise ConfigError(
+            f"{flag} {text!r} is not a version range; write e.g. {flag} '>=2.8'"
+        ) from e
 
 
 def selection(args: argparse.Namespace) -> Selection:

@@ -16,7 +16,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--missing", action="store_true", help="only cells not yet published in --index"
     )
-    parser.add_argument("--index", metavar="DIR|URL", help="the index whose manifest --missing reads")
+    parser.add_argument(
+        "--index", metavar="DIR|URL", help="the index whose manifest --missing reads"
+    )
     parser.add_argument(
         "--explain", action="store_true", help="also list every excluded combination and why"
     )
@@ -43,7 +45,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.missing and not args.index:
         raise ConfigError("--missing needs --index DIR|URL; name the index to compare against")
     if not 1 <= args.max_jobs <= planning.GITHUB_MAX_JOBS:
-        raise ConfigError(f"--max-jobs must be 1..{planning.GITHUB_MAX_JOBS}; GitHub refuses larger matrices")
+        raise ConfigError(
+            f"--max-jobs must be 1..{planning.GITHUB_MAX_JOBS}; GitHub refuses larger matrices"
+        )
     recipes = _matrix_args.load_recipes(args)
     table = releases.load(args.table)
     published = _matrix_args.load_published(args.index) if args.missing else None

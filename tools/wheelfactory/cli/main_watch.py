@@ -7,13 +7,17 @@ import sys
 
 from wheelfactory.cli import _matrix_args
 
-HELP = "update the torch release table from PyPI and PyTorch's index; print cells that became missing"
+HELP = (
+    "update the torch release table from PyPI and PyTorch's index; print cells that became missing"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     _matrix_args.add_recipe_args(parser)
     parser.add_argument("--pypi-url", default="https://pypi.org", metavar="URL")
-    parser.add_argument("--pytorch-index-url", default="https://download.pytorch.org", metavar="URL")
+    parser.add_argument(
+        "--pytorch-index-url", default="https://download.pytorch.org", metavar="URL"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     parser.add_argument("--index", metavar="DIR|URL", help="count cells published here as built")
     parser.add_argument("--tries", type=int, default=4, help="tries per request (default 4)")
@@ -35,11 +39,15 @@ def execute(args: argparse.Namespace) -> int:
     path = Path(args.table) if args.table else resources.TORCH_RELEASES
     table = releases.load(path)
     fetcher = watch.Fetcher(tries=args.tries, backoff=args.backoff, timeout=args.timeout)
-    obs = watch.observe(table, pypi_url=args.pypi_url, pytorch_url=args.pytorch_index_url, fetcher=fetcher)
+    obs = watch.observe(
+        table, pypi_url=args.pypi_url, pytorch_url=args.pytorch_index_url, fetcher=fetcher
+    )
     new = watch.update_table(table, obs)
 
     out = sys.stdout
-    out.write(f"probed {len(obs.probed)} CUDA backends ({' '.join(obs.probed)}); found {' '.join(obs.found) or 'none'}\n")
+    out.write(
+        f"probed {len(obs.probed)} CUDA backends ({' '.join(obs.probed)}); found {' '.join(obs.found) or 'none'}\n"
+    )
     changes = watch.table_diff(table, new)
     if not changes:
         out.write("torch release table is up to date\n")
@@ -59,7 +67,9 @@ def execute(args: argparse.Namespace) -> int:
         out.write(f"no plan diff: {e}\n")
         return 0
     published = _matrix_args.load_published(args.index) if args.index else None
-    diff = watch.plan_diff(planning.plan(recipes, table, published), planning.plan(recipes, new, published))
+    diff = watch.plan_diff(
+        planning.plan(recipes, table, published), planning.plan(recipes, new, published)
+    )
     out.write(f"cells that became missing: {len(diff.added)}\n")
     for cell in diff.added:
         out.write(f"  + {cell.id}\n")

@@ -317,3 +317,13 @@ def test_repo_recipes_on_real_table(path: Path) -> None:
             assert arch.why_not_buildable(GpuTarget.parse(t), c.cuda) is None, c.id
         if "12.1a" in c.targets or "10.3a" in c.targets:
             assert Version(c.cuda) >= Version("12.9"), c.id
+
+
+def test_github_jobs_are_accepted_by_the_ci_job_parser() -> None:
+    cibw = pytest.importorskip("wheelfactory.cibw")
+    result = plan([fixture("attn"), fixture("fp4"), fixture("stable")], TABLE, root=ROOT)
+    jobs = result.jobs()
+    assert jobs
+    for job in jobs:
+        parsed = cibw.parse_job(job)
+        assert parsed.cibw_build == job["cibw_build"]

@@ -114,6 +114,7 @@ class IndexRequestHandler(http.server.BaseHTTPRequestHandler):
         return (target if target.is_file() else None), False
 
     def _answer(self, *, body: bool) -> None:
+        self.server.requests.append(urlsplit(self.path).path)  # type: ignore[attr-defined]
         target, is_dir = self._resolve()
         url_path = urlsplit(self.path).path
         if target is not None and is_dir:
@@ -176,6 +177,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], root: Path) -> None:
         self.root = root
+        self.requests: list[str] = []  # paths asked for, in order (tests read them)
         super().__init__(address, IndexRequestHandler)
 
 
@@ -186,6 +188,11 @@ class IndexServer:
     url: str
     _server: _Server
     _thread: threading.Thread | None
+
+    @property
+    def requests(self) -> list[str]:
+        """The URL paths asked for so far, in order."""
+        return self._server.requests
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -327,3 +327,15 @@ def test_github_jobs_are_accepted_by_the_ci_job_parser() -> None:
     for job in jobs:
         parsed = cibw.parse_job(job)
         assert parsed.cibw_build == job["cibw_build"]
+
+
+def test_two_recipes_planning_the_same_wheel_are_refused() -> None:
+    from dataclasses import replace
+
+    from wheelfactory.errors import ConfigError
+
+    a = fixture("attn")
+    b = replace(a, path=FIXTURES / "attn-copy.toml")
+    with pytest.raises(ConfigError, match="planned by both .*attn.toml and .*attn-copy.toml"):
+        plan([a, b], TABLE, root=ROOT)
+    assert plan([a, replace(b, version="2.2.1")], TABLE).cells

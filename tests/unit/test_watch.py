@@ -347,3 +347,33 @@ def test_unreachable_host_is_a_network_error(table_file: Path) -> None:
             pytorch_url="http://127.0.0.1:9",
             fetcher=Fetcher(tries=2, backoff=0, timeout=2),
         )
+
+
+def test_clashing_recipes_still_update_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    table_file: Path,
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "attn-copy.toml"
+    copy.write_text(ATTN.read_text())
+    with Server() as srv:
+        code, out, _ = run_cli(
+            monkeypatch,
+            capsys,
+            "watch",
+            str(ATTN),
+            str(copy),
+            "--table",
+            str(table_file),
+            "--pypi-url",
+            srv.url,
+            "--pytorch-index-url",
+            srv.url,
+        )
+    assert (
+        code == 0
+        and f"wrote {table_file}" in out
+        and "no plan diff" in out
+        and "planned by both" in out
+    )

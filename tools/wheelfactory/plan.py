@@ -31,7 +31,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from wheelfactory import arch, naming
-from wheelfactory.errors import RecipeError
+from wheelfactory.errors import ConfigError, RecipeError
 from wheelfactory.recipe import Recipe
 from wheelfactory.releases import (
     PLATFORMS,
@@ -552,6 +552,7 @@ def plan(
                 )
 
     cells.sort(key=_cell_sort_key)
+    _check_unique(cells)
     if published is not None:
         keys = published_keys(published)
         kept = []
@@ -572,6 +573,21 @@ def plan(
                 )
         cells = kept
     return Plan(cells=tuple(cells), excluded=tuple(excluded))
+
+
+def _check_unique(cells: Sequence[Cell]) -> None:
+    """Two recipes planning the same wheel (same name and version) would build it twice and
+    publish clashing files: refuse, naming both."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.id, cell)
+        if other is not cell:
+            a, b = other.recipe_path or other.recipe, cell.recipe_path or cell.recipe
+            msg = (
+                f"{cell.id} is planned by both {a} and {b} (same name and version);"
+                f" plan one of them (wheelfactory plan {a}) or give them different versions"
+            )
+            raise ConfigError(msg)
 
 
 def _cell_sort_key(c: Cell) -> tuple[Any, ...]:

@@ -318,7 +318,8 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         except InvalidVersion:
             pkg.fail(f"version {version!r} is not a PEP 440 version", 'write e.g. version = "2.2.0"', "version")
 
-    source = _parse_source(path, "source", data.get("source"), extra=False)
+    # No [source]: the recipe is for trees given with --source DIR (e.g. test fixtures).
+    source = _parse_source(path, "source", data["source"], extra=False) if "source" in data else None
     extras_raw = data.get("extra-source", [])
     if not isinstance(extras_raw, list):
         raise RecipeError(f"{path}: [extra-source] must be an array of tables; write [[extra-source]]")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "serve": "main_serve",
     "upload": "main_upload",
     "build": "main_build",
+    "verify": "main_verify",
     "plan": "main_plan",
     "coverage": "main_coverage",
     "watch": "main_watch",

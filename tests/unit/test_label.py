@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wheelfactory import label
+
+METADATA = """Metadata-Version: 2.1
+Name: quirky_ext
+Version: 0.3.1
+Requires-Python: >=3.10
+Requires-Dist: torch>=2.0
+Requires-Dist: numpy
+
+Long description: Version: 9.9 must stay in the body.
+"""
+WHEEL = """Wheel-Version: 1.0
+Generator: setuptools (80.0.0)
+Root-Is-Purelib: false
+Tag: cp311-cp311-manylinux_2_34_x86_64
+"""
+
+
+def make_wheel(tmp_path: Path) -> Path:
+    path = tmp_path / "quirky_ext-0.3.1-cp311-cp311-manylinux_2_34_x86_64.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("quirky_ext/__init__.py", "x = 1\n")
+        z.writestr("quirky_ext/_kernels.cpython-311-x86_64-linux-gnu.so", b"\x7fELF fake")
+        z.writestr("quirky_ext-0.3.1.dist-info/METADATA", METADATA)
+        z.writestr("quirky_ext-0.3.1.dist-info/WHEEL", WHEEL)
+        z.writestr("quirky_ext-0.3.1.dist-info/RECORD", "stale,,\n")
+    return path
+
+
+def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    edits = [
+        label.set_version("0.3.1+cu130torch2.14"),
+        label.require("torch==2.14.*"),
+        label.write_build_record({"torch": "2.14.1", "targets": ["9.0a", "12.0a"]}),
+        lambda root: (root / "quirky_ext" / "_guard.py").write_text("# an extra edit\n"),
+    ]
+    out = label.relabel(wheel, edits, tmp_path / "out", work=tmp_path / "work")
+    assert out.name == "quirky_ext-0.3.1+cu130torch2.14-cp311-cp311-manylinux_2_34_x86_64.whl"
+    assert label.check_record(out) == []
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        meta = z.read("quirky_ext-0.3.1+cu130torch2.14.dist-info/METADATA").decode()
+    assert "quirky_ext/_guard.py" in names
+    assert not any(n.startswith("quirky_ext-0.3.1.dist-info/") for n in names)
+    assert names[-1].endswith(".dist-info/RECORD")  # dist-info files come last
+    head, _, body = meta.partition("\n\n")
+    assert "Version: 0.3.1+cu130torch2.14" in head.splitlines()
+    assert [ln for ln in head.splitlines() if ln.startswith("Requires-Dist")] == [
+        "Requires-Dist: torch==2.14.*", "Requires-Dist: numpy"]
+    assert "Version: 9.9 must stay" in body
+    record = label.read_build_record(out)
+    assert record == {"version": 1, "torch": "2.14.1", "targets": ["9.0a", "12.0a"]}
+    assert not (tmp_path / "work" / "unpacked").exists()
+
+
+def test_require_adds_when_absent(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "x-1.0.dist-info").mkdir(parents=True)
+    (root / "x-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\nbody\n")
+    label.require("torch==2.14.*")(root)
+    text = (root / "x-1.0.dist-info/METADATA").read_text()
+    assert text.startswith("Metadata-Version: 2.1\nName: x\nVersion: 1.0\nRequires-Dist: torch==2.14.*\n\nbody")
+
+
+def test_pack_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    wheel = make_wheel(tmp_path)
+    a = label.relabel(wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "a", work=tmp_path / "wa")
+    b = label.relabel(wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "b", work=tmp_path / "wb")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_check_record_finds_tampering(tmp_path: Path) -> None:
+    out = label.relabel(make_wheel(tmp_path), [], tmp_path / "out", work=tmp_path / "work")
+    tampered = tmp_path / "t.whl"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "quirky_ext/__init__.py":
+                data = b"x = 2\n"
+            dst.writestr(info, data)
+        dst.writestr("quirky_ext/extra.py", "")
+    problems = label.check_record(tampered)
+    assert "quirky_ext/__init__.py hash/size mismatch" in problems
+    assert "quirky_ext/extra.py not in RECORD" in problems
+
+
+def test_wheel_filename_keeps_build_tag_and_compressed_tags(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "x-1.0.dist-info").mkdir(parents=True)
+    (root / "x-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: X.Y\nVersion: 1.0\n")
+    (root / "x-1.0.dist-info/WHEEL").write_text(
+        "Wheel-Version: 1.0\nBuild: 2\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n")
+    assert label.wheel_filename(root) == "x_y-1.0-2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+
+
+def test_build_record_is_json_with_version(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "x-1.0.dist-info").mkdir(parents=True)
+    label.write_build_record({"a": 1})(root)
+    assert json.loads((root / "x-1.0.dist-info" / label.BUILD_RECORD).read_text()) == {"a": 1, "version": 1}

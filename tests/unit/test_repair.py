@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wheelfactory import repair
+from wheelfactory.errors import RepairError
+
+
+def test_excludes_cover_torch_cuda_and_driver() -> None:
+    excludes = repair.load_excludes("linux")
+    must_not_vendor = ["libtorch_cuda.so", "libc10.so", "libc10_cuda.so", "libcudart.so.13", "libcuda.so.1",
+                       "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9", "libnccl.so.2"]
+    assert repair.forbidden(must_not_vendor, excludes) == must_not_vendor
+    assert repair.forbidden(["libgfortran.so.5", "libz.so.1"], excludes) == []
+    assert repair.load_excludes("windows")
+
+
+def test_unknown_os_and_windows_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(RepairError, match="no repairer for 'beos'"):
+        repair.repair(tmp_path / "x.whl", tmp_path, os_name="beos")
+    with pytest.raises(RepairError, match="not supported on this OS yet"):
+        repair.repair(tmp_path / "x.whl", tmp_path, os_name="windows")
+
+
+def test_vendored_libraries_lists_libs_dirs(tmp_path: Path) -> None:
+    wheel = tmp_path / "x-1.0-cp311-cp311-manylinux_2_34_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("x/_C.so", b"")
+        z.writestr("x.libs/libgomp-1234.so.1", b"")
+        z.writestr("x-1.0.dist-info/RECORD", "")
+    assert repair.vendored_libraries(wheel) == ("x.libs/libgomp-1234.so.1",)
+    assert repair.forbidden(list(repair.vendored_libraries(wheel)), repair.load_excludes("linux"))
+
+
+def test_repairers_follow_the_protocol() -> None:
+    for name, repairer in repair.REPAIRERS.items():
+        assert callable(repairer.repair), name

@@ -1,0 +1,226 @@
+"""Build one wheel with pypa/build inside a prepared env, with a composed environment.
+
+The environment is a pure function of its inputs (``compose_env``): the caller's
+environment, then wheelfactory's settings (CUDA_HOME, TORCH_CUDA_ARCH_LIST from the
+targets, never from a local GPU; MAX_JOBS; CPATH with torch's CUDA headers; a libcuda
+stub on LIBRARY_PATH for linking only), then the recipe's ``[build].env``, then its
+matching ``[[fix]]`` entries (``env`` sets, ``env-append`` appends with a space).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wheelfactory import _proc, arch, resources
+from wheelfactory.arch import GpuTarget
+from wheelfactory.buildenv import BuildEnv
+from wheelfactory.errors import BuildError, CommandFailedError, ToolMissingError
+from wheelfactory.recipe import Fix
+
+log = logging.getLogger(__name__)
+
+GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
+_PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Toolchain:
+    """Where CUDA is and what it is."""
+
+    cuda_home: Path
+    nvcc: Path
+    nvcc_version: str  # "13.0.88"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposedEnv:
+    """The build's environment and the part of it wheelfactory set (for the build record)."""
+
+    env: dict[str, str]
+    applied: dict[str, str]  # every variable wheelfactory, the recipe or a fix set
+    fixes: tuple[str, ...] = ()  # the ``why`` of each fix applied
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    wheel: Path
+    seconds: float
+    log_file: Path
+    compile_steps: int  # ninja's m of the last [n/m], 0 if none was seen
+    composed: ComposedEnv = field(repr=False)
+
+
+def find_toolchain(env: Mapping[str, str] | None = None) -> Toolchain:
+    """CUDA_HOME from the environment, else nvcc on PATH, else /usr/local/cuda."""
+    env = os.environ if env is None else env
+    candidates: list[Path] = []
+    if env.get("CUDA_HOME"):
+        candidates.append(Path(env["CUDA_HOME"]))
+    nvcc_on_path = shutil.which("nvcc", path=env.get("PATH"))
+    if nvcc_on_path:
+        # /usr/local/bin/nvcc may be a symlink into the toolkit: follow it. torch would
+        # guess CUDA_HOME=/usr/local from the link itself, which breaks -lcudart.
+        candidates.append(Path(os.path.realpath(nvcc_on_path)).parent.parent)
+    candidates.append(Path("/usr/local/cuda"))
+    for home in candidates:
+        nvcc = home / "bin" / "nvcc"
+        if nvcc.exists() and (home / "include" / "cuda_runtime.h").exists():
+            out = _proc.run([nvcc, "--version"], echo=False).stdout
+            m = re.search(r"release [\d.]+, V([\d.]+)", out)
+            return Toolchain(cuda_home=home, nvcc=nvcc, nvcc_version=m.group(1) if m else "unknown")
+    raise ToolMissingError("nvcc not found: install the CUDA toolkit, or set CUDA_HOME to it")
+
+
+def check_cuda_matches(toolchain: Toolchain, cuda: str) -> None:
+    """The nvcc found must be the --cuda asked for (13.0 vs 13.0.88)."""
+    parts = toolchain.nvcc_version.split(".")
+    if parts[:2] != cuda.split(".")[:2]:
+        msg = (
+            f"--cuda {cuda} but nvcc at {toolchain.nvcc} is CUDA {toolchain.nvcc_version}:"
+            f" set CUDA_HOME to a CUDA {cuda} toolkit or pass --cuda {'.'.join(parts[:2])}"
+        )
+        raise BuildError(msg)
+
+
+def _prepend(value: str, existing: str | None) -> str:
+    return value if not existing else f"{value}{os.pathsep}{existing}"
+
+
+def compose_env(
+    base: Mapping[str, str],
+    *,
+    build_env: BuildEnv,
+    toolchain: Toolchain,
+    targets: Sequence[GpuTarget],
+    jobs: int,
+    recipe_env: Mapping[str, str] = {},  # noqa: B006 - read only
+    fixes: Sequence[Fix] = (),
+    stub_dir: Path | None = None,
+    shim_dir: Path | None = None,
+) -> ComposedEnv:
+    """The build's environment: base < wheelfactory < recipe [build].env < fixes."""
+    env = dict(base)
+    ours: dict[str, str] = {
+        "CUDA_HOME": str(toolchain.cuda_home),
+        "TORCH_CUDA_ARCH_LIST": arch.torch_arch_list(tuple(targets)),
+        "MAX_JOBS": str(jobs),
+        "PATH": _prepend(f"{build_env.bin_dir}{os.pathsep}{toolchain.cuda_home / 'bin'}", base.get("PATH")),
+        "VIRTUAL_ENV": str(build_env.root),
+        # Never pick up a user's site-packages or a foreign sitecustomize by accident.
+        "PYTHONNOUSERSITE": "1",
+    }
+    include = build_env.nvidia_include()
+    if include is not None:
+        ours["CPATH"] = _prepend(str(include), base.get("CPATH"))
+    if stub_dir is not None:
+        # For linking only: LD_LIBRARY_PATH is left alone so nothing loads the stub.
+        ours["LIBRARY_PATH"] = _prepend(str(stub_dir), base.get("LIBRARY_PATH"))
+    if shim_dir is not None:
+        ours["PYTHONPATH"] = _prepend(str(shim_dir), base.get("PYTHONPATH"))
+        highest = max(targets)
+        ours["WHEELFACTORY_GPU_SHIM_CAPABILITY"] = f"{highest.major}.{highest.minor}"
+    env.update(ours)
+    applied = dict(ours)
+    env.update(recipe_env)
+    applied.update(recipe_env)
+    for fix in fixes:
+        env.update(fix.env)
+        applied.update(fix.env)
+        for name, value in fix.env_append.items():
+            env[name] = f"{env[name]} {value}" if env.get(name) else value
+            applied[name] = env[name]
+    return ComposedEnv(env=env, applied=applied, fixes=tuple(f.why for f in fixes))
+
+
+def parse_progress(line: str) -> tuple[int, int] | None:
+    """ninja's "[12/40] /usr/local/cuda/bin/nvcc ..." -> (12, 40); other lines -> None."""
+    m = _PROGRESS_RE.match(line)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+class ProgressLogger:
+    """Logs "compiling n/m" for each new ninja step (and keeps the last one seen)."""
+
+    def __init__(self, log_file: Path | None = None) -> None:
+        self.last: tuple[int, int] | None = None
+        self.started = time.monotonic()
+        self._fh = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115
+
+    def __call__(self, line: str) -> None:
+        if self._fh:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+        step = parse_progress(line)
+        if step and step != self.last:
+            self.last = step
+            m = re.search(r"\s-c\s+(\S+)", line) or re.search(r"\s-o\s+(\S+)", line)
+            what = Path(m.group(1)).name if m else ""
+            log.info("  compiling %d/%d (%.0f s) %s", step[0], step[1], time.monotonic() - self.started, what)
+        elif re.search(r"\berror\b", line, re.I) and "warning" not in line.lower():
+            log.info("  %s", line[:300])
+
+    def close(self) -> None:
+        if self._fh:
+            self._fh.close()
+
+
+def write_gpu_shim(work: Path) -> Path:
+    """A folder holding the no-GPU shim as ``sitecustomize.py`` (goes on PYTHONPATH)."""
+    shim_dir = work / "gpu-shim"
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(GPU_SHIM, shim_dir / "sitecustomize.py")
+    return shim_dir
+
+
+def run_build(
+    tree: Path,
+    *,
+    build_env: BuildEnv,
+    composed: ComposedEnv,
+    out_dir: Path,
+    log_file: Path,
+    on_line: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """``python -m build --wheel --no-isolation --skip-dependency-check`` in ``build_env``.
+
+    No isolation: the env already holds the exact torch, and upstream's undeclared (or
+    wrongly pinned) build requirements must not fail the build.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = set(out_dir.glob("*.whl"))
+    progress = ProgressLogger(log_file)
+
+    def line_cb(line: str) -> None:
+        progress(line)
+        if on_line:
+            on_line(line)
+
+    start = time.monotonic()
+    argv: list[str | os.PathLike[str]] = [
+        build_env.python, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
+        "--outdir", out_dir, tree,
+    ]
+    try:
+        _proc.run(argv, cwd=tree, env=composed.env, on_line=line_cb, echo=True)
+    except CommandFailedError as e:
+        msg = f"the build of {tree.name} failed (full log: {log_file}); read the first error above, then fix the recipe ([[fix]] env) or the source"
+        raise BuildError(msg) from e
+    finally:
+        progress.close()
+    wheels = sorted(set(out_dir.glob("*.whl")) - before)
+    if len(wheels) != 1:
+        raise BuildError(f"the build gave {len(wheels)} wheels in {out_dir}, not 1: check the build log {log_file}")
+    return BuildResult(
+        wheel=wheels[0],
+        seconds=time.monotonic() - start,
+        log_file=log_file,
+        compile_steps=progress.last[1] if progress.last else 0,
+        composed=composed,
+    )

@@ -1,0 +1,290 @@
+"""A build environment that holds exactly the requested torch, cached per Python/torch/CUDA.
+
+Two kinds:
+
+* cached: a venv under ``$WHEELFACTORY_CACHE/envs/cp311-torch2.14.1-cu130`` into which pip
+  installs ``torch==<version>`` (from ``--torch-index-url``, or from pip's own configuration
+  when that is ``""``) plus the build tools;
+* system: when ``--python PATH`` already has the requested torch for the requested CUDA
+  (a GPU machine with a preinstalled torch and no network), a ``--system-site-packages``
+  venv of it; only build tools it lacks are installed.
+
+A cached env is built in place under a file lock and marked ready at the end; an env
+without the mark is removed and rebuilt, so an interrupted install never poisons the cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from wheelfactory import _proc, naming
+from wheelfactory.errors import ConfigError, ToolMissingError
+
+log = logging.getLogger(__name__)
+
+TORCH_INDEX_ENV = "WHEELFACTORY_TORCH_INDEX_URL"
+CACHE_ENV = "WHEELFACTORY_CACHE"
+# The build tools every env holds (pypa/build drives the build; ninja gives fast,
+# parallel compiles and the [n/m] progress lines).
+BUILD_TOOLS: tuple[str, ...] = ("setuptools", "wheel", "ninja", "packaging", "build")
+READY_MARK = ".wheelfactory-ready.json"
+
+_PROBE = r"""
+import importlib.metadata as md, importlib.util, json, os, re, sys, sysconfig
+def ver(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+torch_cuda = None
+spec = importlib.util.find_spec("torch")
+if spec and spec.submodule_search_locations:
+    path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    if os.path.exists(path):
+        m = re.search(r"^cuda\b[^=]*=\s*['\"]([^'\"]+)['\"]", open(path).read(), re.M)
+        torch_cuda = m.group(1) if m else None
+print(json.dumps({
+    "executable": sys.executable,
+    "version": "{}.{}".format(*sys.version_info[:2]),
+    "full_version": sys.version.split()[0],
+    "tag": "cp{}{}".format(*sys.version_info[:2]) + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""),
+    "purelib": sysconfig.get_paths()["purelib"],
+    "torch": ver("torch"),
+    "torch_cuda": torch_cuda,
+    "tools": {n: ver(n) for n in TOOLS},
+}))
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interpreter:
+    """What a Python interpreter is and holds, read without importing torch."""
+
+    executable: Path
+    version: str  # "3.11"
+    full_version: str  # "3.11.7"
+    tag: str  # "cp311" (or "cp313t")
+    purelib: Path
+    torch: str | None  # "2.14.1+cu130"
+    torch_cuda: str | None  # "13.0"
+    tools: dict[str, str | None]
+
+    def has_torch(self, torch: str, cuda: str) -> bool:
+        """Whether this interpreter already holds torch ``torch`` built for CUDA ``cuda``."""
+        if not self.torch or not self.torch_cuda:
+            return False
+        return Version(self.torch).public == Version(torch).public and _same_cuda(self.torch_cuda, cuda)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildEnv:
+    """A prepared environment: run its ``python`` to build; its torch is ``torch``."""
+
+    root: Path
+    python: Path
+    site_packages: Path
+    interpreter: Interpreter  # the env's own python, probed after preparation
+    torch: str  # installed torch version, local label included ("2.14.1+cu130")
+    torch_cuda: str  # "13.0"
+    kind: str  # "cached" or "system"
+    site_dirs: tuple[Path, ...]  # site.getsitepackages() of the env's python
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.python.parent
+
+    @property
+    def torch_dir(self) -> Path:
+        return self.site_packages / "torch"
+
+    def torch_paths(self) -> tuple[Path, ...]:
+        """The env's site-packages dirs, its own first (system envs add the base's)."""
+        return self.site_dirs
+
+    def nvidia_include(self) -> Path | None:
+        """torch's CUDA headers wheel dir (cuBLAS etc.), when torch brought one."""
+        for site in self.torch_paths():
+            for sub in ("nvidia/cu13/include", "nvidia/cuda_runtime/include"):
+                if (site / sub).is_dir():
+                    return site / sub
+        return None
+
+
+def _same_cuda(a: str, b: str) -> bool:
+    try:
+        va, vb = Version(a), Version(b)
+    except InvalidVersion:
+        return a == b
+    return (va.major, va.minor) == (vb.major, vb.minor)
+
+
+def _system_sites(python: Path) -> list[Path]:
+    out = _proc.run(
+        [python, "-c", "import json, site; print(json.dumps(site.getsitepackages()))"], echo=False
+    ).stdout
+    return [Path(p) for p in json.loads(out.strip().splitlines()[-1])]
+
+
+def cache_dir() -> Path:
+    """$WHEELFACTORY_CACHE, else ~/.cache/wheelfactory."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "wheelfactory"
+
+
+def default_torch_index_url(cuda: str) -> str:
+    """PyTorch's index for CUDA ``cuda``: "13.0" -> https://download.pytorch.org/whl/cu130."""
+    return f"https://download.pytorch.org/whl/{naming.cuda_tag(cuda)}"
+
+
+def resolve_torch_index_url(option: str | None, cuda: str) -> str | None:
+    """The index torch comes from: the option, else $WHEELFACTORY_TORCH_INDEX_URL, else
+    PyTorch's per-CUDA index. "" (or "pip") means pip's own configuration: returns None."""
+    value = option if option is not None else os.environ.get(TORCH_INDEX_ENV)
+    if value is None:
+        return default_torch_index_url(cuda)
+    value = value.strip()
+    return None if value in ("", "pip") else value
+
+
+def resolve_python(spec: str) -> Path:
+    """"3.11" -> python3.11 on PATH; a path -> that interpreter. ToolMissingError otherwise."""
+    if re.fullmatch(r"\d+\.\d+t?", spec):
+        return Path(_proc.which(f"python{spec}"))
+    path = Path(spec).expanduser()
+    if not path.exists():
+        found = shutil.which(spec)
+        if found is None:
+            raise ToolMissingError(f"Python interpreter {spec!r} not found: pass --python 3.11 or a path")
+        path = Path(found)
+    return path
+
+
+def probe(python: Path) -> Interpreter:
+    """Ask ``python`` about itself (version, tag, torch) without importing torch."""
+    code = f"TOOLS = {BUILD_TOOLS!r}\n" + _PROBE
+    out = _proc.run([python, "-c", code], echo=False).stdout.strip().splitlines()[-1]
+    data = json.loads(out)
+    return Interpreter(
+        executable=Path(data["executable"]),
+        version=data["version"],
+        full_version=data["full_version"],
+        tag=data["tag"],
+        purelib=Path(data["purelib"]),
+        torch=data["torch"],
+        torch_cuda=data["torch_cuda"],
+        tools=data["tools"],
+    )
+
+
+def env_key(interp: Interpreter, torch: str, cuda: str) -> str:
+    """The cache key of a cached env: "cp311-torch2.14.1-cu130"."""
+    return f"{interp.tag}-torch{Version(torch).public}-{naming.cuda_tag(cuda)}"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _venv_python(root: Path) -> Path:
+    return root / "bin" / "python"
+
+
+def _pip_install(python: Path, requirements: list[str], *, index_url: str | None) -> None:
+    argv: list[str | os.PathLike[str]] = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    if index_url is not None:
+        argv += ["--index-url", index_url]
+    _proc.run([*argv, *requirements])
+
+
+def _check_env(root: Path, torch: str, cuda: str, kind: str) -> BuildEnv:
+    python = _venv_python(root)
+    interp = probe(python)
+    if not interp.has_torch(torch, cuda):
+        msg = (
+            f"the build env {root} holds torch {interp.torch} (CUDA {interp.torch_cuda}), not"
+            f" {torch} for CUDA {cuda}: check --torch-index-url serves torch=={torch} for CUDA {cuda}"
+        )
+        raise ConfigError(msg)
+    missing = [t for t, v in interp.tools.items() if v is None]
+    if missing:
+        msg = f"the build env {root} lacks {', '.join(missing)}: pip install them into it or delete it"
+        raise ConfigError(msg)
+    return BuildEnv(
+        root=root,
+        python=python,
+        site_packages=interp.purelib,
+        interpreter=interp,
+        torch=interp.torch or torch,
+        torch_cuda=interp.torch_cuda or cuda,
+        kind=kind,
+        site_dirs=tuple(_system_sites(python)),
+    )
+
+
+def prepare_env(
+    *,
+    python: Path,
+    torch: str,
+    cuda: str,
+    index_url: str | None,
+    cache: Path | None = None,
+) -> BuildEnv:
+    """Return a build env with torch ``torch`` for CUDA ``cuda``, creating it if needed."""
+    cache = cache or cache_dir()
+    base = probe(python)
+    if base.has_torch(torch, cuda):
+        digest = hashlib.sha256(str(base.executable).encode()).hexdigest()[:10]
+        root = cache / "envs" / f"system-{digest}-{env_key(base, torch, cuda)}"
+        kind = "system"
+    else:
+        root = cache / "envs" / env_key(base, torch, cuda)
+        kind = "cached"
+    with _locked(root.with_name(root.name + ".lock")):
+        mark = root / READY_MARK
+        if mark.exists():
+            log.info("build env: reusing %s", root)
+            return _check_env(root, torch, cuda, kind)
+        if root.exists():
+            log.info("build env: removing incomplete %s", root)
+            shutil.rmtree(root)
+        log.info("build env: creating %s (%s)", root, kind)
+        venv_args: list[str | os.PathLike[str]] = [base.executable, "-m", "venv"]
+        if kind == "system":
+            venv_args.append("--system-site-packages")
+        _proc.run([*venv_args, root])
+        venv_python = _venv_python(root)
+        if kind == "cached":
+            _pip_install(venv_python, [f"torch=={Version(torch).public}"], index_url=index_url)
+            missing = list(BUILD_TOOLS)
+        else:
+            missing = [t for t, v in base.tools.items() if v is None]
+        if missing:
+            # Build tools come from pip's own configuration (PyPI or a mirror).
+            _pip_install(venv_python, missing, index_url=None)
+        env = _check_env(root, torch, cuda, kind)
+        mark.write_text(json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)}))
+        return env
+
+
+def running_python_tag() -> str:
+    return f"cp{sys.version_info[0]}{sys.version_info[1]}"

@@ -1,0 +1,262 @@
+"""Label a wheel: unpack -> apply a list of edits to the unpacked tree -> repack.
+
+An edit is any ``Callable[[Path], None]`` that changes the unpacked tree in place (the
+root holds the package files and ``<name>-<version>.dist-info``). Repacking reads the
+name and version from METADATA and the tags from WHEEL, so an edit that changes the
+version (``set_version``) also changes the file name; RECORD is computed afresh.
+
+Edits here: ``set_version`` (local label ``+cu130torch2.14``), ``require`` (Requires-Dist
+``torch==2.14.*``), ``write_build_record`` (``<dist-info>/wheelfactory-build.json``).
+An import-time guard (``wheelfactory.guard.add_guard(unpacked_dir, info)``) is one more
+edit: pass it in ``extra_edits`` of ``pipeline.build`` (see ``pipeline.label_edits``).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import email.parser
+import email.policy
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from wheelfactory.errors import BuildError
+
+Edit = Callable[[Path], None]
+BUILD_RECORD = "wheelfactory-build.json"
+BUILD_RECORD_VERSION = 1
+# Zip timestamps: SOURCE_DATE_EPOCH when set, else 1980-01-01 (reproducible archives).
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def find_dist_info(root: Path) -> Path:
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.endswith(".dist-info")]
+    if len(found) != 1:
+        raise BuildError(f"{root} holds {len(found)} .dist-info folders, not 1: the wheel is malformed; rebuild it")
+    return found[0]
+
+
+def _read_headers(path: Path) -> email.message.Message:
+    return email.parser.Parser(policy=email.policy.compat32).parsestr(path.read_text(encoding="utf-8"))
+
+
+def read_metadata(root: Path) -> email.message.Message:
+    return _read_headers(find_dist_info(root) / "METADATA")
+
+
+def _rewrite_header(text: str, name: str, values: Sequence[str], *, after: str | None = None) -> str:
+    """Replace every ``name:`` header line of a METADATA/WHEEL text with ``values``.
+
+    Only the header block (before the first blank line) is touched; the body stays as is.
+    """
+    head, sep, body = text.partition("\n\n")
+    if not sep:  # headers only
+        head, sep, body = head.rstrip("\n"), "\n", ""
+    lines = head.split("\n")
+    kept: list[str] = []
+    insert_at = None
+    for line in lines:
+        key = line.split(":", 1)[0]
+        if key.lower() == name.lower():
+            if insert_at is None:
+                insert_at = len(kept)
+            continue
+        kept.append(line)
+        if after and key.lower() == after.lower():
+            insert_at = len(kept) if insert_at is None else insert_at
+    new = [f"{name}: {v}" for v in values]
+    if insert_at is None:
+        insert_at = len(kept)
+    kept[insert_at:insert_at] = new
+    return "\n".join(kept) + sep + body
+
+
+def unpack(wheel: Path, dest: Path) -> Path:
+    """Unpack ``wheel`` into ``dest`` (a new folder); return it."""
+    dest.mkdir(parents=True, exist_ok=False)
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            target = dest / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(target, mode)
+    return dest
+
+
+# ------------------------------------------------------------------------------ edits
+
+
+def set_version(version: str) -> Edit:
+    """Edit: set METADATA's Version and rename the .dist-info folder to match."""
+
+    def edit(root: Path) -> None:
+        dist_info = find_dist_info(root)
+        meta = dist_info / "METADATA"
+        meta.write_text(_rewrite_header(meta.read_text(encoding="utf-8"), "Version", [version], after="Name"), encoding="utf-8")
+        name = dist_info.name[: -len(".dist-info")].rsplit("-", 1)[0]
+        new = root / f"{name}-{version}.dist-info"
+        if new != dist_info:
+            dist_info.rename(new)
+
+    return edit
+
+
+def require(requirement: str) -> Edit:
+    """Edit: make ``requirement`` the only Requires-Dist for its project (torch==2.14.*)."""
+    req = Requirement(requirement)
+
+    def edit(root: Path) -> None:
+        meta = find_dist_info(root) / "METADATA"
+        text = meta.read_text(encoding="utf-8")
+        msg = _read_headers(meta)
+        others = [
+            r for r in (msg.get_all("Requires-Dist") or [])
+            if canonicalize_name(Requirement(r).name) != canonicalize_name(req.name)
+        ]
+        meta.write_text(_rewrite_header(text, "Requires-Dist", [str(req), *others], after="Requires-Python"), encoding="utf-8")
+
+    return edit
+
+
+def write_build_record(record: Mapping[str, Any]) -> Edit:
+    """Edit: write ``<dist-info>/wheelfactory-build.json`` ({"version": 1, ...})."""
+
+    def edit(root: Path) -> None:
+        data = {"version": BUILD_RECORD_VERSION, **record}
+        (find_dist_info(root) / BUILD_RECORD).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    return edit
+
+
+def read_build_record(wheel: Path) -> dict[str, Any] | None:
+    """The build record inside a wheel, or None when it has none."""
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            parts = name.split("/")
+            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == BUILD_RECORD:
+                return json.loads(z.read(name))
+    return None
+
+
+# ------------------------------------------------------------------------------ repack
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def wheel_filename(root: Path) -> str:
+    """``name-version-tags.whl`` from METADATA (name, version) and WHEEL (tags, build)."""
+    dist_info = find_dist_info(root)
+    meta = _read_headers(dist_info / "METADATA")
+    wheel_meta = _read_headers(dist_info / "WHEEL")
+    name = re.sub(r"[-_.]+", "_", str(canonicalize_name(meta["Name"])))
+    version = str(Version(meta["Version"]))
+    tags = wheel_meta.get_all("Tag") or []
+    if not tags:
+        raise BuildError(f"{dist_info}/WHEEL has no Tag lines: the wheel is malformed; rebuild it")
+    interpreters, abis, platforms = (sorted({t.split("-")[i] for t in tags}) for i in range(3))
+    build = wheel_meta.get("Build")
+    parts = [name, version, *([build] if build else []), ".".join(interpreters), ".".join(abis), ".".join(platforms)]
+    return "-".join(parts) + ".whl"
+
+
+def pack(root: Path, out_dir: Path) -> Path:
+    """Zip ``root`` into ``out_dir/<filename>`` with a freshly computed RECORD."""
+    dist_info = find_dist_info(root)
+    record_name = f"{dist_info.name}/RECORD"
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file() or p.is_symlink()),
+        # dist-info last, as the wheel spec recommends; stable order otherwise
+        key=lambda p: (p.relative_to(root).parts[0] == dist_info.name, p.relative_to(root).as_posix()),
+    )
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    date_time = _ZIP_EPOCH
+    if epoch:
+        import time
+
+        date_time = time.gmtime(max(int(epoch), 315532800))[:6]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / wheel_filename(root)
+    rows: list[tuple[str, str, str]] = []
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".whl.part")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for path in files:
+                arcname = path.relative_to(root).as_posix()
+                if arcname == record_name:
+                    continue
+                data = path.read_bytes()
+                info = zipfile.ZipInfo(arcname, date_time=date_time)
+                info.external_attr = ((path.stat().st_mode & 0o777) | 0o100000) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, data)
+                rows.append((arcname, _record_hash(data), str(len(data))))
+            rows.append((record_name, "", ""))
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(rows)
+            info = zipfile.ZipInfo(record_name, date_time=date_time)
+            info.external_attr = 0o100644 << 16
+            z.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def relabel(wheel: Path, edits: Sequence[Edit], out_dir: Path, *, work: Path) -> Path:
+    """Unpack ``wheel`` under ``work``, apply ``edits`` in order, repack into ``out_dir``."""
+    root = unpack(wheel, work / "unpacked")
+    try:
+        for edit in edits:
+            edit(root)
+        return pack(root, out_dir)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def check_record(wheel: Path) -> list[str]:
+    """Problems with a wheel's RECORD (missing, extra or mismatching entries); [] if right."""
+    problems: list[str] = []
+    with zipfile.ZipFile(wheel) as z:
+        names = [n for n in z.namelist() if not n.endswith("/")]
+        record_name = next((n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None)
+        if record_name is None:
+            return ["no RECORD"]
+        listed: dict[str, tuple[str, str]] = {}
+        for row in csv.reader(io.StringIO(z.read(record_name).decode())):
+            if row:
+                listed[row[0]] = (row[1], row[2])
+        for name in names:
+            if name == record_name:
+                continue
+            if name not in listed:
+                problems.append(f"{name} not in RECORD")
+                continue
+            data = z.read(name)
+            if listed[name] != (_record_hash(data), str(len(data))):
+                problems.append(f"{name} hash/size mismatch")
+        problems += [f"{n} in RECORD but not in the wheel" for n in listed if n not in names]
+    return problems

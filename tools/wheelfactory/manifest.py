@@ -117,6 +117,7 @@ class PublishedFile:
 
     def __post_init__(self) -> None:
         label = check_filename(self.filename)
+        self.__dict__["label"] = label  # fills the cached_property: parse the name once
         if label.project != self.project:
             msg = f"{self.filename}: project {self.project!r} differs from its filename's"
             raise PublishError(msg + f" {label.project!r}; fix the manifest entry")
@@ -226,7 +227,10 @@ class Manifest:
         return {"version": self.version, "files": [f.to_json() for f in self.files]}
 
     def dumps(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n").encode()
+        """One file per line: diffs stay readable and json's C encoder does the work."""
+        entries = ",\n".join(json.dumps(f.to_json(), sort_keys=True) for f in self.files)
+        body = f"\n{entries}\n" if entries else ""
+        return f'{{"version": {self.version}, "files": [{body}]}}\n'.encode()
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = MANIFEST_NAME) -> Manifest:

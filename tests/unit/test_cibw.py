@@ -42,6 +42,16 @@ def windows_job(**over: object) -> dict[str, object]:
     return job(**fields)
 
 
+def assignments_of(environment: str) -> dict[str, str]:
+    """NAME=value words of cibuildwheel's environment option (the $(...) one aside)."""
+    words = shlex.split(environment.replace(cibw_start(), "START"))
+    return dict(w.split("=", 1) for w in words)
+
+
+def cibw_start() -> str:
+    return '$(python -c "import time; print(int(time.time()))")'
+
+
 RECIPE = """
 [package]
 name = "demo"
@@ -96,13 +106,14 @@ def test_linux_job_settings():
     assert "wheelfactory repair {wheel} --out {dest_dir}" in env["CIBW_REPAIR_WHEEL_COMMAND"]
     assert "--torch 2.14.1 --cuda 13.0 --arch 9.0a,12.0a" in env["CIBW_REPAIR_WHEEL_COMMAND"]
     assert env["CIBW_TEST_COMMAND"].endswith("python -m wheelfactory smoke {wheel}")
-    assignments = dict(a.split("=", 1) for a in shlex.split(env["CIBW_ENVIRONMENT"]))
+    assignments = assignments_of(env["CIBW_ENVIRONMENT"])
     assert assignments["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
     assert assignments["CUDA_HOME"] == "/usr/local/cuda"
     assert assignments["LIBRARY_PATH"].startswith("/usr/local/cuda/lib64/stubs")  # links-driver
     assert assignments["EXT_PARALLEL"] == "4"
     assert assignments["CXX_APPEND_FLAGS"] == "$CXX_APPEND_FLAGS -std=c++20"  # appended, not replaced
     assert "CL" not in assignments
+    assert assignments["WHEELFACTORY_BUILD_START"] == "START"
     assert env["WHEELFACTORY_ARTIFACT"] == "wheels-quirky-ext-0.3.1-cu130-torch2.14-linux_x86_64"
 
 
@@ -121,7 +132,7 @@ def test_windows_job_settings():
     assert env["WHEELFACTORY_WINDOWS_CUDA"] == "12.8.1"
     assert "delvewheel>=1.12" in env["CIBW_BEFORE_BUILD"]
     assert "auditwheel" not in env["CIBW_BEFORE_BUILD"]
-    assignments = dict(a.split("=", 1) for a in shlex.split(env["CIBW_ENVIRONMENT"]))
+    assignments = assignments_of(env["CIBW_ENVIRONMENT"])
     assert assignments["CL"] == "/permissive- /Zc:__cplusplus"  # Recipe.build.msvc_flags
     assert assignments["DISTUTILS_USE_SDK"] == "1"
     assert "LIBRARY_PATH" not in assignments and "CUDA_HOME" not in assignments

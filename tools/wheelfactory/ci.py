@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 MAX_JOBS_PER_MATRIX = 256  # GitHub Actions' limit for one matrix
 RELEASE_ASSET_LIMIT = 2 * 1024**3  # GitHub Release assets: "each file must be under 2 GiB"
-BUILD_RECORD = "wheelfactory-build.json"
 
 
 # --------------------------------------------------------------------------- matrices
@@ -79,17 +78,14 @@ def render_outputs(outputs: Mapping[str, str]) -> str:
 
 
 def read_build_record(wheel: Path) -> dict[str, Any] | None:
-    """The ``<dist-info>/wheelfactory-build.json`` of a wheel, or None if it has none."""
+    """The ``<dist-info>/wheelfactory-build.json`` of a wheel (label.py writes it), or None."""
+    from wheelfactory.label import read_build_record as read
+
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            for name in zf.namelist():
-                parts = name.split("/")
-                if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == BUILD_RECORD:
-                    data = json.loads(zf.read(name))
-                    return data if isinstance(data, dict) else None
+        data = read(wheel)
     except (zipfile.BadZipFile, OSError, json.JSONDecodeError) as e:
         raise VerifyError(f"{wheel.name}: cannot read its build record ({e}); rebuild the wheel") from e
-    return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,3 +253,84 @@ def set_provenance(index: str | os.PathLike[str], filenames: Iterable[str], url:
     if changed:
         save_manifest(index, replace(manifest, files=tuple(files)))
     return changed
+
+
+# --------------------------------------------------------------------------- CI repair + label
+
+
+BUILD_START_ENV = "WHEELFACTORY_BUILD_START"  # epoch seconds, set by cibw-env's environment
+
+
+def repair_and_label(
+    wheel: Path,
+    out_dir: Path,
+    *,
+    recipe: Any,
+    torch: str,
+    cuda: str,
+    targets: Sequence[Any],
+    cell: str | None = None,
+    work: Path,
+    env: Mapping[str, str] = os.environ,
+) -> Path:
+    """cibuildwheel's repair step: repair (auditwheel/delvewheel via repair.py, never
+    vendoring torch or CUDA), then label (+cuXYZtorchA.B, Requires-Dist, build record) with
+    pipeline.label_edits, the same edits ``wheelfactory build`` applies."""
+    import time
+
+    from wheelfactory import label, pipeline
+    from wheelfactory import repair as repair_stage
+
+    started = time.monotonic()
+    repaired = repair_stage.repair(wheel, work / "repaired")
+    info = naming.parse_wheel(repaired.wheel.name)
+    version = naming.labelled_version(info.public_version, cuda, torch)
+    stages: dict[str, float] = {}
+    start = env.get(BUILD_START_ENV, "")
+    if start.isdigit():
+        stages["build"] = round(max(0.0, time.time() - int(start)), 1)
+    stages["repair"] = round(time.monotonic() - started, 1)
+    record = {
+        "cell": cell,
+        "recipe": str(recipe.path) if recipe is not None and recipe.path else None,
+        "recipe_sha256": recipe.sha256 if recipe is not None else None,
+        "torch": torch,
+        "cuda": cuda,
+        "targets": [str(t) for t in targets],
+        "python_tag": info.python_tags[0],
+        "policy": repaired.policy,
+        "repair_tool": repaired.tool,
+        "vendored": list(repaired.vendored),
+        "builder": "cibuildwheel",
+        "ci_run": env.get("GITHUB_RUN_ID"),
+        "timings": stages,
+    }
+    build_info = pipeline.BuildInfo(
+        name=info.project, version=version, torch=torch, cuda=cuda, python_tag=info.python_tags[0], targets=tuple(targets)
+    )
+    return label.relabel(repaired.wheel, pipeline.label_edits(build_info, record), out_dir, work=work)
+
+
+def verify_release(wheel: Path, *, cuobjdump: Path | None) -> list[str]:
+    """Offline checks of a downloaded wheel against its own build record: tags, label,
+    Requires-Dist, RECORD, and (Linux, with cuobjdump) SASS promised == present. Returns
+    the failures ([] when all pass)."""
+    import tempfile
+
+    from wheelfactory import arch, label, verify
+
+    record = read_build_record(wheel)
+    if not record or not record.get("targets") or not record.get("torch"):
+        return [f"{wheel.name}: no build record with torch and targets; rebuild it with wheelfactory"]
+    info = naming.parse_wheel(wheel.name)
+    windows = any(p.startswith("win") for p in info.platform_tags)
+    expect = verify.Expectation(
+        targets=arch.parse_targets(list(record["targets"])), torch=str(record["torch"]), cuda=info.cuda or "",
+        python_tag=info.python_tags[0], platform_prefix="win_" if windows else "manylinux_",
+    )  # fmt: skip
+    checks = verify.check_tags_and_label(wheel, expect)
+    if cuobjdump is not None and not windows:
+        with tempfile.TemporaryDirectory(prefix="wf-release-check-") as tmp:
+            root = label.unpack(wheel, Path(tmp) / "u")
+            checks += verify.check_binaries(root, expect, cuobjdump)[0]
+    return [f"{wheel.name}: {c.name}: {c.detail}" for c in checks if not c.ok]

@@ -221,6 +221,8 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
         # above PyPI's plain one), never a CPU or other-CUDA build.
         "PIP_EXTRA_INDEX_URL": _quote(table.torch_index(job.cuda)),
         "WHEELFACTORY_CELL": _quote(job.id),
+        # Build start, for the build record's timings (evaluated per Python by cibuildwheel).
+        "WHEELFACTORY_BUILD_START": '$(python -c "import time; print(int(time.time()))")',
     }
     if job.os == "linux":
         env["CUDA_HOME"] = "/usr/local/cuda"

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "smoke": "main_smoke",
     "provenance": "main_provenance",
     "source": "main_source",
+    "repair": "main_repair",
 }
 
 

@@ -1,14 +1,15 @@
-"""wheelfactory release-check: refuse wheels GitHub would refuse as release assets."""
+"""wheelfactory release-check: the last checks before wheels become release assets."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "check wheels fit GitHub's 2 GiB release-asset limit before uploading them"
+HELP = "check downloaded wheels before release: 2 GiB asset limit, tags, label, RECORD and SASS vs build record"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="WHEEL_OR_DIR", help="wheels, or folders searched for *.whl")
+    parser.add_argument("--no-sass", action="store_true", help="skip the cuobjdump SASS check")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -16,11 +17,24 @@ def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from wheelfactory import ci
-    from wheelfactory.errors import ConfigError
+    from wheelfactory.errors import ConfigError, ToolMissingError, VerifyError
 
     wheels = ci.find_wheels(Path(p) for p in args.paths)
     if not wheels:
         raise ConfigError(f"no wheels in {' '.join(args.paths)}; download the build's artifacts first")
     ci.check_release_assets(wheels)
-    logging.getLogger(__name__).info("%d wheel(s) fit the release-asset limit", len(wheels))
+    cuobjdump = None
+    if not args.no_sass:
+        from wheelfactory.verify import find_cuobjdump
+
+        try:
+            cuobjdump = find_cuobjdump()
+        except ToolMissingError as e:
+            raise ToolMissingError(f"{e} (or pass --no-sass)") from e
+    failures = [f for w in wheels for f in ci.verify_release(w, cuobjdump=cuobjdump)]
+    if failures:
+        for f in failures[1:]:
+            print(f"FAIL {f}")
+        raise VerifyError(f"{failures[0]} ({len(failures)} problem(s)); rebuild the cell before publishing")
+    logging.getLogger(__name__).info("%d wheel(s) ready for release", len(wheels))
     return 0

@@ -208,3 +208,21 @@ def test_store_may_return_absolute_urls(tmp_path: Path) -> None:
     assert store.put_names == [w.name, w.name + ".metadata"]
     page = (tmp_path / "idx/cu130/simple/demo-ext/index.html").read_text()
     assert 'href="https://cdn.example.invalid/w/demo_ext-1.0.0%2Bcu130torch2.14' in page
+
+
+def test_cli_publish_yank_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wheelfactory.cli import main
+
+    idx = str(tmp_path / "idx")
+    w = make_wheel(tmp_path / "w")
+    assert main(["publish", str(w), "--index", idx]) == 0
+    assert f"published {w.name}" in capsys.readouterr().out
+    assert main(["yank", w.name, "--index", idx, "--reason", "broken"]) == 0
+    assert load_manifest(idx).get(w.name).yanked
+    assert main(["unyank", w.name, "--index", idx]) == 0
+    assert not load_manifest(idx).get(w.name).yanked
+    bad = make_wheel(tmp_path / "bad", version="9.9", tamper=True)
+    assert main(["publish", str(bad), "--index", idx]) == PublishError.return_code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    assert len(err) == 1 and err[0].startswith("ERROR: refusing") and "rebuild" in err[0]
+    assert main(["publish", str(w), "--index", idx, "--store", "s4://x"]) == ConfigError.return_code

@@ -1,0 +1,92 @@
+"""The shipped recipes for SageAttention 2.x (tag and default branch) and SageAttention3.
+
+They are checked against what upstream's setup.py does with TORCH_CUDA_ARCH_LIST (see the
+comments in each recipe), not against copies of their own values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wheelfactory import arch
+from wheelfactory.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes"
+SAGE2 = ("sageattention.toml", "sageattention-main.toml")
+ALL = (*SAGE2, "sageattn3.toml")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recipe_loads_and_every_cuda_it_admits_has_buildable_targets(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    assert r.source is not None and r.source.commit and len(r.source.commit) == 40
+    admitted = [c for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)]
+    assert admitted, f"{name} admits no CUDA release"
+    for cuda in admitted:
+        targets = r.targets_for(str(cuda))
+        arch.check_buildable(targets, cuda)
+        # PTX only where it can run elsewhere: never on an arch-specific target
+        assert all(t.suffix != "a" for t in targets if t.ptx)
+
+
+@pytest.mark.parametrize("name", SAGE2)
+def test_sageattention_targets_are_what_setup_py_emits(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    for cuda in [c for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)]:
+        targets = r.targets_for(str(cuda))
+        by_cap = {t.capability: t for t in targets}
+        # setup.py turns 9.0 into sm_90a (wgmma kernels): a plain 9.0 would mislabel it
+        assert by_cap[(9, 0)].suffix == "a"
+        # 8.x are plain targets in setup.py; one PTX, of the highest plain target below
+        # 10.0, so that it JITs on every later GPU (10.x, 11.x, 12.x and beyond)
+        assert all(t.suffix == "" for t in targets if t.major == 8)
+        assert [t for t in targets if t.ptx] == [max(t for t in targets if t.suffix == "" and t.major < 10)]
+    assert r.build.links_driver, "the sm_90 module links -lcuda"
+    assert {m.rsplit(".", 1)[-1] for m in r.import_modules} == {"_qattn_sm80", "_qattn_sm89", "_qattn_sm90", "_fused"}
+
+
+def test_tag_and_branch_pin_different_commits_of_one_repository() -> None:
+    tag, main = (load_recipe(RECIPES / n) for n in SAGE2)
+    assert tag.source.git == main.source.git and tag.source.commit != main.source.commit
+    assert tag.name == main.name and tag.version == main.version
+    # the branch adds sm_100a and sm_121a; the tag's setup.py skips 10.x and 12.1
+    newest = str(max(arch.known_cuda_releases()))
+    assert {(10, 0), (12, 1)} <= {t.capability for t in main.targets_for(newest)}
+    assert not {(10, 0), (12, 1)} & {t.capability for t in tag.targets_for(newest)}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_cxx20_fix_applies_from_torch_2_13_only(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    for os_name in r.matrix.platforms:
+        os_name = os_name.split("-")[0]
+
+        def cxx20(torch: str) -> bool:
+            fixes = r.fixes_for(torch=torch, cuda="13.0", python="3.12", os=os_name)
+            return any("c++20" in f.env_append.get("NVCC_APPEND_FLAGS", "") for f in fixes)
+
+        assert cxx20("2.13.0") and cxx20("2.14.1"), f"{name} on {os_name}"
+        assert not cxx20("2.12.1"), f"{name} on {os_name}"
+
+
+def test_sageattn3_is_blackwell_geforce_only_with_pinned_cutlass() -> None:
+    r = load_recipe(RECIPES / "sageattn3.toml")
+    assert r.source.subdirectory == "sageattention3_blackwell"
+    assert r.build.no_gpu_shim and r.build.links_driver
+    (cutlass,) = r.extra_sources
+    assert cutlass.dest == "csrc/cutlass" and cutlass.sha256 and cutlass.member
+    for cuda in [c for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)]:
+        targets = r.targets_for(str(cuda))
+        # api.cu accepts only compute capability 12.0 and 12.1
+        assert {t.major for t in targets} == {12} and all(t.suffix == "a" for t in targets)
+        # the shim answers the highest target; a fix must add every other target's code
+        others = [t for t in targets if t != max(targets)]
+        flags = " ".join(
+            f.env_append.get("NVCC_APPEND_FLAGS", "")
+            for f in r.fixes_for(torch="2.11.0", cuda=str(cuda), python="3.12", os="linux")
+        )
+        for t in others:
+            assert f"code={t.sm}" in flags, f"CUDA {cuda}: no -gencode for {t}"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -108,3 +110,24 @@ def test_build_record_is_json_with_version(tmp_path: Path) -> None:
     (root / "x-1.0.dist-info").mkdir(parents=True)
     label.write_build_record({"a": 1})(root)
     assert json.loads((root / "x-1.0.dist-info" / label.BUILD_RECORD).read_text()) == {"a": 1, "version": 1}
+
+
+@pytest.mark.skipif(not (shutil.which("cc") and shutil.which("strip")), reason="needs cc and strip")
+def test_strip_debug_removes_debug_sections_only(tmp_path: Path) -> None:
+    from elftools.elf.elffile import ELFFile
+
+    root = tmp_path / "w"
+    (root / "pkg").mkdir(parents=True)
+    src = tmp_path / "m.c"
+    src.write_text("int exported(int x) { return x + 1; }\n")
+    so = root / "pkg" / "_m.cpython-311-x86_64-linux-gnu.so"
+    subprocess.run(["cc", "-g", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
+    before = so.stat().st_size
+    label.strip_debug()(root)
+
+    with open(so, "rb") as f:
+        elf = ELFFile(f)
+        sections = {s.name for s in elf.iter_sections()}
+        symbols = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()}
+    assert not any(name.startswith(".debug") for name in sections)
+    assert "exported" in symbols and so.stat().st_size < before

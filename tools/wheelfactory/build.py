@@ -111,7 +111,10 @@ def compose_env(
         "CUDA_HOME": str(toolchain.cuda_home),
         "TORCH_CUDA_ARCH_LIST": arch.torch_arch_list(tuple(targets)),
         "MAX_JOBS": str(jobs),
-        "PATH": _prepend(f"{build_env.bin_dir}{os.pathsep}{toolchain.cuda_home / 'bin'}", base.get("PATH")),
+        "PATH": _prepend(
+            os.pathsep.join(map(str, [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"])),
+            base.get("PATH"),
+        ),
         "VIRTUAL_ENV": str(build_env.root),
         # Never pick up a user's site-packages or a foreign sitecustomize by accident.
         "PYTHONNOUSERSITE": "1",

@@ -101,6 +101,7 @@ class BuildEnv:
     torch_cuda: str  # "13.0"
     kind: str  # "cached" or "system"
     site_dirs: tuple[Path, ...]  # site.getsitepackages() of the env's python
+    extra_bin: tuple[Path, ...] = ()  # system envs: the base interpreter's scripts (ninja)
 
     @property
     def bin_dir(self) -> Path:
@@ -132,9 +133,13 @@ def _same_cuda(a: str, b: str) -> bool:
 
 
 def _system_sites(python: Path) -> list[Path]:
-    out = _proc.run(
-        [python, "-c", "import json, site; print(json.dumps(site.getsitepackages()))"], echo=False
-    ).stdout
+    """Site-packages dirs of ``python``: site.getsitepackages() plus those on sys.path (.pth)."""
+    code = (
+        "import json, site, sys; d = list(site.getsitepackages());"
+        " d += [p for p in sys.path if p.endswith(('site-packages', 'dist-packages')) and p not in d];"
+        " print(json.dumps(d))"
+    )
+    out = _proc.run([python, "-c", code], echo=False).stdout
     return [Path(p) for p in json.loads(out.strip().splitlines()[-1])]
 
 
@@ -216,7 +221,7 @@ def _pip_install(python: Path, requirements: list[str], *, index_url: str | None
     _proc.run([*argv, *requirements])
 
 
-def _check_env(root: Path, torch: str, cuda: str, kind: str) -> BuildEnv:
+def _check_env(root: Path, torch: str, cuda: str, kind: str, base: Interpreter) -> BuildEnv:
     python = _venv_python(root)
     interp = probe(python)
     if not interp.has_torch(torch, cuda):
@@ -238,6 +243,7 @@ def _check_env(root: Path, torch: str, cuda: str, kind: str) -> BuildEnv:
         torch_cuda=interp.torch_cuda or cuda,
         kind=kind,
         site_dirs=tuple(_system_sites(python)),
+        extra_bin=(base.executable.parent,) if kind == "system" else (),
     )
 
 
@@ -263,7 +269,7 @@ def prepare_env(
         mark = root / READY_MARK
         if mark.exists():
             log.info("build env: reusing %s", root)
-            return _check_env(root, torch, cuda, kind)
+            return _check_env(root, torch, cuda, kind, base)
         if root.exists():
             log.info("build env: removing incomplete %s", root)
             shutil.rmtree(root)
@@ -273,6 +279,12 @@ def prepare_env(
             venv_args.append("--system-site-packages")
         _proc.run([*venv_args, root])
         venv_python = _venv_python(root)
+        if kind == "system":
+            # --system-site-packages sees the BASE interpreter's site-packages only; when
+            # --python is itself a venv (or has extra .pth dirs), point at its dirs too.
+            purelib = Path(_proc.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                     echo=False).stdout.strip())
+            (purelib / "_wheelfactory_base.pth").write_text("".join(f"{p}\n" for p in _system_sites(base.executable)))
         if kind == "cached":
             _pip_install(venv_python, [f"torch=={Version(torch).public}"], index_url=index_url)
             missing = list(BUILD_TOOLS)
@@ -281,7 +293,7 @@ def prepare_env(
         if missing:
             # Build tools come from pip's own configuration (PyPI or a mirror).
             _pip_install(venv_python, missing, index_url=None)
-        env = _check_env(root, torch, cuda, kind)
+        env = _check_env(root, torch, cuda, kind, base)
         mark.write_text(json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)}))
         return env
 

@@ -6,7 +6,7 @@ name and version from METADATA and the tags from WHEEL, so an edit that changes 
 version (``set_version``) also changes the file name; RECORD is computed afresh.
 
 Edits here: ``set_version`` (local label ``+cu130torch2.14``), ``require`` (Requires-Dist
-``torch==2.14.*``), ``write_build_record`` (``<dist-info>/wheelfactory-build.json``).
+``torch==2.14.*``), ``strip_debug``, ``write_build_record`` (``<dist-info>/wheelfactory-build.json``).
 An import-time guard (``wheelfactory.guard.add_guard(unpacked_dir, info)``) is one more
 edit: pass it in ``extra_edits`` of ``pipeline.build`` (see ``pipeline.label_edits``).
 """
@@ -33,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from wheelfactory import _proc
 from wheelfactory.errors import BuildError
 
 Edit = Callable[[Path], None]
@@ -143,6 +144,18 @@ def write_build_record(record: Mapping[str, Any]) -> Edit:
     def edit(root: Path) -> None:
         data = {"version": BUILD_RECORD_VERSION, **record}
         (find_dist_info(root) / BUILD_RECORD).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    return edit
+
+
+def strip_debug(strip: str = "strip") -> Edit:
+    """Edit: ``strip --strip-debug`` every shared library (host -g info is most of a wheel's
+    size; symbols, and the CUDA fatbin sections, stay)."""
+
+    def edit(root: Path) -> None:
+        for so in sorted(root.rglob("*.so*")):
+            if so.is_file() and not so.is_symlink() and so.read_bytes()[:4] == b"\x7fELF":
+                _proc.run([strip, "--strip-debug", so], echo=False)
 
     return edit
 

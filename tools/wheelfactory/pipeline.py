@@ -68,6 +68,7 @@ class BuildRequest:
     jobs: int | None = None
     plat: str | None = None  # auditwheel --plat; None: the lowest policy that fits
     verify: bool = True
+    strip_debug: bool = True  # strip --strip-debug the shared libraries
     empty_stub: bool = False  # TEST ONLY: link -lcuda against a stub defining nothing
 
 
@@ -114,11 +115,14 @@ def _compiler_version() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-def label_edits(info: BuildInfo, record: dict[str, Any], extra_edits: tuple[ExtraEdit, ...] = ()) -> list[label.Edit]:
+def label_edits(
+    info: BuildInfo, record: dict[str, Any], extra_edits: tuple[ExtraEdit, ...] = (), *, strip_debug: bool = True
+) -> list[label.Edit]:
     """The edits that turn a repaired wheel into a labelled one (guard hook: extra_edits)."""
     edits: list[label.Edit] = [
         label.set_version(info.version),
         label.require(naming.torch_requirement(info.torch)),
+        *([label.strip_debug()] if strip_debug else []),
         label.write_build_record(record),
     ]
     for extra in extra_edits:
@@ -200,6 +204,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         "env": {k: v for k, v in sorted(composed.applied.items()) if k not in _RECORD_SKIP_ENV},
         "fixes": list(composed.fixes),
         "gpu_shim": shim_dir is not None,
+        "strip_debug": request.strip_debug,
         "links_driver": recipe.build.links_driver,
         "build_env": env.kind,
         "repair": {"policy": repaired.policy, "tool": repaired.tool, "vendored": list(repaired.vendored),
@@ -215,7 +220,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         "compile_steps": built.compile_steps,
     }
     with _stage("label", stages):
-        labelled = label.relabel(repaired.wheel, label_edits(info, record, extra_edits), work / "labelled", work=work)
+        labelled = label.relabel(repaired.wheel, label_edits(info, record, extra_edits, strip_debug=request.strip_debug), work / "labelled", work=work)
 
     report = None
     if request.verify:

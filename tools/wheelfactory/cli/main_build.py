@@ -27,6 +27,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plat", help="auditwheel policy (default: the lowest manylinux the build allows)")
     parser.add_argument("--jobs", type=int, help="parallel compile jobs (MAX_JOBS; default: CPU cores)")
     parser.add_argument("--work-dir", type=Path, help="keep the build's scratch files here (default: a temp dir)")
+    parser.add_argument("--keep-debug", action="store_true",
+                        help="keep host debug info in the shared libraries (default: strip --strip-debug)")
     parser.add_argument("--no-verify", action="store_true", help="skip verification (the wheel is then unchecked)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the outcome as JSON here")
     # Test-only: link -lcuda against an EMPTY stub, to show verify catches the lost NEEDED.
@@ -67,6 +69,7 @@ def execute(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         plat=args.plat,
         verify=not args.no_verify,
+        strip_debug=not args.keep_debug,
         empty_stub=args.empty_libcuda_stub,
     )
     outcome = pipeline.build(request)

@@ -1,0 +1,95 @@
+"""Session fixtures shared by integration tests.
+
+``fixture_wheels``: the test fixtures under tests/fixtures built for real ONCE per session
+(nvcc, torch, auditwheel) with ``wheelfactory build``: {"quirky_ext": Path, "gpu_probe_ext":
+Path}, each repaired, labelled and verified. Other tests reuse these builds instead of
+compiling again. What they are built for can be changed with environment variables (the
+defaults fit this project's dev machine; a GPU machine with torch 2.11 preinstalled would
+set WHEELFACTORY_TEST_TORCH=2.11.0 and WHEELFACTORY_TEST_PYTHON=/path/to/python):
+
+- WHEELFACTORY_TEST_TORCH (2.14.1), WHEELFACTORY_TEST_CUDA (13.0), WHEELFACTORY_TEST_PYTHON (3.11),
+  WHEELFACTORY_TEST_ARCH (9.0a,12.0a);
+- WHEELFACTORY_TORCH_INDEX_URL: where torch comes from; unset here means "" (pip's own
+  configuration), since PyTorch's index may be unreachable from a test machine.
+
+The torch env is the normal build cache ($WHEELFACTORY_CACHE, else ~/.cache/wheelfactory),
+so only the first session ever pays for installing torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    torch: str
+    cuda: str
+    python: str
+    arch: str
+    index_url: str
+
+
+SETTINGS = BuildSettings(
+    torch=os.environ.get("WHEELFACTORY_TEST_TORCH", "2.14.1"),
+    cuda=os.environ.get("WHEELFACTORY_TEST_CUDA", "13.0"),
+    python=os.environ.get("WHEELFACTORY_TEST_PYTHON", "3.11"),
+    arch=os.environ.get("WHEELFACTORY_TEST_ARCH", "9.0a,12.0a"),
+    index_url=os.environ.get("WHEELFACTORY_TORCH_INDEX_URL", ""),
+)
+
+
+def run_wheelfactory(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m wheelfactory ARGS`` (the real CLI); output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "wheelfactory", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, check=False, env=env,
+    )
+
+
+def build_args(name: str, out: Path, *extra: str, recipe: bool = True, arch: str | None = None) -> list[str]:
+    args = [str(FIXTURES / f"{name}.toml")] if recipe else []
+    args += [
+        "--source", str(FIXTURES / name), "--torch", SETTINGS.torch, "--cuda", SETTINGS.cuda,
+        "--python", SETTINGS.python, "--arch", arch or SETTINGS.arch, "--out", str(out),
+        "--torch-index-url", SETTINGS.index_url, *extra,
+    ]
+    return ["build", *args]
+
+
+@dataclass(frozen=True)
+class BuiltWheel:
+    wheel: Path
+    outcome: dict  # the --json outcome of `wheelfactory build`
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWheel]:
+    """Build every fixture once: name -> BuiltWheel (wheel, outcome JSON, build log)."""
+    out = tmp_path_factory.mktemp("fixture-wheels")
+    built: dict[str, BuiltWheel] = {}
+    for name in ("quirky_ext", "gpu_probe_ext"):
+        outcome_file = out / f"{name}.outcome.json"
+        proc = run_wheelfactory(*build_args(name, out / name, "--json", str(outcome_file)))
+        if proc.returncode != 0:
+            pytest.fail(f"building fixture {name} failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
+        outcome = json.loads(outcome_file.read_text())
+        built[name] = BuiltWheel(wheel=Path(outcome["wheel"]), outcome=outcome, stderr=proc.stderr)
+    return built
+
+
+@pytest.fixture(scope="session")
+def fixture_wheels(fixture_builds: dict[str, BuiltWheel]) -> dict[str, Path]:
+    """name -> Path of the built, repaired, labelled and verified fixture wheel."""
+    return {name: b.wheel for name, b in fixture_builds.items()}

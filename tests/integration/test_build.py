@@ -1,0 +1,161 @@
+"""Real builds of the fixtures (nvcc, torch, auditwheel, a fresh venv per import check)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+from conftest import SETTINGS, BuiltWheel, build_args, run_wheelfactory
+
+from wheelfactory import arch, label, naming, repair, verify
+
+
+def _sass_in(wheel: Path, tmp_path: Path) -> set[str]:
+    """SASS targets of every .so in the wheel, read with cuobjdump directly."""
+    cuobjdump = verify.find_cuobjdump()
+    found: set[str] = set()
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if name.endswith(".so"):
+                so = tmp_path / Path(name).name
+                so.write_bytes(z.read(name))
+                found |= set(verify.list_sass(so, cuobjdump))
+    return found
+
+
+def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: Path) -> dict:
+    wheel = built.wheel
+    info = naming.parse_wheel(wheel.name)
+    assert info.project == naming.parse_wheel(f"{name}-0-py3-none-any.whl").project
+    assert info.version == naming.labelled_version(upstream_version, SETTINGS.cuda, SETTINGS.torch)
+    record = label.read_build_record(wheel)
+    assert record is not None and record["version"] == 1
+    assert info.python_tags == info.abi_tags == (record["python_tag"],)
+    if not SETTINGS.python.startswith("/"):
+        assert record["python_tag"] == "cp" + SETTINGS.python.replace(".", "")
+    assert all(p.startswith("manylinux_") for p in info.platform_tags)
+    # policy: the lowest manylinux this toolchain allows (Debian 12's GCC: 2_34; CI images: 2_28)
+    assert built.outcome["policy"] in info.platform_tags
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        meta = next(z.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    requires = [ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+    assert naming.torch_requirement(SETTINGS.torch) in requires
+    # nothing of torch, the CUDA runtime or the driver is vendored
+    libs = [n for n in names if ".libs/" in n]
+    assert repair.forbidden(libs, repair.load_excludes("linux")) == []
+    assert not any("libtorch" in n or "libc10" in n or "libcudart" in n or "libcuda.so" in n for n in names)
+    assert label.check_record(wheel) == []
+    # the SASS in the wheel is exactly the promised targets
+    promised = {t.sm for t in arch.parse_targets(SETTINGS.arch)}
+    assert _sass_in(wheel, tmp_path) == promised
+    assert record["torch"].split("+")[0] == SETTINGS.torch
+    assert record["cuda"] == SETTINGS.cuda and record["nvcc"].startswith(SETTINGS.cuda)
+    assert record["targets"] == [str(t) for t in arch.parse_targets(SETTINGS.arch)]
+    assert record["env"]["TORCH_CUDA_ARCH_LIST"] == arch.torch_arch_list(arch.parse_targets(SETTINGS.arch))
+    assert record["source"]["kind"] == "local"
+    assert len(record["recipe"]["sha256"]) == 64
+    assert record["repair"]["policy"] == built.outcome["policy"]
+    assert {"build", "setuptools", "ninja", "auditwheel", "wheelfactory"} <= set(record["tools"])
+    assert {"env", "source", "build", "repair"} <= set(record["timings"])
+    # verified: every module imported in a fresh venv on this GPU-less machine
+    report = json.loads(Path(built.outcome["verify_report"]).read_text())
+    assert report["version"] == 1 and report["ok"] is True
+    assert report["imports"] and all(r["ok"] for r in report["imports"])
+    return record
+
+
+def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path) -> None:
+    built = fixture_builds["quirky_ext"]
+    record = _check_wheel(built, "quirky_ext", "0.3.1", tmp_path)
+    # the C++20 fix was applied on top of setup.py's hard-coded -std=c++17
+    assert record["env"]["CXX_APPEND_FLAGS"].endswith("-std=c++20")
+    assert record["fixes"] and record["links_driver"] is True
+    report = json.loads(Path(built.outcome["verify_report"]).read_text())
+    assert [r["module"] for r in report["imports"]] == ["quirky_ext", "quirky_ext._kernels", "quirky_ext._driver"]
+    # the driver module kept libcuda.so.1 in NEEDED (the stub defined the symbols)
+    assert any(c["name"].startswith("driver link _driver") and c["ok"] for c in report["checks"])
+    # progress was shown while compiling
+    assert "compiling 1/2" in built.stderr
+
+
+def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path) -> None:
+    built = fixture_builds["gpu_probe_ext"]
+    record = _check_wheel(built, "gpu_probe_ext", "1.0.0", tmp_path)
+    assert record["gpu_shim"] is True
+    highest = max(arch.parse_targets(SETTINGS.arch))
+    assert record["env"]["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == f"{highest.major}.{highest.minor}"
+    (extra,) = record["source"]["extras"]
+    assert extra["name"] == "probe_dep" and len(extra["sha256"]) == 64
+
+
+def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Path) -> None:
+    report_file = tmp_path / "report.json"
+    proc = run_wheelfactory("verify", fixture_wheels["quirky_ext"], "--report", report_file,
+                            "--torch-index-url", SETTINGS.index_url)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_file.read_text())
+    assert report["version"] == 1 and report["ok"] is True
+    # promising a target the wheel lacks fails in one line
+    proc = run_wheelfactory("verify", fixture_wheels["quirky_ext"], "--arch", "9.0a,10.0a",
+                            "--torch-index-url", SETTINGS.index_url)
+    assert proc.returncode == 8
+    error = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
+    assert len(error) == 1 and "SASS targets" in error[0] and "missing ['sm_100a']" in error[0]
+
+
+def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_wheelfactory("build", "--source", "tests/fixtures/quirky_ext", "--name", "quirky_ext",
+                            "--torch", SETTINGS.torch, "--cuda", "12.6", "--arch", "10.0a", "--out", out)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(r"ERROR: 10\.0a \(.*\) needs CUDA >= 12\.8, not 12\.6: drop it or choose another --cuda", lines[0])
+    assert not out.exists()  # refused before anything was prepared
+
+
+def test_empty_libcuda_stub_fails_verification(tmp_path: Path) -> None:
+    """Linked against an EMPTY stub, --as-needed drops libcuda.so.1; verify must refuse.
+
+    Built without a recipe (the --source/--name form): the user's environment supplies the
+    C++20 flags the recipe would, and one target keeps it short.
+    """
+    env = {**os.environ, "CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"}
+    out = tmp_path / "out"
+    proc = run_wheelfactory(*build_args("quirky_ext", out, "--name", "quirky_ext", "--empty-libcuda-stub",
+                                        "--work-dir", str(tmp_path / "work"), recipe=False, arch="9.0a"), env=env)
+    assert proc.returncode == 8, proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
+    assert len(errors) == 1
+    assert "_driver" in errors[0] and "cuTensorMapEncodeTiled" in errors[0]
+    # the unverified wheel never reaches --out; its report says why the import failed
+    assert not list(out.glob("*.whl"))
+    (report_file,) = (tmp_path / "work").glob("*.verify.json")
+    report = json.loads(report_file.read_text())
+    failed = {r["module"]: r["error"] for r in report["imports"] if not r["ok"]}
+    assert "undefined symbol: cuTensorMapEncodeTiled" in failed["quirky_ext._driver"]
+
+
+def test_interpreter_with_torch_gets_a_system_site_env(tmp_path: Path) -> None:
+    """--python PATH that already has the torch: no torch install, a --system-site-packages venv.
+
+    The cached env's own python stands in for a GPU machine's preinstalled torch (it is a
+    venv itself, the harder case: its site-packages reach the new env through a .pth).
+    """
+    from wheelfactory import buildenv
+
+    cached = buildenv.prepare_env(
+        python=buildenv.resolve_python(SETTINGS.python), torch=SETTINGS.torch, cuda=SETTINGS.cuda,
+        index_url=buildenv.resolve_torch_index_url(SETTINGS.index_url, SETTINGS.cuda),
+    )
+    env = buildenv.prepare_env(python=cached.python, torch=SETTINGS.torch, cuda=SETTINGS.cuda,
+                               index_url="https://unreachable.invalid/whl", cache=tmp_path)
+    assert env.kind == "system" and env.root.parent == tmp_path / "envs"
+    assert not (env.site_packages / "torch").exists()  # torch is the interpreter's, not a copy
+    assert env.torch.split("+")[0] == SETTINGS.torch
+    assert cached.site_packages in env.torch_paths()
+    assert any((d / "ninja").exists() for d in (env.bin_dir, *env.extra_bin))

@@ -13,11 +13,14 @@ set WHEELFACTORY_TEST_TORCH=2.11.0 and WHEELFACTORY_TEST_PYTHON=/path/to/python)
   configuration), since PyTorch's index may be unreachable from a test machine.
 
 The torch env is the normal build cache ($WHEELFACTORY_CACHE, else ~/.cache/wheelfactory),
-so only the first session ever pays for installing torch.
+so only the first session ever pays for installing torch; the fixture wheels are kept there
+too, keyed by a hash of their inputs and of wheelfactory's code (see ``fixture_builds``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -49,20 +52,40 @@ SETTINGS = BuildSettings(
 )
 
 
-def run_wheelfactory(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_wheelfactory(
+    *args: str | os.PathLike[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m wheelfactory ARGS`` (the real CLI); output captured."""
     return subprocess.run(
         [sys.executable, "-m", "wheelfactory", *map(str, args)],
-        cwd=ROOT, capture_output=True, text=True, check=False, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
 
 
-def build_args(name: str, out: Path, *extra: str, recipe: bool = True, arch: str | None = None) -> list[str]:
+def build_args(
+    name: str, out: Path, *extra: str, recipe: bool = True, arch: str | None = None
+) -> list[str]:
     args = [str(FIXTURES / f"{name}.toml")] if recipe else []
     args += [
-        "--source", str(FIXTURES / name), "--torch", SETTINGS.torch, "--cuda", SETTINGS.cuda,
-        "--python", SETTINGS.python, "--arch", arch or SETTINGS.arch, "--out", str(out),
-        "--torch-index-url", SETTINGS.index_url, *extra,
+        "--source",
+        str(FIXTURES / name),
+        "--torch",
+        SETTINGS.torch,
+        "--cuda",
+        SETTINGS.cuda,
+        "--python",
+        SETTINGS.python,
+        "--arch",
+        arch or SETTINGS.arch,
+        "--out",
+        str(out),
+        "--torch-index-url",
+        SETTINGS.index_url,
+        *extra,
     ]
     return ["build", *args]
 
@@ -74,18 +97,80 @@ class BuiltWheel:
     stderr: str
 
 
+# The modules a build runs through (others' changes do not invalidate fixture wheels).
+BUILD_MODULES = (
+    "_proc",
+    "arch",
+    "naming",
+    "recipe",
+    "buildenv",
+    "source",
+    "build",
+    "cudastub",
+    "label",
+    "repair",
+    "verify",
+    "pipeline",
+    "cli/main_build",
+    "cli/_build_summary",
+)
+
+
+def _fixture_key(name: str) -> str:
+    """Hash of everything a fixture wheel depends on: its sources, recipe, the settings and
+    wheelfactory's own code. Same key -> the same build; any change -> a new one."""
+    h = hashlib.sha256(repr(SETTINGS).encode())
+    paths = [
+        FIXTURES / f"{name}.toml",
+        *sorted((FIXTURES / name).rglob("*")),
+        *sorted(FIXTURES.glob("*.tar.gz")),
+    ]
+    pkg = ROOT / "tools" / "wheelfactory"
+    paths += [pkg / f"{m}.py" for m in BUILD_MODULES] + sorted((pkg / "resources").glob("*"))
+    for path in paths:
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWheel]:
-    """Build every fixture once: name -> BuiltWheel (wheel, outcome JSON, build log)."""
-    out = tmp_path_factory.mktemp("fixture-wheels")
+    """Build every fixture once: name -> BuiltWheel (wheel, outcome JSON, build output).
+
+    Builds are kept in $WHEELFACTORY_CACHE/test-fixture-wheels/<name>-<key>, where the key
+    hashes the fixture, the settings and wheelfactory's code, so parallel or later sessions
+    with the same code reuse them (WHEELFACTORY_TEST_REBUILD=1 forces a fresh build into a
+    tmp dir).
+    """
+    from wheelfactory import buildenv
+
+    rebuild = os.environ.get("WHEELFACTORY_TEST_REBUILD") == "1"
     built: dict[str, BuiltWheel] = {}
     for name in ("quirky_ext", "gpu_probe_ext"):
-        outcome_file = out / f"{name}.outcome.json"
-        proc = run_wheelfactory(*build_args(name, out / name, "--json", str(outcome_file)))
-        if proc.returncode != 0:
-            pytest.fail(f"building fixture {name} failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
+        if rebuild:
+            out = tmp_path_factory.mktemp(f"fixture-{name}")
+        else:
+            out = buildenv.cache_dir() / "test-fixture-wheels" / f"{name}-{_fixture_key(name)}"
+            out.mkdir(parents=True, exist_ok=True)
+        outcome_file = out / "outcome.json"
+        log_file = out / "build-output.txt"
+        with open(out.parent / f"{out.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building the same key
+            if not outcome_file.exists():
+                proc = run_wheelfactory(
+                    *build_args(name, out, "--json", str(outcome_file.with_suffix(".tmp")))
+                )
+                log_file.write_text(proc.stderr)
+                if proc.returncode != 0:
+                    pytest.fail(
+                        f"building fixture {name} failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}",
+                        pytrace=False,
+                    )
+                os.replace(outcome_file.with_suffix(".tmp"), outcome_file)
         outcome = json.loads(outcome_file.read_text())
-        built[name] = BuiltWheel(wheel=Path(outcome["wheel"]), outcome=outcome, stderr=proc.stderr)
+        built[name] = BuiltWheel(
+            wheel=Path(outcome["wheel"]), outcome=outcome, stderr=log_file.read_text()
+        )
     return built
 
 

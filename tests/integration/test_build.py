@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 from conftest import SETTINGS, BuiltWheel, build_args, run_wheelfactory
-
 from wheelfactory import arch, label, naming, repair, verify
 
 
@@ -42,12 +41,16 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         meta = next(z.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
-    requires = [ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+    requires = [
+        ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")
+    ]
     assert naming.torch_requirement(SETTINGS.torch) in requires
     # nothing of torch, the CUDA runtime or the driver is vendored
     libs = [n for n in names if ".libs/" in n]
     assert repair.forbidden(libs, repair.load_excludes("linux")) == []
-    assert not any("libtorch" in n or "libc10" in n or "libcudart" in n or "libcuda.so" in n for n in names)
+    assert not any(
+        "libtorch" in n or "libc10" in n or "libcudart" in n or "libcuda.so" in n for n in names
+    )
     assert label.check_record(wheel) == []
     # the SASS in the wheel is exactly the promised targets
     promised = {t.sm for t in arch.parse_targets(SETTINGS.arch)}
@@ -55,7 +58,9 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     assert record["torch"].split("+")[0] == SETTINGS.torch
     assert record["cuda"] == SETTINGS.cuda and record["nvcc"].startswith(SETTINGS.cuda)
     assert record["targets"] == [str(t) for t in arch.parse_targets(SETTINGS.arch)]
-    assert record["env"]["TORCH_CUDA_ARCH_LIST"] == arch.torch_arch_list(arch.parse_targets(SETTINGS.arch))
+    assert record["env"]["TORCH_CUDA_ARCH_LIST"] == arch.torch_arch_list(
+        arch.parse_targets(SETTINGS.arch)
+    )
     assert record["source"]["kind"] == "local"
     assert len(record["recipe"]["sha256"]) == 64
     assert record["repair"]["policy"] == built.outcome["policy"]
@@ -75,7 +80,11 @@ def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path)
     assert record["env"]["CXX_APPEND_FLAGS"].endswith("-std=c++20")
     assert record["fixes"] and record["links_driver"] is True
     report = json.loads(Path(built.outcome["verify_report"]).read_text())
-    assert [r["module"] for r in report["imports"]] == ["quirky_ext", "quirky_ext._kernels", "quirky_ext._driver"]
+    assert [r["module"] for r in report["imports"]] == [
+        "quirky_ext",
+        "quirky_ext._kernels",
+        "quirky_ext._driver",
+    ]
     # the driver module kept libcuda.so.1 in NEEDED (the stub defined the symbols)
     assert any(c["name"].startswith("driver link _driver") and c["ok"] for c in report["checks"])
     # progress was shown while compiling
@@ -94,14 +103,26 @@ def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Pa
 
 def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Path) -> None:
     report_file = tmp_path / "report.json"
-    proc = run_wheelfactory("verify", fixture_wheels["quirky_ext"], "--report", report_file,
-                            "--torch-index-url", SETTINGS.index_url)
+    proc = run_wheelfactory(
+        "verify",
+        fixture_wheels["quirky_ext"],
+        "--report",
+        report_file,
+        "--torch-index-url",
+        SETTINGS.index_url,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(report_file.read_text())
     assert report["version"] == 1 and report["ok"] is True
     # promising a target the wheel lacks fails in one line
-    proc = run_wheelfactory("verify", fixture_wheels["quirky_ext"], "--arch", "9.0a,10.0a",
-                            "--torch-index-url", SETTINGS.index_url)
+    proc = run_wheelfactory(
+        "verify",
+        fixture_wheels["quirky_ext"],
+        "--arch",
+        "9.0a,10.0a",
+        "--torch-index-url",
+        SETTINGS.index_url,
+    )
     assert proc.returncode == 8
     error = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
     assert len(error) == 1 and "SASS targets" in error[0] and "missing ['sm_100a']" in error[0]
@@ -109,12 +130,28 @@ def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Pa
 
 def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = run_wheelfactory("build", "--source", "tests/fixtures/quirky_ext", "--name", "quirky_ext",
-                            "--torch", SETTINGS.torch, "--cuda", "12.6", "--arch", "10.0a", "--out", out)
+    proc = run_wheelfactory(
+        "build",
+        "--source",
+        "tests/fixtures/quirky_ext",
+        "--name",
+        "quirky_ext",
+        "--torch",
+        SETTINGS.torch,
+        "--cuda",
+        "12.6",
+        "--arch",
+        "10.0a",
+        "--out",
+        out,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert re.fullmatch(r"ERROR: 10\.0a \(.*\) needs CUDA >= 12\.8, not 12\.6: drop it or choose another --cuda", lines[0])
+    assert re.fullmatch(
+        r"ERROR: 10\.0a \(.*\) needs CUDA >= 12\.8, not 12\.6: drop it or choose another --cuda",
+        lines[0],
+    )
     assert not out.exists()  # refused before anything was prepared
 
 
@@ -126,8 +163,20 @@ def test_empty_libcuda_stub_fails_verification(tmp_path: Path) -> None:
     """
     env = {**os.environ, "CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"}
     out = tmp_path / "out"
-    proc = run_wheelfactory(*build_args("quirky_ext", out, "--name", "quirky_ext", "--empty-libcuda-stub",
-                                        "--work-dir", str(tmp_path / "work"), recipe=False, arch="9.0a"), env=env)
+    proc = run_wheelfactory(
+        *build_args(
+            "quirky_ext",
+            out,
+            "--name",
+            "quirky_ext",
+            "--empty-libcuda-stub",
+            "--work-dir",
+            str(tmp_path / "work"),
+            recipe=False,
+            arch="9.0a",
+        ),
+        env=env,
+    )
     assert proc.returncode == 8, proc.stderr[-3000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
     assert len(errors) == 1
@@ -149,11 +198,18 @@ def test_interpreter_with_torch_gets_a_system_site_env(tmp_path: Path) -> None:
     from wheelfactory import buildenv
 
     cached = buildenv.prepare_env(
-        python=buildenv.resolve_python(SETTINGS.python), torch=SETTINGS.torch, cuda=SETTINGS.cuda,
+        python=buildenv.resolve_python(SETTINGS.python),
+        torch=SETTINGS.torch,
+        cuda=SETTINGS.cuda,
         index_url=buildenv.resolve_torch_index_url(SETTINGS.index_url, SETTINGS.cuda),
     )
-    env = buildenv.prepare_env(python=cached.python, torch=SETTINGS.torch, cuda=SETTINGS.cuda,
-                               index_url="https://unreachable.invalid/whl", cache=tmp_path)
+    env = buildenv.prepare_env(
+        python=cached.python,
+        torch=SETTINGS.torch,
+        cuda=SETTINGS.cuda,
+        index_url="https://unreachable.invalid/whl",
+        cache=tmp_path,
+    )
     assert env.kind == "system" and env.root.parent == tmp_path / "envs"
     assert not (env.site_packages / "torch").exists()  # torch is the interpreter's, not a copy
     assert env.torch.split("+")[0] == SETTINGS.torch

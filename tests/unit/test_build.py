@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import arch, build, cudastub
 from wheelfactory.buildenv import BuildEnv, Interpreter
 from wheelfactory.errors import BuildError
@@ -21,28 +20,50 @@ def fake_env(tmp_path: Path, *, with_nvidia_include: bool = True) -> BuildEnv:
         (site / "nvidia" / "cu13" / "include").mkdir(parents=True)
     site.mkdir(parents=True, exist_ok=True)
     interp = Interpreter(
-        executable=tmp_path / "env/bin/python", version="3.11", full_version="3.11.7", tag="cp311",
-        purelib=site, torch="2.14.1", torch_cuda="13.0", tools={},
+        executable=tmp_path / "env/bin/python",
+        version="3.11",
+        full_version="3.11.7",
+        tag="cp311",
+        purelib=site,
+        torch="2.14.1",
+        torch_cuda="13.0",
+        tools={},
     )
     return BuildEnv(
-        root=tmp_path / "env", python=tmp_path / "env/bin/python", site_packages=site, interpreter=interp,
-        torch="2.14.1", torch_cuda="13.0", kind="cached", site_dirs=(site,),
+        root=tmp_path / "env",
+        python=tmp_path / "env/bin/python",
+        site_packages=site,
+        interpreter=interp,
+        torch="2.14.1",
+        torch_cuda="13.0",
+        kind="cached",
+        site_dirs=(site,),
     )
 
 
-TOOLCHAIN = build.Toolchain(cuda_home=Path("/opt/cuda"), nvcc=Path("/opt/cuda/bin/nvcc"), nvcc_version="13.0.88")
+TOOLCHAIN = build.Toolchain(
+    cuda_home=Path("/opt/cuda"), nvcc=Path("/opt/cuda/bin/nvcc"), nvcc_version="13.0.88"
+)
 
 
 def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
     env = fake_env(tmp_path)
     fixes = [
-        Fix(why="c++20", env_append={"CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"}),
+        Fix(
+            why="c++20",
+            env_append={"CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"},
+        ),
         Fix(why="set", env={"EXT_PARALLEL": "1"}),
     ]
     composed = build.compose_env(
         {"PATH": "/usr/bin", "CXX_APPEND_FLAGS": "-O1", "CPATH": "/x", "HOME": "/root"},
-        build_env=env, toolchain=TOOLCHAIN, targets=arch.parse_targets("12.0a,9.0a"), jobs=2,
-        recipe_env={"MAX_JOBS": "1", "FOO": "bar"}, fixes=fixes, stub_dir=Path("/stub"),
+        build_env=env,
+        toolchain=TOOLCHAIN,
+        targets=arch.parse_targets("12.0a,9.0a"),
+        jobs=2,
+        recipe_env={"MAX_JOBS": "1", "FOO": "bar"},
+        fixes=fixes,
+        stub_dir=Path("/stub"),
     )
     e = composed.env
     assert e["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
@@ -63,8 +84,12 @@ def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
 
 def test_compose_env_gpu_shim_reports_highest_target(tmp_path: Path) -> None:
     composed = build.compose_env(
-        {}, build_env=fake_env(tmp_path, with_nvidia_include=False), toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("9.0a,12.0a,10.0a"), jobs=4, shim_dir=Path("/shim"),
+        {},
+        build_env=fake_env(tmp_path, with_nvidia_include=False),
+        toolchain=TOOLCHAIN,
+        targets=arch.parse_targets("9.0a,12.0a,10.0a"),
+        jobs=4,
+        shim_dir=Path("/shim"),
     )
     assert composed.env["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == "12.0"
     assert composed.env["PYTHONPATH"] == "/shim"
@@ -74,8 +99,14 @@ def test_compose_env_gpu_shim_reports_highest_target(tmp_path: Path) -> None:
 def test_recipe_fixes_apply_to_env(tmp_path: Path) -> None:
     recipe = load_recipe(ROOT / "tests/fixtures/quirky_ext.toml")
     fixes = recipe.fixes_for(torch="2.14.1", cuda="13.0", python="3.11", os="linux")
-    composed = build.compose_env({}, build_env=fake_env(tmp_path), toolchain=TOOLCHAIN,
-                                 targets=recipe.targets_for("13.0"), jobs=2, fixes=fixes)
+    composed = build.compose_env(
+        {},
+        build_env=fake_env(tmp_path),
+        toolchain=TOOLCHAIN,
+        targets=recipe.targets_for("13.0"),
+        jobs=2,
+        fixes=fixes,
+    )
     assert composed.env["CXX_APPEND_FLAGS"] == "-std=c++20"
     assert recipe.fixes_for(torch="2.12.0", cuda="13.0", python="3.11", os="linux") == ()
 
@@ -96,7 +127,13 @@ def test_parse_progress(line: str, expected: tuple[int, int] | None) -> None:
 
 def test_progress_logger_keeps_last_step_and_writes_log(tmp_path: Path) -> None:
     p = build.ProgressLogger(tmp_path / "log")
-    for line in ["hello", "[1/3] nvcc -c a.cu", "[2/3] c++ -c b.cpp", "[3/3] c++ -shared -o x.so", "done"]:
+    for line in [
+        "hello",
+        "[1/3] nvcc -c a.cu",
+        "[2/3] c++ -c b.cpp",
+        "[3/3] c++ -shared -o x.so",
+        "done",
+    ]:
         p(line)
     p.close()
     assert p.last == (3, 3)
@@ -105,7 +142,10 @@ def test_progress_logger_keeps_last_step_and_writes_log(tmp_path: Path) -> None:
 
 def test_check_cuda_matches() -> None:
     build.check_cuda_matches(TOOLCHAIN, "13.0")
-    with pytest.raises(BuildError, match=r"--cuda 12.8 but nvcc .* is CUDA 13.0.88: set CUDA_HOME .* or pass --cuda 13.0"):
+    with pytest.raises(
+        BuildError,
+        match=r"--cuda 12.8 but nvcc .* is CUDA 13.0.88: set CUDA_HOME .* or pass --cuda 13.0",
+    ):
         build.check_cuda_matches(TOOLCHAIN, "12.8")
 
 
@@ -121,10 +161,19 @@ CUresult CUDAAPI cudaNotADriverCall(void);
 
 def test_driver_symbols_from_cuda_h() -> None:
     names = cudastub.driver_symbols(CUDA_H)
-    assert {"cuInit", "cuMemAlloc", "cuMemAlloc_v2", "cuTensorMapEncodeTiled", "cuMemcpy", "cuMemcpy_ptds"} <= set(names)
+    assert {
+        "cuInit",
+        "cuMemAlloc",
+        "cuMemAlloc_v2",
+        "cuTensorMapEncodeTiled",
+        "cuMemcpy",
+        "cuMemcpy_ptds",
+    } <= set(names)
     assert "cudaNotADriverCall" not in names
     src = cudastub.stub_source(names)
-    assert "int cuTensorMapEncodeTiled(void) { return 34; }" in src.replace("STUB", "{ return 34; }")
+    assert "int cuTensorMapEncodeTiled(void) { return 34; }" in src.replace(
+        "STUB", "{ return 34; }"
+    )
 
 
 @pytest.mark.skipif(not Path("/usr/bin/cc").exists(), reason="needs a C compiler")
@@ -138,8 +187,16 @@ def test_make_stub_defines_symbols_with_soname(tmp_path: Path) -> None:
 
     with open(out / "libcuda.so.1", "rb") as f:
         elf = ELFFile(f)
-        soname = [t.soname for t in elf.get_section_by_name(".dynamic").iter_tags() if t.entry.d_tag == "DT_SONAME"]
-        defined = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
+        soname = [
+            t.soname
+            for t in elf.get_section_by_name(".dynamic").iter_tags()
+            if t.entry.d_tag == "DT_SONAME"
+        ]
+        defined = {
+            s.name
+            for s in elf.get_section_by_name(".dynsym").iter_symbols()
+            if s["st_shndx"] != "SHN_UNDEF"
+        }
     assert soname == ["libcuda.so.1"]
     assert {"cuInit", "cuTensorMapEncodeTiled", "cuMemAlloc_v2"} <= defined
     assert cudastub.make_stub(home, tmp_path / "stubs") == out  # cached
@@ -158,9 +215,17 @@ def test_gpu_shim_answers_for_torch_cuda(tmp_path: Path) -> None:
     )
     shim = build.write_gpu_shim(tmp_path)
     code = "import torch.cuda as c; print(c.is_available(), c.get_device_capability(), c.device_count())"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), str(fake)]), "WHEELFACTORY_GPU_SHIM_CAPABILITY": "12.0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(shim), str(fake)]),
+        "WHEELFACTORY_GPU_SHIM_CAPABILITY": "12.0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["True", "(12,", "0)", "1"]
     env.pop("WHEELFACTORY_GPU_SHIM_CAPABILITY")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode != 0 and "Found no NVIDIA driver" in proc.stderr  # no shim without the variable
+    assert (
+        proc.returncode != 0 and "Found no NVIDIA driver" in proc.stderr
+    )  # no shim without the variable

@@ -4,22 +4,31 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import buildenv
 from wheelfactory.errors import ToolMissingError
 
 
 def interp(torch: str | None, torch_cuda: str | None, tag: str = "cp311") -> buildenv.Interpreter:
     return buildenv.Interpreter(
-        executable=Path("/usr/bin/python3"), version="3.11", full_version="3.11.7", tag=tag,
-        purelib=Path("/x"), torch=torch, torch_cuda=torch_cuda, tools={},
+        executable=Path("/usr/bin/python3"),
+        version="3.11",
+        full_version="3.11.7",
+        tag=tag,
+        purelib=Path("/x"),
+        torch=torch,
+        torch_cuda=torch_cuda,
+        tools={},
     )
 
 
 def test_torch_index_url_layers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(buildenv.TORCH_INDEX_ENV, raising=False)
-    assert buildenv.resolve_torch_index_url(None, "13.0") == "https://download.pytorch.org/whl/cu130"
-    assert buildenv.resolve_torch_index_url(None, "12.8") == "https://download.pytorch.org/whl/cu128"
+    assert (
+        buildenv.resolve_torch_index_url(None, "13.0") == "https://download.pytorch.org/whl/cu130"
+    )
+    assert (
+        buildenv.resolve_torch_index_url(None, "12.8") == "https://download.pytorch.org/whl/cu128"
+    )
     assert buildenv.resolve_torch_index_url("", "13.0") is None  # pip's own configuration
     assert buildenv.resolve_torch_index_url("pip", "13.0") is None
     assert buildenv.resolve_torch_index_url("https://mirror/whl", "13.0") == "https://mirror/whl"
@@ -39,7 +48,10 @@ def test_has_torch_matches_public_version_and_cuda() -> None:
 
 
 def test_env_key_and_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert buildenv.env_key(interp(None, None, "cp313t"), "2.14.1+cu130", "13.0") == "cp313t-torch2.14.1-cu130"
+    assert (
+        buildenv.env_key(interp(None, None, "cp313t"), "2.14.1+cu130", "13.0")
+        == "cp313t-torch2.14.1-cu130"
+    )
     monkeypatch.setenv(buildenv.CACHE_ENV, str(tmp_path))
     assert buildenv.cache_dir() == tmp_path
     monkeypatch.delenv(buildenv.CACHE_ENV)

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import label
 
 METADATA = """Metadata-Version: 2.1
@@ -57,7 +56,9 @@ def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
     head, _, body = meta.partition("\n\n")
     assert "Version: 0.3.1+cu130torch2.14" in head.splitlines()
     assert [ln for ln in head.splitlines() if ln.startswith("Requires-Dist")] == [
-        "Requires-Dist: torch==2.14.*", "Requires-Dist: numpy"]
+        "Requires-Dist: torch==2.14.*",
+        "Requires-Dist: numpy",
+    ]
     assert "Version: 9.9 must stay" in body
     record = label.read_build_record(out)
     assert record == {"version": 1, "torch": "2.14.1", "targets": ["9.0a", "12.0a"]}
@@ -67,17 +68,25 @@ def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
 def test_require_adds_when_absent(tmp_path: Path) -> None:
     root = tmp_path / "w"
     (root / "x-1.0.dist-info").mkdir(parents=True)
-    (root / "x-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\nbody\n")
+    (root / "x-1.0.dist-info/METADATA").write_text(
+        "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\nbody\n"
+    )
     label.require("torch==2.14.*")(root)
     text = (root / "x-1.0.dist-info/METADATA").read_text()
-    assert text.startswith("Metadata-Version: 2.1\nName: x\nVersion: 1.0\nRequires-Dist: torch==2.14.*\n\nbody")
+    assert text.startswith(
+        "Metadata-Version: 2.1\nName: x\nVersion: 1.0\nRequires-Dist: torch==2.14.*\n\nbody"
+    )
 
 
 def test_pack_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     wheel = make_wheel(tmp_path)
-    a = label.relabel(wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "a", work=tmp_path / "wa")
-    b = label.relabel(wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "b", work=tmp_path / "wb")
+    a = label.relabel(
+        wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "a", work=tmp_path / "wa"
+    )
+    b = label.relabel(
+        wheel, [label.set_version("0.3.1+cu130torch2.14")], tmp_path / "b", work=tmp_path / "wb"
+    )
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -99,17 +108,26 @@ def test_check_record_finds_tampering(tmp_path: Path) -> None:
 def test_wheel_filename_keeps_build_tag_and_compressed_tags(tmp_path: Path) -> None:
     root = tmp_path / "w"
     (root / "x-1.0.dist-info").mkdir(parents=True)
-    (root / "x-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: X.Y\nVersion: 1.0\n")
+    (root / "x-1.0.dist-info/METADATA").write_text(
+        "Metadata-Version: 2.1\nName: X.Y\nVersion: 1.0\n"
+    )
     (root / "x-1.0.dist-info/WHEEL").write_text(
-        "Wheel-Version: 1.0\nBuild: 2\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n")
-    assert label.wheel_filename(root) == "x_y-1.0-2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+        "Wheel-Version: 1.0\nBuild: 2\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n"
+    )
+    assert (
+        label.wheel_filename(root)
+        == "x_y-1.0-2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    )
 
 
 def test_build_record_is_json_with_version(tmp_path: Path) -> None:
     root = tmp_path / "w"
     (root / "x-1.0.dist-info").mkdir(parents=True)
     label.write_build_record({"a": 1})(root)
-    assert json.loads((root / "x-1.0.dist-info" / label.BUILD_RECORD).read_text()) == {"a": 1, "version": 1}
+    assert json.loads((root / "x-1.0.dist-info" / label.BUILD_RECORD).read_text()) == {
+        "a": 1,
+        "version": 1,
+    }
 
 
 @pytest.mark.skipif(not (shutil.which("cc") and shutil.which("strip")), reason="needs cc and strip")

@@ -4,15 +4,23 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import repair
 from wheelfactory.errors import RepairError
 
 
 def test_excludes_cover_torch_cuda_and_driver() -> None:
     excludes = repair.load_excludes("linux")
-    must_not_vendor = ["libtorch_cuda.so", "libc10.so", "libc10_cuda.so", "libcudart.so.13", "libcuda.so.1",
-                       "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9", "libnccl.so.2"]
+    must_not_vendor = [
+        "libtorch_cuda.so",
+        "libc10.so",
+        "libc10_cuda.so",
+        "libcudart.so.13",
+        "libcuda.so.1",
+        "libcublas.so.13",
+        "libcublasLt.so.13",
+        "libcudnn.so.9",
+        "libnccl.so.2",
+    ]
     assert repair.forbidden(must_not_vendor, excludes) == must_not_vendor
     assert repair.forbidden(["libgfortran.so.5", "libz.so.1"], excludes) == []
     assert repair.load_excludes("windows")

@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import source
 from wheelfactory.errors import SourceError
 from wheelfactory.recipe import Recipe, Source, load_recipe
@@ -39,7 +38,9 @@ def make_tarball(path: Path, top: str = "dep-1.0") -> str:
 def test_local_tree_is_copied_without_build_outputs(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "user")
     recipe = Recipe(path=None, name="pkg", version=None, source=None)
-    prepared = source.prepare_source(recipe, tmp_path / "work", local=tree, cache=tmp_path / "cache")
+    prepared = source.prepare_source(
+        recipe, tmp_path / "work", local=tree, cache=tmp_path / "cache"
+    )
     assert prepared.tree != tree and (prepared.tree / "setup.py").exists()
     assert not (prepared.tree / "build").exists()
     assert prepared.main.kind == "local" and prepared.main.pin == f"local:{tree.resolve()}"
@@ -57,13 +58,22 @@ def test_extra_source_archive_is_checked_and_placed(tmp_path: Path) -> None:
     (tree / "csrc" / "dep" / "stale.h").write_text("")
     sha = make_tarball(tmp_path / "dep.tar.gz")
     extra = Source(url="dep.tar.gz", sha256=sha, name="dep", dest="csrc/dep")
-    recipe = Recipe(path=tmp_path / "r.toml", name="pkg", version=None, source=None, extra_sources=(extra,))
-    prepared = source.prepare_source(recipe, tmp_path / "work", local=tree, cache=tmp_path / "cache")
+    recipe = Recipe(
+        path=tmp_path / "r.toml", name="pkg", version=None, source=None, extra_sources=(extra,)
+    )
+    prepared = source.prepare_source(
+        recipe, tmp_path / "work", local=tree, cache=tmp_path / "cache"
+    )
     assert (prepared.tree / "csrc/dep/include/dep.h").exists()
     assert not (prepared.tree / "csrc/dep/stale.h").exists()
     assert prepared.extras[0].sha256 == sha
-    bad = Recipe(path=tmp_path / "r.toml", name="pkg", version=None, source=None,
-                 extra_sources=(Source(url="dep.tar.gz", sha256="0" * 64, name="dep", dest="csrc/dep"),))
+    bad = Recipe(
+        path=tmp_path / "r.toml",
+        name="pkg",
+        version=None,
+        source=None,
+        extra_sources=(Source(url="dep.tar.gz", sha256="0" * 64, name="dep", dest="csrc/dep"),),
+    )
     with pytest.raises(SourceError, match=r"has sha256 [0-9a-f]{64}, not the pinned 0{64}"):
         source.prepare_source(bad, tmp_path / "work2", local=tree, cache=tmp_path / "cache")
 
@@ -80,9 +90,19 @@ def test_git_source_fetches_exact_commit(tmp_path: Path) -> None:
     shutil.rmtree(repo / "build")
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                                   "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t",
+                "PATH": "/usr/bin:/bin",
+            },
+        ).stdout.strip()
 
     git("init", "-q")
     git("add", ".")
@@ -91,11 +111,14 @@ def test_git_source_fetches_exact_commit(tmp_path: Path) -> None:
     (repo / "pkg" / "new.py").write_text("")
     git("add", ".")
     git("commit", "-q", "-m", "two")
-    recipe = Recipe(path=None, name="pkg", version=None,
-                    source=Source(git=f"file://{repo}", commit=first))
+    recipe = Recipe(
+        path=None, name="pkg", version=None, source=Source(git=f"file://{repo}", commit=first)
+    )
     prepared = source.prepare_source(recipe, tmp_path / "work", cache=tmp_path / "cache")
     assert prepared.main.commit == first and prepared.main.kind == "git"
     assert not (prepared.tree / "pkg" / "new.py").exists()
-    missing = Recipe(path=None, name="pkg", version=None, source=Source(git=f"file://{repo}", commit="1" * 40))
+    missing = Recipe(
+        path=None, name="pkg", version=None, source=Source(git=f"file://{repo}", commit="1" * 40)
+    )
     with pytest.raises(SourceError):
         source.prepare_source(missing, tmp_path / "work3", cache=tmp_path / "cache")

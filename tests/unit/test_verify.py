@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from wheelfactory import arch, label, verify
 from wheelfactory.errors import VerifyError
 
@@ -22,7 +21,9 @@ def cc_shared(tmp_path: Path, name: str, code: str, *args: str) -> Path:
     return out
 
 
-CALLS_DRIVER = "int cuTensorMapEncodeTiled(void); int f(void) { return cuTensorMapEncodeTiled(); }\n"
+CALLS_DRIVER = (
+    "int cuTensorMapEncodeTiled(void); int f(void) { return cuTensorMapEncodeTiled(); }\n"
+)
 
 
 @needs_cc
@@ -30,19 +31,32 @@ def test_driver_symbol_without_libcuda_needed_fails(tmp_path: Path) -> None:
     so = cc_shared(tmp_path, "_driver", CALLS_DRIVER)  # undefined symbol, no -lcuda
     problem = verify.driver_link_problem(so)
     assert problem is not None
-    assert problem.startswith("_driver.so uses CUDA driver symbols (cuTensorMapEncodeTiled) but does not link libcuda.so.1")
-    assert "'undefined symbol: cuTensorMapEncodeTiled'" in problem and problem.endswith("links-driver = true in the recipe's [build]")
+    assert problem.startswith(
+        "_driver.so uses CUDA driver symbols (cuTensorMapEncodeTiled) but does not link libcuda.so.1"
+    )
+    assert "'undefined symbol: cuTensorMapEncodeTiled'" in problem and problem.endswith(
+        "links-driver = true in the recipe's [build]"
+    )
 
 
 @needs_cc
 def test_driver_symbol_with_libcuda_needed_passes(tmp_path: Path) -> None:
-    stub = cc_shared(tmp_path, "stub", "int cuTensorMapEncodeTiled(void) { return 34; }\n", "-Wl,-soname,libcuda.so.1")
+    stub = cc_shared(
+        tmp_path,
+        "stub",
+        "int cuTensorMapEncodeTiled(void) { return 34; }\n",
+        "-Wl,-soname,libcuda.so.1",
+    )
     (tmp_path / "lib").mkdir()
     shutil.copy(stub, tmp_path / "lib" / "libcuda.so")
     so = cc_shared(tmp_path, "_driver", CALLS_DRIVER, f"-L{tmp_path / 'lib'}", "-lcuda")
     assert verify.driver_link_problem(so) is None
-    runtime_only = cc_shared(tmp_path, "_rt", "int cudaMalloc(void); int g(void) { return cudaMalloc(); }\n")
-    assert verify.driver_link_problem(runtime_only) is None  # cuda* runtime symbols are not driver symbols
+    runtime_only = cc_shared(
+        tmp_path, "_rt", "int cudaMalloc(void); int g(void) { return cudaMalloc(); }\n"
+    )
+    assert (
+        verify.driver_link_problem(runtime_only) is None
+    )  # cuda* runtime symbols are not driver symbols
 
 
 def test_extension_modules_from_names() -> None:
@@ -57,7 +71,9 @@ def test_extension_modules_from_names() -> None:
     assert verify.extension_modules(names) == ("pkg._qattn_sm90", "pkg.sub._fused", "top_level")
 
 
-def make_labelled_wheel(tmp_path: Path, *, version: str, requires: str, platform: str = "manylinux_2_34_x86_64") -> Path:
+def make_labelled_wheel(
+    tmp_path: Path, *, version: str, requires: str, platform: str = "manylinux_2_34_x86_64"
+) -> Path:
     root = tmp_path / "root"
     (root / "pkg").mkdir(parents=True)
     (root / "pkg/__init__.py").write_text("")
@@ -65,13 +81,19 @@ def make_labelled_wheel(tmp_path: Path, *, version: str, requires: str, platform
     di.mkdir()
     (di / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 0.3.1\n")
     (di / "WHEEL").write_text(f"Wheel-Version: 1.0\nTag: cp311-cp311-{platform}\n")
-    edits = [label.set_version(version), label.require(requires), label.write_build_record({"torch": "2.14.1"})]
+    edits = [
+        label.set_version(version),
+        label.require(requires),
+        label.write_build_record({"torch": "2.14.1"}),
+    ]
     for e in edits:
         e(root)
     return label.pack(root, tmp_path / "out")
 
 
-EXPECT = verify.Expectation(targets=arch.parse_targets("9.0a,12.0a"), torch="2.14.1", cuda="13.0", python_tag="cp311")
+EXPECT = verify.Expectation(
+    targets=arch.parse_targets("9.0a,12.0a"), torch="2.14.1", cuda="13.0", python_tag="cp311"
+)
 
 
 def test_tags_and_label_pass_for_a_right_wheel(tmp_path: Path) -> None:
@@ -85,7 +107,14 @@ def test_tags_and_label_pass_for_a_right_wheel(tmp_path: Path) -> None:
     [
         ({"version": "0.3.1+cu128torch2.14", "requires": "torch==2.14.*"}, "version label"),
         ({"version": "0.3.1+cu130torch2.14", "requires": "torch>=2.0"}, "requires torch"),
-        ({"version": "0.3.1+cu130torch2.14", "requires": "torch==2.14.*", "platform": "linux_x86_64"}, "platform tag"),
+        (
+            {
+                "version": "0.3.1+cu130torch2.14",
+                "requires": "torch==2.14.*",
+                "platform": "linux_x86_64",
+            },
+            "platform tag",
+        ),
     ],
 )
 def test_tags_and_label_failures(tmp_path: Path, kwargs: dict[str, str], failing: str) -> None:
@@ -97,23 +126,40 @@ def test_tags_and_label_failures(tmp_path: Path, kwargs: dict[str, str], failing
 def test_report_json_and_one_line_error() -> None:
     report = verify.VerifyReport(
         wheel="x.whl",
-        checks=(verify.Check(name="SASS targets", ok=True, detail="ok"),
-                verify.Check(name="import pkg._driver", ok=False, detail="_driver.so: undefined symbol: cuTensorMapEncodeTiled")),
+        checks=(
+            verify.Check(name="SASS targets", ok=True, detail="ok"),
+            verify.Check(
+                name="import pkg._driver",
+                ok=False,
+                detail="_driver.so: undefined symbol: cuTensorMapEncodeTiled",
+            ),
+        ),
         sass={"pkg/_driver.so": ["sm_90a"]},
     )
     data = json.loads(report.to_json())
     assert data["version"] == 1 and data["ok"] is False
     with pytest.raises(VerifyError) as e:
         report.raise_for_failures()
-    assert str(e.value) == "x.whl: import pkg._driver: _driver.so: undefined symbol: cuTensorMapEncodeTiled"
+    assert (
+        str(e.value)
+        == "x.whl: import pkg._driver: _driver.so: undefined symbol: cuTensorMapEncodeTiled"
+    )
     assert "\n" not in str(e.value)
 
 
 def test_import_error_line_names_symbol() -> None:
-    out = ("Traceback (most recent call last):\n  File \"<string>\", line 1\n"
-           "ImportError: /v/site-packages/pkg/_driver.cpython-311-x86_64-linux-gnu.so: undefined symbol: cuTensorMapEncodeTiled\n")
-    assert verify._import_error_line(out) == "_driver.cpython-311-x86_64-linux-gnu.so: undefined symbol: cuTensorMapEncodeTiled"
-    assert verify._import_error_line("ModuleNotFoundError: No module named 'x'\n") == "ModuleNotFoundError: No module named 'x'"
+    out = (
+        'Traceback (most recent call last):\n  File "<string>", line 1\n'
+        "ImportError: /v/site-packages/pkg/_driver.cpython-311-x86_64-linux-gnu.so: undefined symbol: cuTensorMapEncodeTiled\n"
+    )
+    assert (
+        verify._import_error_line(out)
+        == "_driver.cpython-311-x86_64-linux-gnu.so: undefined symbol: cuTensorMapEncodeTiled"
+    )
+    assert (
+        verify._import_error_line("ModuleNotFoundError: No module named 'x'\n")
+        == "ModuleNotFoundError: No module named 'x'"
+    )
 
 
 def test_sass_regex_reads_cuobjdump_output() -> None:

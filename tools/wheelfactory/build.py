@@ -112,7 +112,9 @@ def compose_env(
         "TORCH_CUDA_ARCH_LIST": arch.torch_arch_list(tuple(targets)),
         "MAX_JOBS": str(jobs),
         "PATH": _prepend(
-            os.pathsep.join(map(str, [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"])),
+            os.pathsep.join(
+                map(str, [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"])
+            ),
             base.get("PATH"),
         ),
         "VIRTUAL_ENV": str(build_env.root),
@@ -165,7 +167,13 @@ class ProgressLogger:
             self.last = step
             m = re.search(r"\s-c\s+(\S+)", line) or re.search(r"\s-o\s+(\S+)", line)
             what = Path(m.group(1)).name if m else ""
-            log.info("  compiling %d/%d (%.0f s) %s", step[0], step[1], time.monotonic() - self.started, what)
+            log.info(
+                "  compiling %d/%d (%.0f s) %s",
+                step[0],
+                step[1],
+                time.monotonic() - self.started,
+                what,
+            )
         elif re.search(r"\berror\b", line, re.I) and "warning" not in line.lower():
             log.info("  %s", line[:300])
 
@@ -207,8 +215,15 @@ def run_build(
 
     start = time.monotonic()
     argv: list[str | os.PathLike[str]] = [
-        build_env.python, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
-        "--outdir", out_dir, tree,
+        build_env.python,
+        "-m",
+        "build",
+        "--wheel",
+        "--no-isolation",
+        "--skip-dependency-check",
+        "--outdir",
+        out_dir,
+        tree,
     ]
     try:
         _proc.run(argv, cwd=tree, env=composed.env, on_line=line_cb, echo=True)
@@ -219,7 +234,9 @@ def run_build(
         progress.close()
     wheels = sorted(set(out_dir.glob("*.whl")) - before)
     if len(wheels) != 1:
-        raise BuildError(f"the build gave {len(wheels)} wheels in {out_dir}, not 1: check the build log {log_file}")
+        raise BuildError(
+            f"the build gave {len(wheels)} wheels in {out_dir}, not 1: check the build log {log_file}"
+        )
     return BuildResult(
         wheel=wheels[0],
         seconds=time.monotonic() - start,

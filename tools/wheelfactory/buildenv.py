@@ -86,7 +86,9 @@ class Interpreter:
         """Whether this interpreter already holds torch ``torch`` built for CUDA ``cuda``."""
         if not self.torch or not self.torch_cuda:
             return False
-        return Version(self.torch).public == Version(torch).public and _same_cuda(self.torch_cuda, cuda)
+        return Version(self.torch).public == Version(torch).public and _same_cuda(
+            self.torch_cuda, cuda
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,14 +167,16 @@ def resolve_torch_index_url(option: str | None, cuda: str) -> str | None:
 
 
 def resolve_python(spec: str) -> Path:
-    """"3.11" -> python3.11 on PATH; a path -> that interpreter. ToolMissingError otherwise."""
+    """ "3.11" -> python3.11 on PATH; a path -> that interpreter. ToolMissingError otherwise."""
     if re.fullmatch(r"\d+\.\d+t?", spec):
         return Path(_proc.which(f"python{spec}"))
     path = Path(spec).expanduser()
     if not path.exists():
         found = shutil.which(spec)
         if found is None:
-            raise ToolMissingError(f"Python interpreter {spec!r} not found: pass --python 3.11 or a path")
+            raise ToolMissingError(
+                f"Python interpreter {spec!r} not found: pass --python 3.11 or a path"
+            )
         path = Path(found)
     return path
 
@@ -215,7 +219,13 @@ def _venv_python(root: Path) -> Path:
 
 
 def _pip_install(python: Path, requirements: list[str], *, index_url: str | None) -> None:
-    argv: list[str | os.PathLike[str]] = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    argv: list[str | os.PathLike[str]] = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+    ]
     if index_url is not None:
         argv += ["--index-url", index_url]
     _proc.run([*argv, *requirements])
@@ -282,9 +292,19 @@ def prepare_env(
         if kind == "system":
             # --system-site-packages sees the BASE interpreter's site-packages only; when
             # --python is itself a venv (or has extra .pth dirs), point at its dirs too.
-            purelib = Path(_proc.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                     echo=False).stdout.strip())
-            (purelib / "_wheelfactory_base.pth").write_text("".join(f"{p}\n" for p in _system_sites(base.executable)))
+            purelib = Path(
+                _proc.run(
+                    [
+                        venv_python,
+                        "-c",
+                        "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                    ],
+                    echo=False,
+                ).stdout.strip()
+            )
+            (purelib / "_wheelfactory_base.pth").write_text(
+                "".join(f"{p}\n" for p in _system_sites(base.executable))
+            )
         if kind == "cached":
             _pip_install(venv_python, [f"torch=={Version(torch).public}"], index_url=index_url)
             missing = list(BUILD_TOOLS)
@@ -294,7 +314,9 @@ def prepare_env(
             # Build tools come from pip's own configuration (PyPI or a mirror).
             _pip_install(venv_python, missing, index_url=None)
         env = _check_env(root, torch, cuda, kind, base)
-        mark.write_text(json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)}))
+        mark.write_text(
+            json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)})
+        )
         return env
 
 

@@ -54,14 +54,21 @@ def stub_source(symbols: tuple[str, ...]) -> str:
 
 def toolkit_stubs_dir(cuda_home: Path) -> Path | None:
     """The toolkit's stubs dir holding libcuda.so, when this install has one."""
-    for sub in ("lib64/stubs", "lib/stubs", "targets/x86_64-linux/lib/stubs", "targets/sbsa-linux/lib/stubs"):
+    for sub in (
+        "lib64/stubs",
+        "lib/stubs",
+        "targets/x86_64-linux/lib/stubs",
+        "targets/sbsa-linux/lib/stubs",
+    ):
         d = cuda_home / sub
         if (d / "libcuda.so").exists():
             return d
     return None
 
 
-def make_stub(cuda_home: Path, out_root: Path, *, empty: bool = False, compiler: str = "cc") -> Path:
+def make_stub(
+    cuda_home: Path, out_root: Path, *, empty: bool = False, compiler: str = "cc"
+) -> Path:
     """Return a directory holding ``libcuda.so`` and ``libcuda.so.1`` (a stub).
 
     Generated stubs are cached in ``out_root`` by the hash of ``cuda.h``. ``empty`` makes a
@@ -79,11 +86,15 @@ def make_stub(cuda_home: Path, out_root: Path, *, empty: bool = False, compiler:
                     (out / name).symlink_to(stubs / "libcuda.so")
             return out
     if not cuda_h.exists():
-        raise BuildError(f"{cuda_h} not found, cannot make a libcuda stub: set CUDA_HOME to a full CUDA toolkit")
+        raise BuildError(
+            f"{cuda_h} not found, cannot make a libcuda stub: set CUDA_HOME to a full CUDA toolkit"
+        )
     text = cuda_h.read_text(encoding="utf-8", errors="replace")
     symbols = () if empty else driver_symbols(text)
     if not empty and not symbols:
-        raise BuildError(f"{cuda_h} declares no driver functions: set CUDA_HOME to a full CUDA toolkit")
+        raise BuildError(
+            f"{cuda_h} declares no driver functions: set CUDA_HOME to a full CUDA toolkit"
+        )
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     out = out_root / f"libcuda-stub-{'empty' if empty else digest}"
     if (out / SONAME).exists() and (out / "libcuda.so").exists():
@@ -93,7 +104,9 @@ def make_stub(cuda_home: Path, out_root: Path, *, empty: bool = False, compiler:
     tmp.mkdir(parents=True)
     src = tmp / "libcuda_stub.c"
     src.write_text(stub_source(symbols))
-    _proc.run([compiler, "-shared", "-fPIC", "-O0", f"-Wl,-soname,{SONAME}", "-o", tmp / SONAME, src])
+    _proc.run(
+        [compiler, "-shared", "-fPIC", "-O0", f"-Wl,-soname,{SONAME}", "-o", tmp / SONAME, src]
+    )
     (tmp / "libcuda.so").symlink_to(SONAME)
     try:
         os.replace(tmp, out)

@@ -46,19 +46,25 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 def find_dist_info(root: Path) -> Path:
     found = [p for p in root.iterdir() if p.is_dir() and p.name.endswith(".dist-info")]
     if len(found) != 1:
-        raise BuildError(f"{root} holds {len(found)} .dist-info folders, not 1: the wheel is malformed; rebuild it")
+        raise BuildError(
+            f"{root} holds {len(found)} .dist-info folders, not 1: the wheel is malformed; rebuild it"
+        )
     return found[0]
 
 
 def _read_headers(path: Path) -> email.message.Message:
-    return email.parser.Parser(policy=email.policy.compat32).parsestr(path.read_text(encoding="utf-8"))
+    return email.parser.Parser(policy=email.policy.compat32).parsestr(
+        path.read_text(encoding="utf-8")
+    )
 
 
 def read_metadata(root: Path) -> email.message.Message:
     return _read_headers(find_dist_info(root) / "METADATA")
 
 
-def _rewrite_header(text: str, name: str, values: Sequence[str], *, after: str | None = None) -> str:
+def _rewrite_header(
+    text: str, name: str, values: Sequence[str], *, after: str | None = None
+) -> str:
     """Replace every ``name:`` header line of a METADATA/WHEEL text with ``values``.
 
     Only the header block (before the first blank line) is touched; the body stays as is.
@@ -112,7 +118,10 @@ def set_version(version: str) -> Edit:
     def edit(root: Path) -> None:
         dist_info = find_dist_info(root)
         meta = dist_info / "METADATA"
-        meta.write_text(_rewrite_header(meta.read_text(encoding="utf-8"), "Version", [version], after="Name"), encoding="utf-8")
+        meta.write_text(
+            _rewrite_header(meta.read_text(encoding="utf-8"), "Version", [version], after="Name"),
+            encoding="utf-8",
+        )
         name = dist_info.name[: -len(".dist-info")].rsplit("-", 1)[0]
         new = root / f"{name}-{version}.dist-info"
         if new != dist_info:
@@ -130,10 +139,14 @@ def require(requirement: str) -> Edit:
         text = meta.read_text(encoding="utf-8")
         msg = _read_headers(meta)
         others = [
-            r for r in (msg.get_all("Requires-Dist") or [])
+            r
+            for r in (msg.get_all("Requires-Dist") or [])
             if canonicalize_name(Requirement(r).name) != canonicalize_name(req.name)
         ]
-        meta.write_text(_rewrite_header(text, "Requires-Dist", [str(req), *others], after="Requires-Python"), encoding="utf-8")
+        meta.write_text(
+            _rewrite_header(text, "Requires-Dist", [str(req), *others], after="Requires-Python"),
+            encoding="utf-8",
+        )
 
     return edit
 
@@ -143,7 +156,9 @@ def write_build_record(record: Mapping[str, Any]) -> Edit:
 
     def edit(root: Path) -> None:
         data = {"version": BUILD_RECORD_VERSION, **record}
-        (find_dist_info(root) / BUILD_RECORD).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        (find_dist_info(root) / BUILD_RECORD).write_text(
+            json.dumps(data, indent=2, sort_keys=True) + "\n"
+        )
 
     return edit
 
@@ -190,7 +205,14 @@ def wheel_filename(root: Path) -> str:
         raise BuildError(f"{dist_info}/WHEEL has no Tag lines: the wheel is malformed; rebuild it")
     interpreters, abis, platforms = (sorted({t.split("-")[i] for t in tags}) for i in range(3))
     build = wheel_meta.get("Build")
-    parts = [name, version, *([build] if build else []), ".".join(interpreters), ".".join(abis), ".".join(platforms)]
+    parts = [
+        name,
+        version,
+        *([build] if build else []),
+        ".".join(interpreters),
+        ".".join(abis),
+        ".".join(platforms),
+    ]
     return "-".join(parts) + ".whl"
 
 
@@ -201,7 +223,10 @@ def pack(root: Path, out_dir: Path) -> Path:
     files = sorted(
         (p for p in root.rglob("*") if p.is_file() or p.is_symlink()),
         # dist-info last, as the wheel spec recommends; stable order otherwise
-        key=lambda p: (p.relative_to(root).parts[0] == dist_info.name, p.relative_to(root).as_posix()),
+        key=lambda p: (
+            p.relative_to(root).parts[0] == dist_info.name,
+            p.relative_to(root).as_posix(),
+        ),
     )
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     date_time = _ZIP_EPOCH
@@ -255,7 +280,9 @@ def check_record(wheel: Path) -> list[str]:
     problems: list[str] = []
     with zipfile.ZipFile(wheel) as z:
         names = [n for n in z.namelist() if not n.endswith("/")]
-        record_name = next((n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None)
+        record_name = next(
+            (n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None
+        )
         if record_name is None:
             return ["no RECORD"]
         listed: dict[str, tuple[str, str]] = {}

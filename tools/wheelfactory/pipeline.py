@@ -23,7 +23,19 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from wheelfactory import __version__, _log, _proc, arch, buildenv, cudastub, label, naming, repair, source, verify
+from wheelfactory import (
+    __version__,
+    _log,
+    _proc,
+    arch,
+    buildenv,
+    cudastub,
+    label,
+    naming,
+    repair,
+    source,
+    verify,
+)
 from wheelfactory import build as build_stage
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import BuildError, ConfigError
@@ -94,7 +106,9 @@ def resolve_targets(request: BuildRequest) -> tuple[GpuTarget, ...]:
     elif request.recipe.target_rules:
         targets = request.recipe.targets_for(request.cuda)
     else:
-        raise ConfigError("no GPU targets: pass --arch (e.g. --arch 9.0a,12.0a) or use a recipe with [[targets]]")
+        raise ConfigError(
+            "no GPU targets: pass --arch (e.g. --arch 9.0a,12.0a) or use a recipe with [[targets]]"
+        )
     arch.check_buildable(targets, request.cuda)
     return targets
 
@@ -116,7 +130,11 @@ def _compiler_version() -> str:
 
 
 def label_edits(
-    info: BuildInfo, record: dict[str, Any], extra_edits: tuple[ExtraEdit, ...] = (), *, strip_debug: bool = True
+    info: BuildInfo,
+    record: dict[str, Any],
+    extra_edits: tuple[ExtraEdit, ...] = (),
+    *,
+    strip_debug: bool = True,
 ) -> list[label.Edit]:
     """The edits that turn a repaired wheel into a labelled one (guard hook: extra_edits)."""
     edits: list[label.Edit] = [
@@ -142,36 +160,67 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
     work = request.work_dir or Path(tempfile.mkdtemp(prefix=f"wheelfactory-{recipe.name}-"))
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    log.info("building %s for torch %s, CUDA %s, targets %s (work dir %s)",
-             recipe.name, request.torch, request.cuda, arch.torch_arch_list(targets), work)
+    log.info(
+        "building %s for torch %s, CUDA %s, targets %s (work dir %s)",
+        recipe.name,
+        request.torch,
+        request.cuda,
+        arch.torch_arch_list(targets),
+        work,
+    )
 
     with _stage("env", stages):
         env = buildenv.prepare_env(
-            python=request.python, torch=request.torch, cuda=request.cuda,
-            index_url=request.torch_index_url, cache=request.cache,
+            python=request.python,
+            torch=request.torch,
+            cuda=request.cuda,
+            index_url=request.torch_index_url,
+            cache=request.cache,
         )
     with _stage("source", stages):
-        prepared = source.prepare_source(recipe, work, local=request.source_dir, cache=request.cache)
+        prepared = source.prepare_source(
+            recipe, work, local=request.source_dir, cache=request.cache
+        )
 
     log_file = work / "build.log"
     with _stage("build", stages):
-        stub_dir = cudastub.make_stub(toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub)
+        stub_dir = cudastub.make_stub(
+            toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub
+        )
         shim_dir = build_stage.write_gpu_shim(work) if recipe.build.no_gpu_shim else None
-        fixes = recipe.fixes_for(torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os="linux")
+        fixes = recipe.fixes_for(
+            torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os="linux"
+        )
         composed = build_stage.compose_env(
-            os.environ, build_env=env, toolchain=toolchain, targets=targets,
-            jobs=request.jobs or len(os.sched_getaffinity(0)), recipe_env=recipe.build.env,
-            fixes=fixes, stub_dir=stub_dir, shim_dir=shim_dir,
+            os.environ,
+            build_env=env,
+            toolchain=toolchain,
+            targets=targets,
+            jobs=request.jobs or len(os.sched_getaffinity(0)),
+            recipe_env=recipe.build.env,
+            fixes=fixes,
+            stub_dir=stub_dir,
+            shim_dir=shim_dir,
         )
         for fix in fixes:
             log.info("fix: %s", fix.why)
-        built = build_stage.run_build(prepared.tree, build_env=env, composed=composed, out_dir=work / "dist", log_file=log_file)
+        built = build_stage.run_build(
+            prepared.tree,
+            build_env=env,
+            composed=composed,
+            out_dir=work / "dist",
+            log_file=log_file,
+        )
 
     raw = naming.parse_wheel(built.wheel.name)
     if raw.project != canonicalize_name(recipe.name):
-        raise BuildError(f"the build made {raw.project}, not {recipe.name}: fix [package].name (or --name)")
+        raise BuildError(
+            f"the build made {raw.project}, not {recipe.name}: fix [package].name (or --name)"
+        )
     if recipe.version and Version(raw.public_version) != Version(recipe.version):
-        raise BuildError(f"the source builds version {raw.public_version}, the recipe says {recipe.version}: update [package].version")
+        raise BuildError(
+            f"the source builds version {raw.public_version}, the recipe says {recipe.version}: update [package].version"
+        )
 
     with _stage("repair", stages):
         repaired = repair.repair(built.wheel, work / "repaired", plat=request.plat)
@@ -185,12 +234,25 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         targets=targets,
     )
     record = {
-        "package": {"name": recipe.name, "version": info.version, "upstream_version": raw.public_version},
-        "recipe": {"path": str(recipe.path) if recipe.path else None, "sha256": recipe.sha256 or None},
+        "package": {
+            "name": recipe.name,
+            "version": info.version,
+            "upstream_version": raw.public_version,
+        },
+        "recipe": {
+            "path": str(recipe.path) if recipe.path else None,
+            "sha256": recipe.sha256 or None,
+        },
         "source": {
-            "kind": prepared.main.kind, "pin": prepared.main.pin, "commit": prepared.main.commit,
-            "sha256": prepared.main.sha256, "dirty": prepared.main.dirty,
-            "extras": [{"name": e.name, "pin": e.pin, "commit": e.commit, "sha256": e.sha256} for e in prepared.extras],
+            "kind": prepared.main.kind,
+            "pin": prepared.main.pin,
+            "commit": prepared.main.commit,
+            "sha256": prepared.main.sha256,
+            "dirty": prepared.main.dirty,
+            "extras": [
+                {"name": e.name, "pin": e.pin, "commit": e.commit, "sha256": e.sha256}
+                for e in prepared.extras
+            ],
         },
         "torch": env.torch,
         "torch_requirement": naming.torch_requirement(request.torch),
@@ -207,8 +269,12 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         "strip_debug": request.strip_debug,
         "links_driver": recipe.build.links_driver,
         "build_env": env.kind,
-        "repair": {"policy": repaired.policy, "tool": repaired.tool, "vendored": list(repaired.vendored),
-                   "excluded_patterns": len(repaired.excludes)},
+        "repair": {
+            "policy": repaired.policy,
+            "tool": repaired.tool,
+            "vendored": list(repaired.vendored),
+            "excluded_patterns": len(repaired.excludes),
+        },
         "tools": {
             "wheelfactory": __version__,
             **{k: v for k, v in sorted(env.interpreter.tools.items())},
@@ -220,17 +286,27 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         "compile_steps": built.compile_steps,
     }
     with _stage("label", stages):
-        labelled = label.relabel(repaired.wheel, label_edits(info, record, extra_edits, strip_debug=request.strip_debug), work / "labelled", work=work)
+        labelled = label.relabel(
+            repaired.wheel,
+            label_edits(info, record, extra_edits, strip_debug=request.strip_debug),
+            work / "labelled",
+            work=work,
+        )
 
     report = None
     if request.verify:
         with _stage("verify", stages):
             verify_stub = cudastub.make_stub(toolchain.cuda_home, request.cache / "stubs")
             expect = verify.Expectation(
-                targets=targets, torch=request.torch, cuda=request.cuda,
-                python_tag=env.interpreter.tag, modules=recipe.import_modules,
+                targets=targets,
+                torch=request.torch,
+                cuda=request.cuda,
+                python_tag=env.interpreter.tag,
+                modules=recipe.import_modules,
             )
-            report = verify.verify_wheel(labelled, expect, build_env=env, stub_dir=verify_stub, work=work / "verify")
+            report = verify.verify_wheel(
+                labelled, expect, build_env=env, stub_dir=verify_stub, work=work / "verify"
+            )
         if not report.ok:
             # The wheel stays in the work dir: only verified wheels reach --out.
             (work / f"{labelled.name}.verify.json").write_text(report.to_json())
@@ -238,7 +314,9 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             report.raise_for_failures()
     # Only a verified wheel reaches --out (replacing one of the same name).
     out_wheel = out_dir / labelled.name
-    os.replace(labelled, out_wheel) if labelled.stat().st_dev == out_dir.stat().st_dev else shutil.move(labelled, out_wheel)
+    os.replace(
+        labelled, out_wheel
+    ) if labelled.stat().st_dev == out_dir.stat().st_dev else shutil.move(labelled, out_wheel)
     shutil.copyfile(log_file, out_dir / f"{out_wheel.name}.build.log")
     report_file = None
     if report is not None:

@@ -42,7 +42,9 @@ class RepairResult:
 class Repairer(Protocol):
     name: str
 
-    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult: ...
+    def repair(
+        self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None
+    ) -> RepairResult: ...
 
 
 @cache
@@ -81,7 +83,9 @@ def _tool_env() -> dict[str, str]:
 class AuditwheelRepairer:
     name = "auditwheel"
 
-    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult:
+    def repair(
+        self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None
+    ) -> RepairResult:
         env = _tool_env()
         _proc.which("patchelf", path=env["PATH"])
         auditwheel = [sys.executable, "-m", "auditwheel"]
@@ -103,17 +107,25 @@ class AuditwheelRepairer:
             m = re.search(r"Fixed-up wheel written to (\S+\.whl)", out)
             new = [Path(m.group(1))] if m else []
         if len(new) != 1:
-            raise RepairError(f"auditwheel wrote {len(new)} wheels to {out_dir}, not 1: empty {out_dir} and retry")
+            raise RepairError(
+                f"auditwheel wrote {len(new)} wheels to {out_dir}, not 1: empty {out_dir} and retry"
+            )
         repaired = new[0]
-        m = re.search(r"-(manylinux_\d+_\d+_\w+?|linux_\w+?)(?:\.manylinux\w+)*\.whl$", repaired.name)
+        m = re.search(
+            r"-(manylinux_\d+_\d+_\w+?|linux_\w+?)(?:\.manylinux\w+)*\.whl$", repaired.name
+        )
         policy = m.group(1) if m else repaired.name.rsplit("-", 1)[-1][: -len(".whl")]
         vendored = vendored_libraries(repaired)
         bad = forbidden(list(vendored), excludes)
         if bad:
             msg = f"{repaired.name} vendors {', '.join(Path(b).name for b in bad)}: add the pattern to resources/repair-excludes.toml"
             raise RepairError(msg)
-        log.info("repaired: %s (policy %s, %d libraries vendored)", repaired.name, policy, len(vendored))
-        return RepairResult(wheel=repaired, policy=policy, vendored=vendored, excludes=excludes, tool=tool)
+        log.info(
+            "repaired: %s (policy %s, %d libraries vendored)", repaired.name, policy, len(vendored)
+        )
+        return RepairResult(
+            wheel=repaired, policy=policy, vendored=vendored, excludes=excludes, tool=tool
+        )
 
 
 class DelvewheelRepairer:
@@ -121,7 +133,9 @@ class DelvewheelRepairer:
 
     name = "delvewheel"
 
-    def repair(self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None) -> RepairResult:
+    def repair(
+        self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None
+    ) -> RepairResult:
         msg = f"repairing Windows wheels ({wheel.name}) is not supported on this OS yet: build on Linux"
         raise RepairError(msg)
 
@@ -133,13 +147,23 @@ REPAIRERS: dict[str, Repairer] = {
 
 
 def current_os() -> str:
-    return "windows" if sys.platform == "win32" else "linux" if sys.platform.startswith("linux") else sys.platform
+    return (
+        "windows"
+        if sys.platform == "win32"
+        else "linux"
+        if sys.platform.startswith("linux")
+        else sys.platform
+    )
 
 
-def repair(wheel: Path, out_dir: Path, *, os_name: str | None = None, plat: str | None = None) -> RepairResult:
+def repair(
+    wheel: Path, out_dir: Path, *, os_name: str | None = None, plat: str | None = None
+) -> RepairResult:
     """Repair ``wheel`` with the repairer for ``os_name`` (default: this OS)."""
     os_name = os_name or current_os()
     repairer = REPAIRERS.get(os_name)
     if repairer is None:
-        raise RepairError(f"no repairer for {os_name!r}: wheels can be repaired on {', '.join(REPAIRERS)}")
+        raise RepairError(
+            f"no repairer for {os_name!r}: wheels can be repaired on {', '.join(REPAIRERS)}"
+        )
     return repairer.repair(wheel, out_dir, excludes=load_excludes(os_name), plat=plat)

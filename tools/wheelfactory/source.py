@@ -74,9 +74,20 @@ def fetch_git(url: str, commit: str, dest: Path) -> Path:
         # Some servers refuse fetching an unadvertised commit: fetch all, then pick it.
         log.info("shallow fetch of %s refused; fetching the full history", commit)
         try:
-            _git(["fetch", "-q", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], dest)
+            _git(
+                [
+                    "fetch",
+                    "-q",
+                    url,
+                    "+refs/heads/*:refs/remotes/origin/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
+                dest,
+            )
         except CommandFailedError as e:
-            raise SourceError(f"cannot fetch {url}: check the URL and your network, or pass --source DIR") from e
+            raise SourceError(
+                f"cannot fetch {url}: check the URL and your network, or pass --source DIR"
+            ) from e
     try:
         _git(["checkout", "-q", commit], dest)
     except CommandFailedError as e:
@@ -128,13 +139,17 @@ def extract(archive: Path, dest: Path, member: str = "") -> Path:
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
                 if info.filename.startswith("/") or ".." in Path(info.filename).parts:
-                    raise SourceError(f"{archive} has an unsafe member {info.filename!r}; do not use this archive")
+                    raise SourceError(
+                        f"{archive} has an unsafe member {info.filename!r}; do not use this archive"
+                    )
             z.extractall(dest)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as t:
             t.extractall(dest, filter="data")
     else:
-        raise SourceError(f"{archive} is neither a tar nor a zip archive: pin an sdist, tarball or zip")
+        raise SourceError(
+            f"{archive} is neither a tar nor a zip archive: pin an sdist, tarball or zip"
+        )
     if member:
         root = dest / member
         if not root.is_dir():
@@ -161,11 +176,19 @@ def _local_git_state(tree: Path) -> tuple[str | None, bool]:
 def copy_local(src: Path, dest: Path) -> FetchedSource:
     """Copy a local tree (never build inside the user's tree)."""
     if not (src / "setup.py").exists() and not (src / "pyproject.toml").exists():
-        raise SourceError(f"{src} has no setup.py or pyproject.toml: pass the folder that holds them to --source")
+        raise SourceError(
+            f"{src} has no setup.py or pyproject.toml: pass the folder that holds them to --source"
+        )
     commit, dirty = _local_git_state(src)
     shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
     return FetchedSource(
-        name="main", kind="local", pin=f"local:{src.resolve()}", commit=commit, sha256=None, path=dest, dirty=dirty
+        name="main",
+        kind="local",
+        pin=f"local:{src.resolve()}",
+        commit=commit,
+        sha256=None,
+        path=dest,
+        dirty=dirty,
     )
 
 
@@ -181,10 +204,14 @@ def fetch(source: Source, dest: Path, cache: Path, base_dir: Path | None = None)
         archive = download(source.url, source.sha256, cache, base_dir)
         root = extract(archive, dest, source.member)
         kind, sha = "url", source.sha256
-    return FetchedSource(name=source.name, kind=kind, pin=source.pin, commit=source.commit, sha256=sha, path=root)
+    return FetchedSource(
+        name=source.name, kind=kind, pin=source.pin, commit=source.commit, sha256=sha, path=root
+    )
 
 
-def prepare_source(recipe: Recipe, work: Path, *, local: Path | None = None, cache: Path) -> PreparedSource:
+def prepare_source(
+    recipe: Recipe, work: Path, *, local: Path | None = None, cache: Path
+) -> PreparedSource:
     """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``."""
     work.mkdir(parents=True, exist_ok=True)
     base_dir = recipe.path.resolve().parent if recipe.path else None
@@ -198,7 +225,9 @@ def prepare_source(recipe: Recipe, work: Path, *, local: Path | None = None, cac
         main = fetch(recipe.source, src_dir, cache, base_dir)
         tree = main.path / recipe.source.subdirectory if recipe.source.subdirectory else main.path
         if not tree.is_dir():
-            raise SourceError(f"{recipe.source.pin} has no folder {recipe.source.subdirectory!r}: fix [source].subdirectory")
+            raise SourceError(
+                f"{recipe.source.pin} has no folder {recipe.source.subdirectory!r}: fix [source].subdirectory"
+            )
     else:
         where = recipe.path or recipe.name
         raise SourceError(f"{where} has no [source]: pass --source DIR")

@@ -93,7 +93,9 @@ class VerifyReport:
     def raise_for_failures(self) -> None:
         if self.failures:
             first = self.failures[0]
-            more = f" (+{len(self.failures) - 1} more failed checks)" if len(self.failures) > 1 else ""
+            more = (
+                f" (+{len(self.failures) - 1} more failed checks)" if len(self.failures) > 1 else ""
+            )
             raise VerifyError(f"{self.wheel}: {first.name}: {first.detail}{more}")
 
 
@@ -111,7 +113,10 @@ def find_cuobjdump(extra_sites: Sequence[Path] = ()) -> Path:
     candidates.append(Path("/usr/local/cuda/bin/cuobjdump"))
     sites = [Path(sysconfig.get_paths()["purelib"]), *extra_sites]
     for site in sites:
-        candidates += [site / "nvidia" / "cu13" / "bin" / "cuobjdump", site / "nvidia" / "cuda_cuobjdump" / "bin" / "cuobjdump"]
+        candidates += [
+            site / "nvidia" / "cu13" / "bin" / "cuobjdump",
+            site / "nvidia" / "cuda_cuobjdump" / "bin" / "cuobjdump",
+        ]
     for c in candidates:
         if c.exists():
             return c
@@ -176,42 +181,93 @@ def check_tags_and_label(wheel: Path, expect: Expectation) -> list[Check]:
     checks: list[Check] = []
     info = naming.parse_wheel(wheel.name)
     ok_py = info.python_tags == (expect.python_tag,) and info.abi_tags == (expect.python_tag,)
-    checks.append(Check(name="python tag", ok=ok_py, detail=f"{info.python_tags}/{info.abi_tags}, expected {expect.python_tag}"
-                        + ("" if ok_py else f": build with --python of {expect.python_tag}")))
+    checks.append(
+        Check(
+            name="python tag",
+            ok=ok_py,
+            detail=f"{info.python_tags}/{info.abi_tags}, expected {expect.python_tag}"
+            + ("" if ok_py else f": build with --python of {expect.python_tag}"),
+        )
+    )
     ok_plat = all(p.startswith(expect.platform_prefix) for p in info.platform_tags)
-    checks.append(Check(name="platform tag", ok=ok_plat, detail=f"{', '.join(info.platform_tags)}"
-                        + ("" if ok_plat else f" is not {expect.platform_prefix}*: repair the wheel (auditwheel)")))
+    checks.append(
+        Check(
+            name="platform tag",
+            ok=ok_plat,
+            detail=f"{', '.join(info.platform_tags)}"
+            + (
+                ""
+                if ok_plat
+                else f" is not {expect.platform_prefix}*: repair the wheel (auditwheel)"
+            ),
+        )
+    )
     want = naming.labelled_version(info.public_version, expect.cuda, expect.torch)
     ok_label = info.version == want
-    checks.append(Check(name="version label", ok=ok_label, detail=f"{info.version}" + ("" if ok_label else f", expected {want}: relabel it")))
+    checks.append(
+        Check(
+            name="version label",
+            ok=ok_label,
+            detail=f"{info.version}" + ("" if ok_label else f", expected {want}: relabel it"),
+        )
+    )
     with zipfile.ZipFile(wheel) as z:
         meta = _metadata(z)
     ok_meta = meta["Version"] == info.version
-    checks.append(Check(name="metadata version", ok=ok_meta, detail=f"METADATA says {meta['Version']}, filename {info.version}"))
+    checks.append(
+        Check(
+            name="metadata version",
+            ok=ok_meta,
+            detail=f"METADATA says {meta['Version']}, filename {info.version}",
+        )
+    )
     want_req = Requirement(naming.torch_requirement(expect.torch))
     reqs = [Requirement(r) for r in meta.get_all("Requires-Dist") or []]
     torch_reqs = [r for r in reqs if canonicalize_name(r.name) == "torch" and not r.marker]
     ok_req = [str(r.specifier) for r in torch_reqs] == [str(want_req.specifier)]
-    checks.append(Check(name="requires torch", ok=ok_req, detail=f"{[str(r) for r in torch_reqs]}"
-                        + ("" if ok_req else f", expected ['{want_req}']: relabel the wheel")))
+    checks.append(
+        Check(
+            name="requires torch",
+            ok=ok_req,
+            detail=f"{[str(r) for r in torch_reqs]}"
+            + ("" if ok_req else f", expected ['{want_req}']: relabel the wheel"),
+        )
+    )
     problems = label.check_record(wheel)
-    checks.append(Check(name="RECORD", ok=not problems, detail="; ".join(problems[:3]) or "matches"))
+    checks.append(
+        Check(name="RECORD", ok=not problems, detail="; ".join(problems[:3]) or "matches")
+    )
     record = label.read_build_record(wheel)
     ok_rec = bool(record) and record.get("version") == label.BUILD_RECORD_VERSION
-    checks.append(Check(name="build record", ok=ok_rec, detail=f"{label.BUILD_RECORD} " + ("present" if ok_rec else "missing or not version 1: rebuild with wheelfactory build")))
+    checks.append(
+        Check(
+            name="build record",
+            ok=ok_rec,
+            detail=f"{label.BUILD_RECORD} "
+            + (
+                "present" if ok_rec else "missing or not version 1: rebuild with wheelfactory build"
+            ),
+        )
+    )
     return checks
 
 
-def check_binaries(unpacked: Path, expect: Expectation, cuobjdump: Path) -> tuple[list[Check], dict[str, list[str]]]:
+def check_binaries(
+    unpacked: Path, expect: Expectation, cuobjdump: Path
+) -> tuple[list[Check], dict[str, list[str]]]:
     """SASS targets (promised == present) and the driver-link ELF check of each .so."""
     checks: list[Check] = []
     sass: dict[str, list[str]] = {}
-    sos = sorted(p for p in unpacked.rglob("*.so*") if p.is_file() and not p.parent.name.endswith(".libs"))
+    sos = sorted(
+        p for p in unpacked.rglob("*.so*") if p.is_file() and not p.parent.name.endswith(".libs")
+    )
     for so in sos:
         rel = so.relative_to(unpacked).as_posix()
         sass[rel] = list_sass(so, cuobjdump)
         problem = driver_link_problem(so)
-        checks.append(Check(name=f"driver link {so.name}", ok=problem is None, detail=problem or "ok"))
+        checks.append(
+            Check(name=f"driver link {so.name}", ok=problem is None, detail=problem or "ok")
+        )
     present = {sm for sms in sass.values() for sm in sms}
     promised = {t.sm for t in expect.targets}
     missing, extra = sorted(promised - present), sorted(present - promised)
@@ -240,8 +296,12 @@ def make_import_venv(build_env: BuildEnv, where: Path) -> Path:
         shutil.rmtree(where)
     _proc.run([build_env.python, "-m", "venv", "--without-pip", where], echo=False)
     python = where / "bin" / "python"
-    purelib = _proc.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], echo=False).stdout.strip()
-    Path(purelib, "_wheelfactory_torch.pth").write_text("".join(f"{p}\n" for p in build_env.torch_paths()))
+    purelib = _proc.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], echo=False
+    ).stdout.strip()
+    Path(purelib, "_wheelfactory_torch.pth").write_text(
+        "".join(f"{p}\n" for p in build_env.torch_paths())
+    )
     return python
 
 
@@ -250,12 +310,29 @@ def check_imports(
 ) -> list[ImportResult]:
     """Install ``wheel`` (--no-deps) in a fresh venv; import each module in its own process."""
     python = make_import_venv(build_env, work / "import-venv")
-    _proc.run([build_env.python, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
-               "--disable-pip-version-check", wheel])
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    _proc.run(
+        [
+            build_env.python,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            wheel,
+        ]
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     env["PYTHONNOUSERSITE"] = "1"
     if stub_dir is not None:
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(stub_dir), env.get("LD_LIBRARY_PATH", "")) if p)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            p for p in (str(stub_dir), env.get("LD_LIBRARY_PATH", "")) if p
+        )
     cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
     cwd.mkdir(parents=True, exist_ok=True)
     results = []
@@ -263,7 +340,11 @@ def check_imports(
         start = time.monotonic()
         proc = subprocess.run(
             [str(python), "-c", f"import torch, importlib; importlib.import_module({module!r})"],
-            cwd=cwd, env=env, capture_output=True, text=True, check=False,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         seconds = time.monotonic() - start
         if proc.returncode == 0:
@@ -308,16 +389,30 @@ def verify_wheel(
     modules = expect.modules or found
     imports: list[ImportResult] = []
     if build_env is None:
-        checks.append(Check(name="imports", ok=False, detail="no build env to import with: pass --torch"))
+        checks.append(
+            Check(name="imports", ok=False, detail="no build env to import with: pass --torch")
+        )
     elif not modules:
-        checks.append(Check(name="imports", ok=False, detail="the wheel has no extension modules: is it the right wheel?"))
+        checks.append(
+            Check(
+                name="imports",
+                ok=False,
+                detail="the wheel has no extension modules: is it the right wheel?",
+            )
+        )
     else:
         imports = check_imports(wheel, modules, build_env=build_env, stub_dir=stub_dir, work=work)
         for r in imports:
-            checks.append(Check(name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s"))
+            checks.append(
+                Check(
+                    name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s"
+                )
+            )
     return VerifyReport(wheel=wheel.name, checks=tuple(checks), sass=sass, imports=tuple(imports))
 
 
 def python_tag_of(wheel: Path) -> str:
     info = naming.parse_wheel(wheel.name)
-    return info.python_tags[0] if info.python_tags else f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    return (
+        info.python_tags[0] if info.python_tags else f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    )

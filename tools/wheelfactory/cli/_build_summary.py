@@ -34,14 +34,17 @@ def render(outcome: BuildOutcome) -> str:
         f"size      {_mb(outcome.size)}",
         f"targets   {', '.join(str(t) for t in outcome.targets)}",
         f"policy    {outcome.policy} (vendored: {', '.join(outcome.vendored) or 'nothing'})",
-        "time      " + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.stages.items())
+        "time      "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.stages.items())
         + f" (total {sum(outcome.stages.values()):.0f} s)",
     ]
     if outcome.report is not None:
         sass = sorted({sm for sms in outcome.report.sass.values() for sm in sms})
         lines.append(f"SASS      {', '.join(sass) or 'none'}")
         for r in outcome.report.imports:
-            lines.append(f"import    {r.module}: {'ok' if r.ok else 'FAILED ' + r.error} ({r.seconds:.1f} s)")
+            lines.append(
+                f"import    {r.module}: {'ok' if r.ok else 'FAILED ' + r.error} ({r.seconds:.1f} s)"
+            )
         lines.append(f"verified  {'yes' if outcome.report.ok else 'NO'} ({outcome.report_file})")
     else:
         lines.append("verified  no (--no-verify)")

@@ -11,26 +11,60 @@ HELP = "build, repair, label and verify one wheel for one torch/CUDA/Python"
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", type=Path, help="recipe file (recipes/<name>.toml)")
-    parser.add_argument("--source", type=Path, metavar="DIR",
-                        help="build this local tree (copied first) instead of the recipe's [source]")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        metavar="DIR",
+        help="build this local tree (copied first) instead of the recipe's [source]",
+    )
     parser.add_argument("--name", help="distribution name when building --source without a recipe")
-    parser.add_argument("--torch", required=True, metavar="VERSION", help="exact torch version, e.g. 2.14.1")
-    parser.add_argument("--cuda", required=True, metavar="X.Y", help="CUDA version, e.g. 13.0 (must match nvcc)")
-    parser.add_argument("--python", default=f"{sys.version_info[0]}.{sys.version_info[1]}", metavar="3.11|PATH",
-                        help="Python to build for: a version (python3.11 on PATH) or an interpreter path")
-    parser.add_argument("--arch", metavar="LIST",
-                        help="GPU targets, e.g. 9.0a,12.0a (default: the recipe's [[targets]]; required without a recipe)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="where the verified wheel goes")
-    parser.add_argument("--torch-index-url", metavar="URL", default=None,
-                        help="index serving torch (default: $WHEELFACTORY_TORCH_INDEX_URL, else"
-                        " https://download.pytorch.org/whl/cuXYZ); '' or 'pip' = pip's own configuration")
-    parser.add_argument("--plat", help="auditwheel policy (default: the lowest manylinux the build allows)")
-    parser.add_argument("--jobs", type=int, help="parallel compile jobs (MAX_JOBS; default: CPU cores)")
-    parser.add_argument("--work-dir", type=Path, help="keep the build's scratch files here (default: a temp dir)")
-    parser.add_argument("--keep-debug", action="store_true",
-                        help="keep host debug info in the shared libraries (default: strip --strip-debug)")
-    parser.add_argument("--no-verify", action="store_true", help="skip verification (the wheel is then unchecked)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the outcome as JSON here")
+    parser.add_argument(
+        "--torch", required=True, metavar="VERSION", help="exact torch version, e.g. 2.14.1"
+    )
+    parser.add_argument(
+        "--cuda", required=True, metavar="X.Y", help="CUDA version, e.g. 13.0 (must match nvcc)"
+    )
+    parser.add_argument(
+        "--python",
+        default=f"{sys.version_info[0]}.{sys.version_info[1]}",
+        metavar="3.11|PATH",
+        help="Python to build for: a version (python3.11 on PATH) or an interpreter path",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="LIST",
+        help="GPU targets, e.g. 9.0a,12.0a (default: the recipe's [[targets]]; required without a recipe)",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="where the verified wheel goes"
+    )
+    parser.add_argument(
+        "--torch-index-url",
+        metavar="URL",
+        default=None,
+        help="index serving torch (default: $WHEELFACTORY_TORCH_INDEX_URL, else"
+        " https://download.pytorch.org/whl/cuXYZ); '' or 'pip' = pip's own configuration",
+    )
+    parser.add_argument(
+        "--plat", help="auditwheel policy (default: the lowest manylinux the build allows)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, help="parallel compile jobs (MAX_JOBS; default: CPU cores)"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep the build's scratch files here (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--keep-debug",
+        action="store_true",
+        help="keep host debug info in the shared libraries (default: strip --strip-debug)",
+    )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip verification (the wheel is then unchecked)"
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the outcome as JSON here"
+    )
     # Test-only: link -lcuda against an EMPTY stub, to show verify catches the lost NEEDED.
     parser.add_argument("--empty-libcuda-stub", action="store_true", help=argparse.SUPPRESS)
 
@@ -46,15 +80,21 @@ def execute(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         recipe = load_recipe(args.recipe)
         if args.name and args.name.replace("_", "-").lower() != recipe.name:
-            raise ConfigError(f"--name {args.name} differs from the recipe's name {recipe.name}: drop --name")
+            raise ConfigError(
+                f"--name {args.name} differs from the recipe's name {recipe.name}: drop --name"
+            )
     elif args.source is not None:
         if not args.name:
-            raise ConfigError("--source without a recipe needs --name NAME: pass the distribution name")
+            raise ConfigError(
+                "--source without a recipe needs --name NAME: pass the distribution name"
+            )
         if not args.arch:
             raise ConfigError("--source without a recipe needs --arch: pass e.g. --arch 9.0a,12.0a")
         recipe = default_recipe(args.name)
     else:
-        raise ConfigError("nothing to build: pass a RECIPE, or --source DIR --name NAME --arch LIST")
+        raise ConfigError(
+            "nothing to build: pass a RECIPE, or --source DIR --name NAME --arch LIST"
+        )
     request = pipeline.BuildRequest(
         recipe=recipe,
         source_dir=args.source,

@@ -76,7 +76,8 @@ def test_matching_setup_imports(tmp_path, monkeypatch) -> None:
 
 def test_other_torch_minor(tmp_path, monkeypatch) -> None:
     msg = guard_error(tmp_path, SA2, fake_torch("2.9.1+cu128", "12.8", [(12, 0)]), monkeypatch)
-    assert msg.startswith("sageattention 2.2.0+cu128torch2.8 was built for torch 2.8 with CUDA 12.8")
+    built = "sageattention 2.2.0+cu128torch2.8 was built for torch 2.8 with CUDA 12.8"
+    assert msg.startswith(built)
     assert "this Python has torch 2.9.1+cu128 with CUDA 12.8" in msg
     assert ("pip install --force-reinstall 'sageattention==2.2.0' --extra-index-url "
             f"{ROOT}/cu128/torch2.9/simple/") in msg

@@ -1,0 +1,306 @@
+"""The index's landing page: ``render_landing(manifest, index_root_url) -> {path: bytes}``.
+
+Rendered into the index root from the templates in the repository's ``index/`` folder
+(HTML, CSS, JS; no external assets, no trackers, works offline and from ``file://``):
+
+- ``index.html``: what the index is; a selector (OS, Python, torch, CUDA, package) that
+  shows the install command, fed by the manifest's data embedded as JSON; a coverage
+  matrix per package (torch x CUDA rows, OS columns, Python badges, built date, size);
+  the list of files with links to their build records and attestations;
+- ``which.py``: wheelfactory/which.py verbatim, its ``INDEX_ROOT`` line set to the root;
+- ``assets/landing.css``, ``assets/landing.js``;
+- ``records/<wheel filename>.json``: each file's build record, linked from the page.
+
+Pure and deterministic: the same manifest and root give the same bytes (nothing is taken
+from the clock or the environment). Which files fit which OS and Python is decided here,
+with which.py's own rules, so the page's JavaScript only looks values up;
+tests/integration/test_landing_browser.py checks in Chromium that the command the page
+shows is the one ``which.advise()`` gives for the same setup.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from wheelfactory import which
+from wheelfactory.errors import ConfigError
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "index"
+INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
+
+# The selector's choices of OS; each maps to the machine which.py's rules test files on.
+PLATFORMS: dict[str, tuple[str, str, str]] = {
+    # key: (label, which.Machine.os, which.Machine.arch)
+    "linux-x86_64": ("Linux x86_64", "linux", "x86_64"),
+    "linux-aarch64": ("Linux aarch64 (GH200, DGX Spark)", "linux", "aarch64"),
+    "windows-amd64": ("Windows x64", "windows", "x86_64"),
+}
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
+
+_PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+
+
+def _files(manifest: Any) -> list[Any]:
+    files = _get(manifest, "files")
+    return sorted(files or (), key=lambda f: str(_get(f, "filename")))
+
+
+def _machine(platform: str, python: str) -> which.Machine:
+    _, osname, arch = PLATFORMS[platform]
+    return which.Machine(os=osname, arch=arch, python=python.rstrip("t"),
+                         free_threaded=python.endswith("t"))
+
+
+def _safe_href(url: str | None) -> str | None:
+    """An http(s) or root-relative URL fit for an href, else None (no javascript: links)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return url
+    if not parts.scheme and not parts.netloc and not url.startswith(("/", "\\")):
+        return quote(url, safe="/%#?=&")
+    return None
+
+
+def _human_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
+
+
+def _sort_version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text))
+
+
+def record_path(filename: str) -> str:
+    return f"records/{filename}.json"
+
+
+def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
+    """What the page's script needs: one entry per installable file, plus the choices."""
+    entries = []
+    for f in _files(manifest):
+        name = str(_get(f, "filename"))
+        try:
+            info = which.parse_wheel(name)
+        except ValueError:
+            continue
+        if not info.cuda or _get(f, "yanked"):
+            continue
+        platforms = [k for k in PLATFORMS if which.platform_fits(info, _machine(k, "3.12"),
+                                                                 check_glibc=False)]
+        pythons = [p for p in PYTHONS if which.python_fits(info, _machine("linux-x86_64", p))]
+        record = _get(f, "build_record")
+        targets = list(record.get("targets") or []) if hasattr(record, "get") else []
+        floor = (record.get("torch_floor") or record.get("stable_abi_floor")
+                 if hasattr(record, "get") else None)
+        entries.append({
+            "file": name, "project": info.project, "version": info.public_version,
+            "cuda": info.cuda, "torch": info.torch, "floor": floor,
+            "platforms": platforms, "pythons": pythons, "targets": [str(t) for t in targets],
+        })
+    torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
+    return {
+        "root": index_root_url.rstrip("/"),
+        "pytorch_index": which.PYTORCH_INDEX,
+        "files": entries,
+        "projects": sorted({e["project"] for e in entries}),
+        "platforms": [[k, v[0]] for k, v in PLATFORMS.items()
+                      if any(k in e["platforms"] for e in entries)],
+        "pythons": [p for p in PYTHONS if any(p in e["pythons"] for e in entries)],
+        "torches": torches,
+        "cudas": sorted({e["cuda"] for e in entries}, key=_sort_version),
+    }
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside <script>: no '</script>', no HTML comment openers, no U+2028."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for raw, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, esc)
+    return text
+
+
+def _coverage_html(manifest: Any) -> str:
+    """Per package: rows torch x CUDA, columns OS, cells = Python badges."""
+    esc = html.escape
+    cells: dict[str, dict[tuple[str, str], dict[str, list[Any]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
+    for f in _files(manifest):
+        try:
+            info = which.parse_wheel(str(_get(f, "filename")))
+        except ValueError:
+            continue
+        if not info.cuda:
+            continue
+        for key in PLATFORMS:
+            if which.platform_fits(info, _machine(key, "3.12"), check_glibc=False):
+                cells[info.project][(info.torch or "", info.cuda)][key].append((info, f))
+    out = []
+    for project in sorted(cells):
+        rows = cells[project]
+        plats = [k for k in PLATFORMS if any(k in r for r in rows.values())]
+        out.append(f'<h3 id="cov-{esc(project)}">{esc(project)}</h3>')
+        out.append('<div class="scroll"><table class="matrix"><thead><tr><th>torch</th>'
+                   '<th>CUDA</th>' + "".join(f"<th>{esc(PLATFORMS[k][0])}</th>" for k in plats)
+                   + "<th>built</th><th>size</th></tr></thead><tbody>")
+
+        def row_key(k: tuple[str, str]) -> tuple:
+            torch, cuda = k
+            return (torch == "abi", _sort_version(torch), _sort_version(cuda))
+
+        for torch, cuda in sorted(rows, key=row_key, reverse=True):
+            row = rows[(torch, cuda)]
+            tlabel = "stable ABI" if torch == "abi" else torch
+            tds = []
+            dates, sizes = [], []
+            for key in plats:
+                badges = []
+                for info, f in sorted(row.get(key, []),
+                                      key=lambda p: _sort_version(which._python_label(p[0]))):
+                    yanked = bool(_get(f, "yanked"))
+                    date = str(_get(f, "upload_time") or "")[:10]
+                    size = int(_get(f, "size") or 0)
+                    if not yanked:
+                        dates.append(date)
+                        sizes.append(size)
+                    title = f"{info.filename} | {_human_size(size)} | built {date}"
+                    if yanked:
+                        reason = _get(f, "yank_reason") or "no reason given"
+                        title += f" | YANKED: {reason}"
+                    cls = "py yanked" if yanked else "py"
+                    badges.append(f'<span class="{cls}" title="{esc(title)}">'
+                                  f"{esc(which._python_label(info))}</span>")
+                tds.append(f"<td>{''.join(badges) or '<span class=none>-</span>'}</td>")
+            built = max(dates) if dates else "-"
+            size = (f"{_human_size(min(sizes))}" + (f" - {_human_size(max(sizes))}"
+                                                    if max(sizes) != min(sizes) else "")
+                    if sizes else "-")
+            out.append(f"<tr><th>{esc(tlabel)}</th><td>{esc(cuda)}</td>{''.join(tds)}"
+                       f"<td>{esc(built)}</td><td>{esc(size)}</td></tr>")
+        out.append("</tbody></table></div>")
+    if not out:
+        return "<p>No wheels are published yet.</p>"
+    return "\n".join(out)
+
+
+def _files_html(manifest: Any) -> str:
+    esc = html.escape
+    rows = []
+    for f in _files(manifest):
+        name = str(_get(f, "filename"))
+        href = _safe_href(str(_get(f, "url") or ""))
+        link = f'<a href="{esc(href)}">{esc(name)}</a>' if href else esc(name)
+        record = _get(f, "build_record")
+        targets = ", ".join(str(t) for t in (record.get("targets") or [])) if hasattr(
+            record, "get") else ""
+        links = []
+        if record is not None:
+            links.append(f'<a href="{esc(quote(record_path(name)))}">build record</a>')
+        prov = _safe_href(_get(f, "provenance_url"))
+        if prov and urlsplit(prov).scheme:
+            links.append(f'<a href="{esc(prov)}">attestation</a>')
+        status = ""
+        if _get(f, "yanked"):
+            reason = _get(f, "yank_reason") or "no reason given"
+            status = f'<span class="tag yanked">yanked: {esc(str(reason))}</span>'
+        sha = str(_get(f, "sha256") or "")
+        size = _human_size(int(_get(f, "size") or 0))
+        rows.append(
+            f"<tr><td class=fn>{link} {status}</td><td>{esc(size)}"
+            f"</td><td>{esc(str(_get(f, 'upload_time') or '')[:10])}</td>"
+            f"<td>{esc(targets)}</td><td><code title=\"{esc(sha)}\">{esc(sha[:12])}</code></td>"
+            f"<td>{' · '.join(links)}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise ConfigError(f"landing template uses {{{{ {key} }}}}, which landing.py does "
+                              "not provide; fix index/landing.html")
+        return values[key]
+
+    return _PLACEHOLDER_RE.sub(sub, template)
+
+
+def render_which(index_root_url: str) -> bytes:
+    """which.py with its INDEX_ROOT line set to this index."""
+    source = Path(which.__file__).read_text(encoding="utf-8")
+    if source.count(INDEX_ROOT_LINE) != 1:  # pragma: no cover - the line is ours
+        raise ConfigError(f"which.py lost its {INDEX_ROOT_LINE!r} line; restore it")
+    line = f"INDEX_ROOT = {index_root_url.rstrip('/')!r}  # wheelfactory:index-root"
+    return source.replace(INDEX_ROOT_LINE, line).encode("utf-8")
+
+
+def _read_template(name: str) -> str:
+    path = TEMPLATES / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"landing template {path} is missing ({e}); run from a checkout "
+                          "of the wheelfactory repository") from e
+
+
+def render_landing(manifest: Any, index_root_url: str) -> dict[str, bytes]:
+    """The landing page and its files: ``{relative path: bytes}``. Pure and deterministic.
+
+    ``manifest``: a manifest.Manifest, or its JSON form (``{"files": [...]}``).
+    """
+    parts = urlsplit(index_root_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"index root {index_root_url!r} must be an http(s) URL; pass the "
+                          "URL the index is served at")
+    root = index_root_url.rstrip("/")
+    data = landing_data(manifest, root)
+    esc = html.escape
+    example_project = data["projects"][0] if data["projects"] else "sageattention"
+    page = _fill(_read_template("landing.html"), {
+        "root": esc(root),
+        "data_json": _script_json(data),
+        "coverage": _coverage_html(manifest),
+        "files": _files_html(manifest),
+        "file_count": str(len(_files(manifest))),
+        "project": esc(example_project),
+        "projects": esc(", ".join(data["projects"]) or "none yet"),
+    })
+    out = {
+        "index.html": page.encode("utf-8"),
+        "which.py": render_which(root),
+        "assets/landing.css": _read_template("landing.css").encode("utf-8"),
+        "assets/landing.js": _read_template("landing.js").encode("utf-8"),
+    }
+    for f in _files(manifest):
+        record = _get(f, "build_record")
+        if record is not None:
+            body = json.dumps(dict(record), indent=2, sort_keys=True, default=str) + "\n"
+            out[record_path(str(_get(f, "filename")))] = body.encode("utf-8")
+    return dict(sorted(out.items()))
+
+
+def landing_hooks(index_root_url: str) -> Any:
+    """index.Hooks that render this landing page at the index root."""
+    from wheelfactory import index
+
+    def root_page(manifest: Any) -> str:
+        return render_landing(manifest, index_root_url)["index.html"].decode("utf-8")
+
+    def extra(manifest: Any) -> Mapping[str, bytes]:
+        files = render_landing(manifest, index_root_url)
+        files.pop("index.html")
+        return files
+
+    return index.Hooks(render_root=root_page, extra_root_files=extra, root_depends_on_files=True)

@@ -73,7 +73,8 @@
                  "): open an issue to ask for this platform" };
       }
       var pys = uniq([].concat.apply([], platOk.map(function (f) { return f.pythons; })));
-      return { ok: false, problem: "no " + s.project + " wheels for Python " + s.python + " with " +
+      var ft = /t$/.test(s.python) ? " (free-threaded)" : "";
+      return { ok: false, problem: "no " + s.project + " wheels for Python " + s.python + ft + " with " +
                here + " yet (covered Pythons: " + pys.join(", ") +
                "): use one of those Pythons in a new virtual environment, or open an issue to ask for this one" };
     }

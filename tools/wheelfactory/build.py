@@ -53,7 +53,7 @@ class BuildResult:
     wheel: Path
     seconds: float
     log_file: Path
-    compile_steps: int  # ninja's m of the last [n/m], 0 if none was seen
+    compile_steps: int  # ninja steps over all extensions, 0 if no [n/m] was seen
     composed: ComposedEnv = field(repr=False)
 
 
@@ -155,6 +155,7 @@ class ProgressLogger:
 
     def __init__(self, log_file: Path | None = None) -> None:
         self.last: tuple[int, int] | None = None
+        self.total = 0  # steps over every ninja run of the build
         self.started = time.monotonic()
         self._fh = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115
 
@@ -164,6 +165,8 @@ class ProgressLogger:
             self._fh.flush()
         step = parse_progress(line)
         if step and step != self.last:
+            if self.last is None or step[0] <= self.last[0]:  # a new ninja run (one per extension)
+                self.total += step[1]
             self.last = step
             m = re.search(r"\s-c\s+(\S+)", line) or re.search(r"\s-o\s+(\S+)", line)
             what = Path(m.group(1)).name if m else ""
@@ -241,6 +244,6 @@ def run_build(
         wheel=wheels[0],
         seconds=time.monotonic() - start,
         log_file=log_file,
-        compile_steps=progress.last[1] if progress.last else 0,
+        compile_steps=progress.total,
         composed=composed,
     )

@@ -167,7 +167,10 @@ def _local_git_state(tree: Path) -> tuple[str | None, bool]:
         head = _proc.run(["git", "rev-parse", "HEAD"], cwd=tree, check=False, echo=False)
         if head.returncode != 0:
             return None, False
-        status = _proc.run(["git", "status", "--porcelain"], cwd=tree, check=False, echo=False)
+        # only this tree counts, not the rest of an enclosing repository
+        status = _proc.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=tree, check=False, echo=False
+        )
         return head.stdout.strip(), bool(status.stdout.strip())
     except ToolMissingError:
         return None, False

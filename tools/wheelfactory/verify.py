@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import sysconfig
 import time
 import zipfile
@@ -409,10 +408,3 @@ def verify_wheel(
                 )
             )
     return VerifyReport(wheel=wheel.name, checks=tuple(checks), sass=sass, imports=tuple(imports))
-
-
-def python_tag_of(wheel: Path) -> str:
-    info = naming.parse_wheel(wheel.name)
-    return (
-        info.python_tags[0] if info.python_tags else f"cp{sys.version_info[0]}{sys.version_info[1]}"
-    )

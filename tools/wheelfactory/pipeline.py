@@ -60,8 +60,10 @@ class BuildInfo:
 
 
 # An extra label edit: called with the unpacked wheel's root and the BuildInfo.
-# GUARD HOOK: wire ``wheelfactory.guard.add_guard`` here, e.g.
-#   build(request, extra_edits=(guard.add_guard,))
+# GUARD HOOK: extra edits run on the unpacked wheel BEFORE auditwheel repair (an edit that
+# moves extension modules must run before repair adds $ORIGIN RUNPATHs). Wire
+# ``wheelfactory.guard.add_guard`` as one, e.g.
+#   build(request, extra_edits=(lambda root, info: guard.add_guard(root, GuardInfo(...)),))
 ExtraEdit = Callable[[Path, BuildInfo], None]
 
 
@@ -130,22 +132,20 @@ def _compiler_version() -> str:
 
 
 def label_edits(
-    info: BuildInfo,
-    record: dict[str, Any],
-    extra_edits: tuple[ExtraEdit, ...] = (),
-    *,
-    strip_debug: bool = True,
+    info: BuildInfo, record: dict[str, Any], *, strip_debug: bool = True
 ) -> list[label.Edit]:
-    """The edits that turn a repaired wheel into a labelled one (guard hook: extra_edits)."""
-    edits: list[label.Edit] = [
+    """The edits that turn a repaired wheel into a labelled one."""
+    return [
         label.set_version(info.version),
         label.require(naming.torch_requirement(info.torch)),
         *([label.strip_debug()] if strip_debug else []),
         label.write_build_record(record),
     ]
-    for extra in extra_edits:
-        edits.append(lambda root, _extra=extra: _extra(root, info))
-    return edits
+
+
+def pre_repair_edits(info: BuildInfo, extra_edits: tuple[ExtraEdit, ...]) -> list[label.Edit]:
+    """The extra edits (guard hook), bound to ``info``; applied before repair."""
+    return [lambda root, _extra=extra: _extra(root, info) for extra in extra_edits]
 
 
 def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> BuildOutcome:
@@ -222,9 +222,6 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             f"the source builds version {raw.public_version}, the recipe says {recipe.version}: update [package].version"
         )
 
-    with _stage("repair", stages):
-        repaired = repair.repair(built.wheel, work / "repaired", plat=request.plat)
-
     info = BuildInfo(
         name=recipe.name,
         version=naming.labelled_version(raw.public_version, request.cuda, request.torch),
@@ -233,6 +230,14 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         python_tag=env.interpreter.tag,
         targets=targets,
     )
+    to_repair = built.wheel
+    if extra_edits:
+        with _stage("edit", stages):
+            pre = pre_repair_edits(info, extra_edits)
+            to_repair = label.relabel(built.wheel, pre, work / "edited", work=work / "edit")
+
+    with _stage("repair", stages):
+        repaired = repair.repair(to_repair, work / "repaired", plat=request.plat)
     record = {
         "package": {
             "name": recipe.name,
@@ -288,7 +293,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
     with _stage("label", stages):
         labelled = label.relabel(
             repaired.wheel,
-            label_edits(info, record, extra_edits, strip_debug=request.strip_debug),
+            label_edits(info, record, strip_debug=request.strip_debug),
             work / "labelled",
             work=work,
         )

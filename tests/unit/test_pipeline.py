@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wheelfactory import arch, label, pipeline
+from wheelfactory.errors import ConfigError
+from wheelfactory.recipe import default_recipe, load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def request(recipe, targets: str | None, cuda: str = "13.0") -> pipeline.BuildRequest:
+    return pipeline.BuildRequest(
+        recipe=recipe,
+        source_dir=None,
+        torch="2.14.1",
+        cuda=cuda,
+        python=Path("python3"),
+        targets=arch.parse_targets(targets) if targets else None,
+        out_dir=Path("out"),
+        torch_index_url=None,
+        cache=Path("cache"),
+    )
+
+
+def test_targets_from_arch_else_recipe_and_checked() -> None:
+    recipe = load_recipe(ROOT / "tests/fixtures/quirky_ext.toml")
+    assert pipeline.resolve_targets(request(recipe, None)) == arch.parse_targets("9.0a,12.0a")
+    assert pipeline.resolve_targets(request(recipe, "12.0a")) == arch.parse_targets("12.0a")
+    with pytest.raises(
+        ConfigError,
+        match=r"^10.0a \(.*\) needs CUDA >= 12.8, not 12.6: drop it or choose another --cuda$",
+    ):
+        pipeline.resolve_targets(request(default_recipe("x"), "10.0a", cuda="12.6"))
+    with pytest.raises(ConfigError, match="pass --arch"):
+        pipeline.resolve_targets(request(default_recipe("x"), None))
+
+
+def test_extra_edits_get_build_info_and_label_edits_label(tmp_path: Path) -> None:
+    wheel = tmp_path / "x-1.0-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("x/__init__.py", "")
+        z.writestr("x-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n")
+        z.writestr("x-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n")
+    info = pipeline.BuildInfo(
+        name="x",
+        version="1.0+cu130torch2.14",
+        torch="2.14.1",
+        cuda="13.0",
+        python_tag="cp311",
+        targets=arch.parse_targets("9.0a"),
+    )
+    seen: list[pipeline.BuildInfo] = []
+
+    def guard(root: Path, got: pipeline.BuildInfo) -> None:
+        seen.append(got)
+        (root / "x" / "_guard.py").write_text(f"BUILT_FOR = {got.version!r}\n")
+
+    edited = label.relabel(
+        wheel, pipeline.pre_repair_edits(info, (guard,)), tmp_path / "e", work=tmp_path / "w1"
+    )
+    assert seen == [info] and edited.name == wheel.name  # still unlabelled: repair comes next
+    out = label.relabel(
+        edited,
+        pipeline.label_edits(info, {"k": 1}, strip_debug=False),
+        tmp_path / "o",
+        work=tmp_path / "w2",
+    )
+    assert out.name == "x-1.0+cu130torch2.14-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(out) as z:
+        assert "x/_guard.py" in z.namelist()
+    assert label.read_build_record(out) == {"k": 1, "version": 1}
+    assert label.check_record(out) == []

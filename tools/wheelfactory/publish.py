@@ -17,8 +17,8 @@ after recovery, the new one, and never a page that links to a missing wheel:
 The next publish, yank or ``recover_index`` finishes a committed journal or throws away
 a prepared one. Only the pages that list a changed file are rewritten (index.py
 ``affected_pages``). ``twine check`` is not run here (publishing needs no twine); the
-upload command runs it, and tests/integration/test_index_e2e.py runs ``twine check
---strict`` on every wheel it publishes.
+upload command runs it, and tests/integration/test_index_e2e.py runs ``twine check``
+on every wheel it publishes.
 
 Stores: the local store (files under ``<index>/files/``) is built in; production stores
 (GitHub Release assets, S3-compatible buckets) fit the ``Store`` protocol and may return

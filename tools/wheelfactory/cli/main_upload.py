@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "upload wheels to a private registry (pypiserver, devpi, ...) after twine check --strict"
+HELP = "upload wheels to a private registry (pypiserver, devpi, ...) after twine check"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -289,6 +289,17 @@ def _import_error_line(output: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def driver_installed() -> bool:
+    """Whether this machine has a real libcuda.so.1 (then the stub must not shadow it)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
 def make_import_venv(build_env: BuildEnv, where: Path) -> Path:
     """A fresh venv (no pip, no torch copy) that sees the build env's torch through a .pth."""
     if where.exists():
@@ -328,7 +339,7 @@ def check_imports(
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
     }
     env["PYTHONNOUSERSITE"] = "1"
-    if stub_dir is not None:
+    if stub_dir is not None and not driver_installed():
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             p for p in (str(stub_dir), env.get("LD_LIBRARY_PATH", "")) if p
         )

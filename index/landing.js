@@ -6,6 +6,14 @@
 "use strict";
 (function () {
   var data = JSON.parse(document.getElementById("wf-data").textContent);
+  // No index_url in the manifest: the index root is the folder this page is served from.
+  if (!data.root && /^https?:$/.test(location.protocol)) {
+    data.root = (location.origin + location.pathname).replace(/\/(index\.html)?$/, "");
+    Array.prototype.forEach.call(document.querySelectorAll(".wf-root"), function (e) {
+      e.textContent = data.root;
+    });
+  }
+  if (!data.root) data.root = "<index URL>";
   var $ = function (id) { return document.getElementById(id); };
   var platformLabel = {};
   data.platforms.forEach(function (p) { platformLabel[p[0]] = p[1]; });

@@ -41,8 +41,9 @@ def test_publish_records_everything(tmp_path: Path) -> None:
     with zipfile.ZipFile(w) as zf:
         meta = zf.read("demo_ext-1.0.0+cu130torch2.14.dist-info/METADATA")
     assert (tmp_path / "idx" / f.metadata_url).read_bytes() == meta
-    # The pages on disk are exactly the rendering of the manifest.
-    assert pages_of(snapshot(tmp_path / "idx")) == render_index(m)
+    # The pages on disk are exactly the rendering of the manifest (landing page at the root).
+    assert pages_of(snapshot(tmp_path / "idx")) == render_index(m, hooks=pub.default_hooks())
+    assert f"records/{w.name}.json" in pages_of(snapshot(tmp_path / "idx"))
     assert pub.index_drift(tmp_path / "idx") == []
 
 
@@ -112,6 +113,7 @@ def test_one_more_wheel_rewrites_only_its_pages(tmp_path: Path) -> None:
         "cu130/torch2.14/simple/demo-ext/index.json",
         "cu130/simple/demo-ext/index.html",
         "cu130/simple/demo-ext/index.json",
+        "index.html",  # the landing page lists every file
     }
 
 
@@ -145,7 +147,7 @@ def test_crash_mid_publish_leaves_old_or_new(
     assert pub.recover_index(idx) is not None or point == "stored"
     recovered = snapshot(idx)
     m = load_manifest(idx)
-    assert pages_of(recovered) == render_index(m)
+    assert pages_of(recovered) == render_index(m, hooks=pub.default_hooks())
     if point.startswith("committing"):
         assert new_wheel.name in m.by_filename  # committed: rolled forward
     else:

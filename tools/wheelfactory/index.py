@@ -183,11 +183,15 @@ class Hooks:
     ``render_root`` gives ``index.html`` at the root; ``extra_root_files`` any further
     files (``{"path": bytes}``, paths relative to the root). Both are re-rendered when the
     set of views changes, or on every change if ``root_depends_on_files``.
+    ``file_root_paths`` names the root files that depend on one published file alone (a
+    landing page's ``records/<name>.json``): only those of changed files are then
+    re-rendered, and the old manifest's root files need not be rendered to find them.
     """
 
     render_root: Callable[[Manifest], str] = render_root
     extra_root_files: Callable[[Manifest], Mapping[str, bytes]] | None = None
     root_depends_on_files: bool = False
+    file_root_paths: Callable[[PublishedFile], Iterable[str]] | None = None
 
 
 DEFAULT_HOOKS = Hooks()
@@ -267,16 +271,29 @@ def affected_pages(old: Manifest, new: Manifest, *, hooks: Hooks = DEFAULT_HOOKS
     """The pages that differ between the indexes of ``old`` and ``new``.
 
     One new wheel touches its project page (HTML + JSON) in its two views; a view's project
-    list only if the project is new to the view; the root only if a view is new.
+    list only if the project is new to the view; the root only if a view is new. With
+    ``root_depends_on_files`` the root files of both manifests are rendered and only those
+    whose bytes differ are returned (a landing page's per-file records stay untouched).
     """
     changed = [
         (old.get(name), new.get(name))
         for name in old.by_filename.keys() | new.by_filename.keys()
         if old.get(name) != new.get(name)
     ]
-    if not changed:
-        return set()
     pages: set[str] = set()
+    if hooks.root_depends_on_files and (changed or old != new):
+        if hooks.file_root_paths is not None:
+            # Every root file but the per-file ones of unchanged files (O(changed) pages;
+            # identical bytes are left for the writer to skip).
+            per_file = {p for f in new.files for p in hooks.file_root_paths(f)}
+            pages |= _root_paths(new, hooks) - per_file
+            for f in (f for pair in changed for f in pair if f is not None):
+                pages |= set(hooks.file_root_paths(f))
+        else:
+            before, after = _root_files(old, hooks), _root_files(new, hooks)
+            pages |= {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    if not changed:
+        return pages
     touched_views: set[str] = set()
     for before, after in changed:
         for f in (before, after):
@@ -299,6 +316,6 @@ def affected_pages(old: Manifest, new: Manifest, *, hooks: Hooks = DEFAULT_HOOKS
     for view in touched_views:
         if old_projects.get(view) != new_projects.get(view):
             pages |= {f"{view}/simple/{HTML_PAGE}", f"{view}/simple/{JSON_PAGE}"}
-    if hooks.root_depends_on_files or set(old_projects) != set(new_projects):
+    if not hooks.root_depends_on_files and set(old_projects) != set(new_projects):
         pages |= _root_paths(old, hooks) | _root_paths(new, hooks)
     return pages

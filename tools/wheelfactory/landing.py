@@ -25,6 +25,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,6 +35,9 @@ from wheelfactory.errors import ConfigError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "index"
 INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
+# Shown where the root URL goes when the manifest has no index_url; landing.js replaces it
+# (elements of class wf-root) with the root it reads from the browser's location.
+UNKNOWN_ROOT_TEXT = "<index URL>"
 
 # The selector's choices of OS; each maps to the machine which.py's rules test files on.
 PLATFORMS: dict[str, tuple[str, str, str]] = {
@@ -47,19 +51,66 @@ PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.1
 _PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
 
 
+_MISSING = object()
+
+
 def _get(item: Any, key: str) -> Any:
-    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+    # Attributes first: the Mapping ABC check is slow and runs for every field of every file.
+    if isinstance(item, dict):
+        return item.get(key)
+    value = getattr(item, key, _MISSING)
+    if value is not _MISSING:
+        return value
+    return item.get(key) if isinstance(item, Mapping) else None
 
 
-def _files(manifest: Any) -> list[Any]:
+class _Sorted(tuple):
+    """Files already sorted by filename (render_landing sorts once, then passes this)."""
+
+
+def _files(manifest: Any) -> list[Any] | _Sorted:
+    if isinstance(manifest, _Sorted):
+        return manifest
     files = _get(manifest, "files")
     return sorted(files or (), key=lambda f: str(_get(f, "filename")))
 
 
+@cache
 def _machine(platform: str, python: str) -> which.Machine:
     _, osname, arch = PLATFORMS[platform]
     return which.Machine(os=osname, arch=arch, python=python.rstrip("t"),
                          free_threaded=python.endswith("t"))
+
+
+_parse_wheel = lru_cache(maxsize=1 << 16)(which.parse_wheel)  # names repeat across renders
+
+
+@lru_cache(maxsize=4096)
+def _fits(python_tags: tuple[str, ...], abi_tags: tuple[str, ...],
+          platform_tags: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(selector platforms, selector Pythons) a wheel with these tags installs on, by
+    which.py's rules; the tags alone decide, so thousands of wheels share a few answers."""
+    info = which.WheelInfo(filename="", project="", version="", public_version="", cuda=None,
+                           torch=None, python_tags=python_tags, abi_tags=abi_tags,
+                           platform_tags=platform_tags)
+    platforms = tuple(k for k in PLATFORMS
+                      if which.platform_fits(info, _machine(k, "3.12"), check_glibc=False))
+    pythons = tuple(p for p in PYTHONS if which.python_fits(info, _machine("linux-x86_64", p)))
+    return platforms, pythons
+
+
+def _fits_of(info: which.WheelInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return _fits(info.python_tags, info.abi_tags, info.platform_tags)
+
+
+_PLAIN_URL_RE = re.compile(r"^[A-Za-z0-9._~/+-]*$")
+
+
+def _quote(url: str, safe: str) -> str:
+    """urllib.parse.quote, with a fast path for the names a manifest allows."""
+    if _PLAIN_URL_RE.match(url):
+        return url.replace("+", "%2B")
+    return quote(url, safe=safe)
 
 
 def _safe_href(url: str | None) -> str | None:
@@ -70,7 +121,7 @@ def _safe_href(url: str | None) -> str | None:
     if parts.scheme in ("http", "https") and parts.netloc:
         return url
     if not parts.scheme and not parts.netloc and not url.startswith(("/", "\\")):
-        return quote(url, safe="/%#?=&")
+        return _quote(url, "/%#?=&")
     return None
 
 
@@ -92,14 +143,13 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
     for f in _files(manifest):
         name = str(_get(f, "filename"))
         try:
-            info = which.parse_wheel(name)
+            info = _parse_wheel(name)
         except ValueError:
             continue
         if not info.cuda or _get(f, "yanked"):
             continue
-        platforms = [k for k in PLATFORMS if which.platform_fits(info, _machine(k, "3.12"),
-                                                                 check_glibc=False)]
-        pythons = [p for p in PYTHONS if which.python_fits(info, _machine("linux-x86_64", p))]
+        fit_platforms, fit_pythons = _fits_of(info)
+        platforms, pythons = list(fit_platforms), list(fit_pythons)
         record = _get(f, "build_record")
         targets = list(record.get("targets") or []) if hasattr(record, "get") else []
         floor = (record.get("torch_floor") or record.get("stable_abi_floor")
@@ -139,14 +189,13 @@ def _coverage_html(manifest: Any) -> str:
         lambda: defaultdict(lambda: defaultdict(list)))
     for f in _files(manifest):
         try:
-            info = which.parse_wheel(str(_get(f, "filename")))
+            info = _parse_wheel(str(_get(f, "filename")))
         except ValueError:
             continue
         if not info.cuda:
             continue
-        for key in PLATFORMS:
-            if which.platform_fits(info, _machine(key, "3.12"), check_glibc=False):
-                cells[info.project][(info.torch or "", info.cuda)][key].append((info, f))
+        for key in _fits_of(info)[0]:
+            cells[info.project][(info.torch or "", info.cuda)][key].append((info, f))
     out = []
     for project in sorted(cells):
         rows = cells[project]
@@ -207,7 +256,7 @@ def _files_html(manifest: Any) -> str:
             record, "get") else ""
         links = []
         if record is not None:
-            links.append(f'<a href="{esc(quote(record_path(name)))}">build record</a>')
+            links.append(f'<a href="{esc(_quote(record_path(name), "/"))}">build record</a>')
         prov = _safe_href(_get(f, "provenance_url"))
         if prov and urlsplit(prov).scheme:
             links.append(f'<a href="{esc(prov)}">attestation</a>')
@@ -242,6 +291,8 @@ def render_which(index_root_url: str) -> bytes:
     source = Path(which.__file__).read_text(encoding="utf-8")
     if source.count(INDEX_ROOT_LINE) != 1:  # pragma: no cover - the line is ours
         raise ConfigError(f"which.py lost its {INDEX_ROOT_LINE!r} line; restore it")
+    if not index_root_url:  # unknown: which.py asks for --index-url
+        return source.encode("utf-8")
     line = f"INDEX_ROOT = {index_root_url.rstrip('/')!r}  # wheelfactory:index-root"
     return source.replace(INDEX_ROOT_LINE, line).encode("utf-8")
 
@@ -259,17 +310,20 @@ def render_landing(manifest: Any, index_root_url: str) -> dict[str, bytes]:
     """The landing page and its files: ``{relative path: bytes}``. Pure and deterministic.
 
     ``manifest``: a manifest.Manifest, or its JSON form (``{"files": [...]}``).
+    ``index_root_url``: "" when unknown; the page's script then takes the root from the
+    browser's location, and which.py asks for ``--index-url``.
     """
     parts = urlsplit(index_root_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if index_root_url and (parts.scheme not in ("http", "https") or not parts.netloc):
         raise ConfigError(f"index root {index_root_url!r} must be an http(s) URL; pass the "
                           "URL the index is served at")
     root = index_root_url.rstrip("/")
+    manifest = _Sorted(_files(manifest))  # sort once; the helpers below take it as is
     data = landing_data(manifest, root)
     esc = html.escape
     example_project = data["projects"][0] if data["projects"] else "sageattention"
     page = _fill(_read_template("landing.html"), {
-        "root": esc(root),
+        "root": esc(root or UNKNOWN_ROOT_TEXT),
         "data_json": _script_json(data),
         "coverage": _coverage_html(manifest),
         "files": _files_html(manifest),
@@ -286,21 +340,45 @@ def render_landing(manifest: Any, index_root_url: str) -> dict[str, bytes]:
     for f in _files(manifest):
         record = _get(f, "build_record")
         if record is not None:
-            body = json.dumps(dict(record), indent=2, sort_keys=True, default=str) + "\n"
+            # One line: json's C encoder (indent= would take the pure-Python one, 5x slower).
+            body = json.dumps(dict(record), sort_keys=True, default=str) + "\n"
             out[record_path(str(_get(f, "filename")))] = body.encode("utf-8")
     return dict(sorted(out.items()))
 
 
-def landing_hooks(index_root_url: str) -> Any:
-    """index.Hooks that render this landing page at the index root."""
+def landing_hooks(index_root_url: str | None = None) -> Any:
+    """index.Hooks that render this landing page at the index root.
+
+    ``index_root_url`` None (the default): the URL the manifest records (``index_url``),
+    so rendering stays a function of the manifest alone. The page and its files are
+    rendered once per manifest, although the renderer asks for the root page and the
+    other root files separately (and for old and new manifest when publishing).
+    """
     from wheelfactory import index
 
-    def root_page(manifest: Any) -> str:
-        return render_landing(manifest, index_root_url)["index.html"].decode("utf-8")
+    cache: list[tuple[Any, str, dict[str, bytes]]] = []  # (manifest, root, files), newest last
 
-    def extra(manifest: Any) -> Mapping[str, bytes]:
-        files = render_landing(manifest, index_root_url)
-        files.pop("index.html")
+    def files_of(manifest: Any) -> dict[str, bytes]:
+        root = index_root_url if index_root_url is not None else str(
+            _get(manifest, "index_url") or "")
+        for m, r, files in cache:
+            # A Manifest is immutable, so identity is enough (its JSON form is not cached).
+            if m is manifest and r == root and not isinstance(manifest, Mapping):
+                return files
+        files = render_landing(manifest, root)
+        cache.append((manifest, root, files))
+        del cache[:-2]
         return files
 
-    return index.Hooks(render_root=root_page, extra_root_files=extra, root_depends_on_files=True)
+    def root_page(manifest: Any) -> str:
+        return files_of(manifest)["index.html"].decode("utf-8")
+
+    def extra(manifest: Any) -> Mapping[str, bytes]:
+        return {k: v for k, v in files_of(manifest).items() if k != "index.html"}
+
+    def per_file(file: Any) -> tuple[str, ...]:
+        has_record = _get(file, "build_record") is not None
+        return (record_path(str(_get(file, "filename"))),) if has_record else ()
+
+    return index.Hooks(render_root=root_page, extra_root_files=extra, root_depends_on_files=True,
+                       file_root_paths=per_file)

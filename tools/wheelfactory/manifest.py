@@ -3,9 +3,11 @@
 Every page of an index is rendered from it (index.py) and nothing else, so the same
 manifest always gives the same bytes. One entry per published wheel::
 
-    {"version": 1, "files": [{"filename": ..., "url": ..., "sha256": ..., ...}, ...]}
+    {"version": 1, "index_url": "https://...", "files": [{"filename": ..., "url": ..., ...}, ...]}
 
-sorted by filename; resources/manifest.schema.json is the contract other tools read.
+sorted by filename; ``index_url`` (optional) is the index's public root URL, which the
+landing page and the served which.py print in their commands;
+resources/manifest.schema.json is the contract other tools read.
 
 ``url`` is either relative to the index root (the local store writes ``files/<name>``)
 or absolute (``https://...``: a store such as GitHub Release assets or a bucket may hand
@@ -200,8 +202,12 @@ class Manifest:
 
     files: tuple[PublishedFile, ...] = ()
     version: int = MANIFEST_VERSION
+    # The public URL of the index root (https://owner.github.io/wheelfactory/); "" when
+    # unknown: pages then use relative links and the landing page asks the browser.
+    index_url: str = ""
 
     def __post_init__(self) -> None:
+        check_index_url(self.index_url)
         ordered = tuple(sorted(self.files, key=lambda f: f.filename))
         names = [f.filename for f in ordered]
         dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})
@@ -223,14 +229,26 @@ class Manifest:
             merged[f.filename] = f
         return replace(self, files=tuple(merged.values()))
 
+    def with_index_url(self, index_url: str | None) -> Manifest:
+        """This manifest with ``index_url`` recorded (None: keep the recorded one)."""
+        if index_url is None:
+            return self
+        return replace(self, index_url=normalize_index_url(index_url))
+
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "files": [f.to_json() for f in self.files]}
+        out: dict[str, Any] = {"version": self.version}
+        if self.index_url:
+            out["index_url"] = self.index_url
+        out["files"] = [f.to_json() for f in self.files]
+        return out
 
     def dumps(self) -> bytes:
         """One file per line: diffs stay readable and json's C encoder does the work."""
         entries = ",\n".join(json.dumps(f.to_json(), sort_keys=True) for f in self.files)
         body = f"\n{entries}\n" if entries else ""
-        return f'{{"version": {self.version}, "files": [{body}]}}\n'.encode()
+        # index_url only when set, so manifests written before it existed keep their bytes.
+        url = f'"index_url": {json.dumps(self.index_url)}, ' if self.index_url else ""
+        return f'{{"version": {self.version}, {url}"files": [{body}]}}\n'.encode()
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = MANIFEST_NAME) -> Manifest:
@@ -238,9 +256,39 @@ class Manifest:
             msg = f"{source} is not a version {MANIFEST_VERSION} wheelfactory manifest"
             raise PublishError(msg + "; upgrade wheelfactory or restore the file")
         files = data.get("files")
-        if not isinstance(files, list) or set(data) - {"version", "files"}:
-            raise PublishError(f"{source} must hold only 'version' and a 'files' list")
-        return cls(files=tuple(PublishedFile.from_json(f) for f in files))
+        if not isinstance(files, list) or set(data) - {"version", "index_url", "files"}:
+            msg = f"{source} must hold only 'version', 'index_url' and a 'files' list"
+            raise PublishError(msg + "; restore the file")
+        index_url = data.get("index_url", "")
+        if not isinstance(index_url, str):
+            raise PublishError(f"{source}: index_url must be a string; fix the file")
+        return cls(files=tuple(PublishedFile.from_json(f) for f in files), index_url=index_url)
+
+
+def normalize_index_url(url: str) -> str:
+    """An index root URL as recorded: stripped, ending in exactly one "/" ("" stays "")."""
+    url = url.strip()
+    if not url:
+        return ""
+    url = url.rstrip("/") + "/"
+    check_index_url(url)
+    return url
+
+
+def check_index_url(url: str) -> None:
+    """"" or an http(s) URL with a host and no query, fragment, quotes or markup."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(c in url for c in "\"'<>` \\")
+    ):
+        msg = f"index URL {url!r} must be the http(s) URL of the index root"
+        raise ConfigError(msg + " (e.g. https://owner.github.io/wheelfactory/); fix --index-url")
 
 
 def _is_url(index: str | os.PathLike[str]) -> bool:

@@ -54,7 +54,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory.errors import ConfigError, PublishError
-from wheelfactory.index import DEFAULT_HOOKS, Hooks, affected_pages, render_index, render_pages
+from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
 from wheelfactory.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -404,6 +404,13 @@ def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) 
 # --------------------------------------------------------------------------- operations
 
 
+def default_hooks() -> Hooks:
+    """The landing page at the index root, its URL taken from the manifest's index_url."""
+    from wheelfactory.landing import landing_hooks
+
+    return landing_hooks()
+
+
 @dataclass(frozen=True, kw_only=True)
 class PublishResult:
     added: tuple[str, ...]
@@ -411,17 +418,45 @@ class PublishResult:
     pages_written: tuple[str, ...]
 
 
+def _changed_pages(
+    index: Path, old: Manifest, new: Manifest, hooks: Hooks
+) -> dict[str, bytes | None]:
+    """The pages to write: affected_pages, plus root files missing on disk (a new index, or
+    one rendered with other hooks before), less those whose bytes on disk are already
+    right. The index on disk stays a full rendering of the manifest."""
+    paths = affected_pages(old, new, hooks=hooks)
+    root = {ROOT_PAGE, *(hooks.extra_root_files(new) if hooks.extra_root_files else ())}
+    paths |= {p for p in root - paths if not (index / p).is_file()}
+    pages = render_pages(new, paths, hooks=hooks)
+    return {p: data for p, data in pages.items() if not _same_on_disk(index / p, data)}
+
+
+def _same_on_disk(path: Path, data: bytes | None) -> bool:
+    if data is None:
+        return not path.exists()
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def publish(
     wheels: Iterable[str | os.PathLike[str]],
     index: str | os.PathLike[str],
     *,
     store: Store | None = None,
-    hooks: Hooks = DEFAULT_HOOKS,
+    hooks: Hooks | None = None,
     provenance_urls: Mapping[str, str] | None = None,
     upload_time: Callable[[], str] = now_upload_time,
+    index_url: str | None = None,
 ) -> PublishResult:
-    """Add ``wheels`` to the index at ``index`` (a local folder) and re-render what changed."""
+    """Add ``wheels`` to the index at ``index`` (a local folder) and re-render what changed.
+
+    ``index_url``: the index's public root URL, recorded in the manifest for this and
+    later renders (None: keep the recorded one). ``hooks``: default_hooks().
+    """
     index = Path(index)
+    hooks = hooks if hooks is not None else default_hooks()
     store = store if store is not None else LocalStore(index=index)
     infos = [inspect_wheel(w) for w in wheels]  # all checked before anything is written
     with _locked(index):
@@ -454,7 +489,7 @@ def publish(
                 build_record=info.build_record,
                 provenance_url=(provenance_urls or {}).get(info.filename),
             )
-        if not new_files:
+        if not new_files and old.with_index_url(index_url) == old:
             log.info("nothing new to publish (%d already published)", len(unchanged))
             return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())
         for info in infos:
@@ -464,8 +499,8 @@ def publish(
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
                 log.info("stored %s", info.filename)
         _crash_point("stored")
-        new = old.with_files(new_files.values())
-        pages = render_pages(new, affected_pages(old, new, hooks=hooks), hooks=hooks)
+        new = old.with_files(new_files.values()).with_index_url(index_url)
+        pages = _changed_pages(index, old, new, hooks)
         _commit(index, pages, new)
     log.info("published %d wheel(s), rewrote %d page(s)", len(new_files), len(pages))
     return PublishResult(
@@ -479,10 +514,11 @@ def set_yanked(
     *,
     yanked: bool,
     reason: str | None = None,
-    hooks: Hooks = DEFAULT_HOOKS,
+    hooks: Hooks | None = None,
 ) -> PublishedFile:
     """Yank (PEP 592) or unyank a published file; installers skip a yanked file unless pinned."""
     index = Path(index)
+    hooks = hooks if hooks is not None else default_hooks()
     filename = Path(filename).name
     if reason is not None:
         reason = " ".join(reason.split())  # one line
@@ -499,31 +535,41 @@ def set_yanked(
             log.info("%s is already %s", filename, "yanked" if yanked else "not yanked")
             return entry
         new = old.with_files([updated])
-        pages = render_pages(new, affected_pages(old, new, hooks=hooks), hooks=hooks)
+        pages = _changed_pages(index, old, new, hooks)
         _commit(index, pages, new)
     log.info("%s %s", "yanked" if yanked else "unyanked", filename)
     return updated
 
 
-def rerender(index: str | os.PathLike[str], *, hooks: Hooks = DEFAULT_HOOKS) -> tuple[str, ...]:
-    """Rewrite every page that differs from what the manifest renders to; return them."""
+def rerender(
+    index: str | os.PathLike[str], *, hooks: Hooks | None = None, index_url: str | None = None
+) -> tuple[str, ...]:
+    """Rewrite every page that differs from what the manifest renders to; return them.
+
+    ``index_url`` (not None) is recorded in the manifest first, as publish does.
+    """
     index = Path(index)
+    hooks = hooks if hooks is not None else default_hooks()
     with _locked(index):
         recover_index(index)
-        manifest = load_manifest(index)
-        drift = index_drift(index, hooks=hooks)
-        if drift:
+        old = load_manifest(index)
+        manifest = old.with_index_url(index_url)
+        drift = _drift(index, manifest, hooks)
+        if drift or manifest != old:
             pages = render_pages(manifest, drift, hooks=hooks)
             _commit(index, pages, manifest)
     return tuple(drift)
 
 
-def index_drift(index: str | os.PathLike[str], *, hooks: Hooks = DEFAULT_HOOKS) -> list[str]:
+def index_drift(index: str | os.PathLike[str], *, hooks: Hooks | None = None) -> list[str]:
     """Pages on disk that differ from (or are missing against) the rendering of the manifest."""
-    index = Path(index)
-    expected = render_index(load_manifest(index), hooks=hooks)
+    hooks = hooks if hooks is not None else default_hooks()
+    return _drift(Path(index), load_manifest(index), hooks)
+
+
+def _drift(index: Path, manifest: Manifest, hooks: Hooks) -> list[str]:
     drift = []
-    for path, data in expected.items():
+    for path, data in render_index(manifest, hooks=hooks).items():
         p = index / path
         if not p.is_file() or p.read_bytes() != data:
             drift.append(path)

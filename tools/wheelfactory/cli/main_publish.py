@@ -22,6 +22,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="where wheel files go: local (DIR/files/, the default); github:..., s3://... later",
     )
     parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="the index's public root URL (default: $WHEELFACTORY_INDEX_URL); recorded in"
+        " manifest.json and used by this and every later publish, yank and re-render",
+    )
+    parser.add_argument(
         "--provenance-url",
         action="append",
         default=[],
@@ -31,6 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    import os
+
     from wheelfactory import publish as pub
     from wheelfactory.errors import ConfigError
 
@@ -40,12 +48,16 @@ def execute(args: argparse.Namespace) -> int:
         if not sep or not name or not url:
             raise ConfigError(f"--provenance-url {item!r}: write it as FILENAME=https://...")
         provenance[name] = url
+    # An empty variable (CI before the first publish) means: keep what the manifest says.
+    index_url = args.index_url or os.environ.get("WHEELFACTORY_INDEX_URL") or None
     if not args.wheels:
-        drift = pub.rerender(args.index)
+        drift = pub.rerender(args.index, index_url=index_url)
         print(f"re-rendered {len(drift)} page(s)")
         return 0
     store = pub.make_store(args.store, args.index)
-    result = pub.publish(args.wheels, args.index, store=store, provenance_urls=provenance)
+    result = pub.publish(
+        args.wheels, args.index, store=store, provenance_urls=provenance, index_url=index_url
+    )
     for name in result.added:
         print(f"published {name}")
     for name in result.unchanged:

@@ -187,9 +187,13 @@ def test_rerender_repairs_drift(tmp_path: Path) -> None:
     assert page.read_bytes() == good
 
 
-def test_store_dispatch(tmp_path: Path) -> None:
+def test_store_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(pub.make_store("local", tmp_path), pub.LocalStore)
     with pytest.raises(ConfigError, match="not implemented yet"):
+        pub.make_store("s3://bucket/prefix", tmp_path)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="set GITHUB_TOKEN"):
         pub.make_store("github:o/r@v1", tmp_path)
     with pytest.raises(ConfigError, match="did you mean 'local'"):
         pub.make_store("locl", tmp_path)

@@ -20,9 +20,9 @@ a prepared one. Only the pages that list a changed file are rewritten (index.py
 upload command runs it, and tests/integration/test_index_e2e.py runs ``twine check``
 on every wheel it publishes.
 
-Stores: the local store (files under ``<index>/files/``) is built in; production stores
-(GitHub Release assets, S3-compatible buckets) fit the ``Store`` protocol and may return
-absolute URLs.
+Stores: the local store (files under ``<index>/files/``) is built in; GitHub Release
+assets (``github:OWNER/NAME@TAG``, ghrelease.py) return absolute URLs; S3-compatible
+buckets are not implemented yet.
 """
 
 from __future__ import annotations
@@ -281,30 +281,39 @@ class LocalStore:
         return f"{FILES_DIR}/{filename}"
 
 
-def _not_yet(kind: str) -> Callable[[Path, str], Store]:
-    def make(index: Path, spec: str) -> Store:
+def _not_yet(kind: str) -> Callable[..., Store]:
+    def make(index: Path, spec: str, **options: Any) -> Store:
         msg = f"store {spec!r}: {kind} stores are not implemented yet; use --store local"
-        raise ConfigError(msg)
+        raise ConfigError(msg + " or github:OWNER/NAME@TAG")
 
     return make
 
 
-# scheme -> factory(index dir, spec)
-STORES: dict[str, Callable[[Path, str], Store]] = {
-    "local": lambda index, spec: LocalStore(index=index),
-    "github": _not_yet("GitHub Release"),
+def _github(index: Path, spec: str, **options: Any) -> Store:
+    from wheelfactory.ghrelease import store_from_spec
+
+    return store_from_spec(index, spec, **options)
+
+
+# scheme -> factory(index dir, spec, **options); options: api_url, upload_url (github)
+STORES: dict[str, Callable[..., Store]] = {
+    "local": lambda index, spec, **options: LocalStore(index=index),
+    "github": _github,
     "s3": _not_yet("S3-compatible bucket"),
 }
 
 
-def make_store(spec: str, index: str | os.PathLike[str]) -> Store:
-    """"local", "github:owner/repo@tag", "s3://bucket/prefix" -> a Store."""
+def make_store(spec: str, index: str | os.PathLike[str], **options: Any) -> Store:
+    """"local", "github:owner/repo@tag", "s3://bucket/prefix" -> a Store.
+
+    ``options`` (None values are dropped): ``api_url``, ``upload_url`` for GitHub.
+    """
     scheme = spec.split(":", 1)[0]
     if scheme not in STORES:
         close = difflib.get_close_matches(scheme, STORES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown store {spec!r}: use one of {', '.join(STORES)}{hint}")
-    return STORES[scheme](Path(index), spec)
+    return STORES[scheme](Path(index), spec, **{k: v for k, v in options.items() if v is not None})
 
 
 # --------------------------------------------------------------------------- transactions

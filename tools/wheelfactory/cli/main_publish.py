@@ -19,7 +19,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--store",
         default="local",
         metavar="SPEC",
-        help="where wheel files go: local (DIR/files/, the default); github:..., s3://... later",
+        help="where wheel files go: local (DIR/files/, the default) or github:OWNER/NAME@TAG"
+        " (release assets; token from $GITHUB_TOKEN)",
+    )
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="GitHub API root for a github: store (default: $GITHUB_API_URL or"
+        " https://api.github.com)",
+    )
+    parser.add_argument(
+        "--upload-url",
+        metavar="URL",
+        help="GitHub upload root for a github: store (default: $WHEELFACTORY_GITHUB_UPLOAD_URL,"
+        " else the release's upload_url)",
     )
     parser.add_argument(
         "--index-url",
@@ -54,7 +67,7 @@ def execute(args: argparse.Namespace) -> int:
         drift = pub.rerender(args.index, index_url=index_url)
         print(f"re-rendered {len(drift)} page(s)")
         return 0
-    store = pub.make_store(args.store, args.index)
+    store = pub.make_store(args.store, args.index, api_url=args.api_url, upload_url=args.upload_url)
     result = pub.publish(
         args.wheels, args.index, store=store, provenance_urls=provenance, index_url=index_url
     )

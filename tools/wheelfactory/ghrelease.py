@@ -1,0 +1,312 @@
+"""A publish store that keeps wheel files as GitHub Release assets (``github:OWNER/NAME@TAG``).
+
+Each wheel and its PEP 658 ``<wheel>.metadata`` file become assets of the release TAG
+(created when missing); ``put`` returns the asset's public URL
+``https://github.com/OWNER/NAME/releases/download/TAG/<name>``, percent-encoded, which
+goes into the manifest's ``url`` (installers fetch ``<url>.metadata`` beside it).
+
+GitHub REST API shapes used (docs.github.com/en/rest/releases/releases, /releases/assets):
+- ``GET /repos/{o}/{r}/releases/tags/{tag}`` -> ``{"id", "upload_url", ...}`` or 404;
+- ``POST /repos/{o}/{r}/releases`` ``{"tag_name", "name", "body"}`` -> 201 with the release;
+- ``GET /repos/{o}/{r}/releases/{id}/assets?per_page=100&page=N`` -> ``[{"id", "name",
+  "size", "state", "digest": "sha256:..." (newer assets), "url", "browser_download_url"}]``;
+- ``POST {upload}/repos/{o}/{r}/releases/{id}/assets?name=NAME`` with the raw bytes and
+  ``Content-Type: application/octet-stream`` -> 201 with the asset;
+- ``DELETE /repos/{o}/{r}/releases/assets/{id}`` (a "starter" asset a failed upload left).
+
+Asset names: GitHub renames characters it does not allow, and a ``+`` left raw in the
+query string arrives as a space, which becomes ``.`` (github/rest-api-description#2968);
+a ``%2B`` keeps the ``+``. A renamed wheel would not install (pip reads the version from
+the file name), so an answer with another name is refused. Assets are limited to 2 GiB.
+
+The token (``$GITHUB_TOKEN`` or ``$GH_TOKEN``) is sent to the API and upload hosts only,
+never to the storage hosts that downloads are redirected to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wheelfactory.download import API_VERSION, DEFAULT_API_URL, GitHubClient
+from wheelfactory.errors import ConfigError, NetworkError, PublishError
+
+log = logging.getLogger(__name__)
+
+MAX_ASSET_SIZE = 2 * 1024**3  # GitHub: "each file included in a release must be under 2 GiB"
+DEFAULT_DOWNLOAD_URL = "https://github.com"
+_SPEC_RE = re.compile(
+    r"^github:(?P<repo>[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100})"
+    r"@(?P<tag>[^\s@~^:?*\[\\]+)$"
+)
+RELEASE_BODY = "Wheel files of the wheelfactory index. Install from the index, not from here."
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``github:OWNER/NAME@TAG`` -> (``OWNER/NAME``, ``TAG``)."""
+    m = _SPEC_RE.match(spec)
+    if not m or m.group("tag").startswith("/") or ".." in m.group("tag"):
+        msg = f"store {spec!r} is not github:OWNER/NAME@TAG; write it like github:me/wheels@wheels"
+        raise ConfigError(msg)
+    return m.group("repo"), m.group("tag")
+
+
+def download_url(repo: str, tag: str, name: str, *, base: str = DEFAULT_DOWNLOAD_URL) -> str:
+    """The public URL of a release asset; ``+`` -> ``%2B`` (S3-style hosts read "+" as space)."""
+    q = urllib.parse.quote
+    return f"{base.rstrip('/')}/{repo}/releases/download/{q(tag, safe='')}/{q(name, safe='')}"
+
+
+def _sha256(source: Path | bytes) -> tuple[str, int]:
+    h = hashlib.sha256()
+    if isinstance(source, bytes):
+        h.update(source)
+        return h.hexdigest(), len(source)
+    with source.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest(), source.stat().st_size
+
+
+@dataclass(kw_only=True)
+class GitHubReleaseStore:
+    """Wheel files as assets of one release. Not frozen: it caches the release and its
+    asset list between the ``put`` calls of one publish."""
+
+    repo: str
+    tag: str
+    token: str
+    api_url: str = DEFAULT_API_URL
+    upload_url: str | None = None  # None: the upload_url the API gives for the release
+    download_base: str = DEFAULT_DOWNLOAD_URL
+    tries: int = 3
+    backoff: float = 1.0
+    timeout: float = 600.0
+    _client: GitHubClient = field(init=False, repr=False)
+    _release: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _assets: dict[str, dict[str, Any]] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ConfigError(
+                "no GitHub token: set GITHUB_TOKEN (contents: write) to upload assets"
+            )
+        self._client = GitHubClient(
+            repo=self.repo,
+            api_url=self.api_url,
+            token=self.token,
+            tries=self.tries,
+            backoff=self.backoff,
+            timeout=self.timeout,
+        )
+        if self.upload_url is not None:
+            GitHubClient(repo=self.repo, api_url=self.upload_url, token=self.token)  # checks it
+
+    # -- transport
+
+    def _token_host(self, url: str) -> bool:
+        allowed = [self.api_url] + ([self.upload_url] if self.upload_url else [])
+        if self._release and self.upload_url is None:
+            allowed.append(str(self._release.get("upload_url", "")))
+        netloc = urllib.parse.urlsplit(url)[:2]
+        return any(urllib.parse.urlsplit(a)[:2] == netloc for a in allowed)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] = (),
+        ok: tuple[int, ...] = (200, 201, 204),
+    ) -> Any:
+        """One request (no redirects followed); JSON answer or None. Retries 5xx/network."""
+
+        def attempt() -> Any:
+            data = body
+            if hasattr(data, "seek"):
+                data.seek(0)
+            h = {
+                "Accept": "application/vnd.github+json",
+                "User-Agent": "wheelfactory",
+                "X-GitHub-Api-Version": API_VERSION,
+                **dict(headers),
+            }
+            if self._token_host(url):
+                h["Authorization"] = f"Bearer {self.token}"
+            req = urllib.request.Request(url, data=data, method=method, headers=h)
+            try:
+                resp = self._client._opener.open(req, timeout=self.timeout)
+            except urllib.error.HTTPError as e:
+                if 400 <= e.code < 500 and e.code not in (401, 403, 404):  # not worth a retry
+                    detail = e.read()[:300].decode("utf-8", "replace").replace("\n", " ")
+                    raise NetworkError(
+                        f"{method} {url}: HTTP {e.code} {detail}; check the release and --store"
+                    ) from e
+                raise
+            with resp:
+                if resp.status not in ok:
+                    raise NetworkError(f"{method} {url}: HTTP {resp.status}; check --api-url")
+                raw = resp.read()
+            return json.loads(raw) if raw.strip() else None
+
+        return self._client._with_retries(f"{method} {urllib.parse.urlsplit(url).path}", attempt)
+
+    def _api(self, path: str) -> str:
+        return self.api_url.rstrip("/") + path
+
+    # -- release and assets
+
+    def release(self) -> dict[str, Any]:
+        """The release of ``tag``, created (published, not a draft) when missing."""
+        if self._release is None:
+            tag = urllib.parse.quote(self.tag, safe="")
+            try:
+                self._release = self._client.get_json(f"/repos/{self.repo}/releases/tags/{tag}")
+            except NetworkError as e:
+                if "HTTP 404" not in str(e):
+                    raise
+                log.info("creating release %s of %s", self.tag, self.repo)
+                payload = {"tag_name": self.tag, "name": self.tag, "body": RELEASE_BODY}
+                self._release = self._send(
+                    "POST",
+                    self._api(f"/repos/{self.repo}/releases"),
+                    body=json.dumps(payload).encode(),
+                    headers={"Content-Type": "application/json"},
+                    ok=(201,),
+                )
+        assert self._release is not None
+        return self._release
+
+    def assets(self) -> dict[str, dict[str, Any]]:
+        if self._assets is None:
+            rid = self.release()["id"]
+            found: dict[str, dict[str, Any]] = {}
+            page = 1
+            while True:
+                batch = self._client.get_json(
+                    f"/repos/{self.repo}/releases/{rid}/assets?per_page=100&page={page}"
+                )
+                for a in batch:
+                    found[str(a["name"])] = a
+                if len(batch) < 100:
+                    break
+                page += 1
+            self._assets = found
+        return self._assets
+
+    def _upload_base(self) -> str:
+        if self.upload_url:
+            return (
+                self.upload_url.rstrip("/")
+                + f"/repos/{self.repo}/releases/{self.release()['id']}/assets"
+            )
+        template = str(self.release().get("upload_url") or "")
+        base = template.split("{", 1)[0]
+        if not base:
+            raise NetworkError("the release has no upload_url; pass --upload-url")
+        return base
+
+    def _same_content(self, asset: Mapping[str, Any], sha: str, size: int) -> bool:
+        if int(asset.get("size", -1)) != size:
+            return False
+        digest = asset.get("digest")
+        if isinstance(digest, str) and digest.startswith("sha256:"):
+            return digest[len("sha256:") :] == sha
+        # Older assets carry no digest: download and compare.
+        with tempfile.TemporaryDirectory(prefix="wf-asset-") as tmp:
+            url = asset.get("url") or self._api(f"/repos/{self.repo}/releases/assets/{asset['id']}")
+            return self._client.download(str(url), Path(tmp) / "asset") == sha
+
+    # -- the Store protocol
+
+    def put(self, filename: str, source: Path | bytes) -> str:
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        url = download_url(self.repo, self.tag, filename, base=self.download_base)
+        if size >= MAX_ASSET_SIZE:
+            msg = (
+                f"refusing {filename}: {size / 2**30:.2f} GiB is over GitHub's 2 GiB limit for"
+                " release assets; build fewer GPU targets per wheel or use another store"
+            )
+            raise PublishError(msg)
+        sha, size = _sha256(source)
+        existing = self.assets().get(filename)
+        if existing is not None and existing.get("state") == "uploaded":
+            if self._same_content(existing, sha, size):
+                log.info("asset %s already uploaded (same sha256)", filename)
+                return url
+            msg = (
+                f"refusing {filename}: release {self.tag} already has an asset of that name with"
+                f" other content (size {existing.get('size')},"
+                f" {existing.get('digest') or 'no digest'});"
+                " a published file never changes: bump the build tag or the version"
+            )
+            raise PublishError(msg)
+        if existing is not None:  # "starter": a failed upload left it; GitHub says delete it
+            self._send("DELETE", self._api(f"/repos/{self.repo}/releases/assets/{existing['id']}"))
+        target = (
+            self._upload_base()
+            + "?"
+            + urllib.parse.urlencode({"name": filename}, quote_via=urllib.parse.quote)
+        )
+        body: Any = source if isinstance(source, bytes) else None
+        with source.open("rb") if body is None else io.BytesIO(body) as fh:
+            asset = self._send(
+                "POST",
+                target,
+                body=fh,
+                ok=(201,),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            )
+        if asset.get("name") != filename:
+            msg = (
+                f"GitHub stored {filename} as {asset.get('name')!r}; installers need the exact"
+                " wheel name: delete that asset and rename the file to its PEP 427 name"
+            )
+            raise PublishError(msg)
+        digest = asset.get("digest")
+        if isinstance(digest, str) and digest.startswith("sha256:") and digest[7:] != sha:
+            msg = (
+                f"GitHub's sha256 of {filename} differs from the file's; delete the asset and retry"
+            )
+            raise PublishError(msg)
+        self.assets()[filename] = asset
+        log.info("uploaded %s to release %s (%d bytes)", filename, self.tag, size)
+        return url
+
+
+def store_from_spec(
+    index: Path,
+    spec: str,
+    *,
+    api_url: str | None = None,
+    upload_url: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    **_: Any,
+) -> GitHubReleaseStore:
+    """The store for ``github:OWNER/NAME@TAG``; URLs from the arguments, else
+    $GITHUB_API_URL / $WHEELFACTORY_GITHUB_UPLOAD_URL, else GitHub's own."""
+    repo, tag = parse_spec(spec)
+    return GitHubReleaseStore(
+        repo=repo,
+        tag=tag,
+        token=env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "",
+        api_url=api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+        upload_url=upload_url or env.get("WHEELFACTORY_GITHUB_UPLOAD_URL") or None,
+        download_base=env.get("GITHUB_SERVER_URL") or DEFAULT_DOWNLOAD_URL,
+    )
+
+
+__all__ = ["GitHubReleaseStore", "MAX_ASSET_SIZE", "download_url", "parse_spec", "store_from_spec"]

@@ -26,11 +26,10 @@ def test_excludes_cover_torch_cuda_and_driver() -> None:
     assert repair.load_excludes("windows")
 
 
-def test_unknown_os_and_windows_are_clear(tmp_path: Path) -> None:
+def test_unknown_os_is_clear(tmp_path: Path) -> None:
     with pytest.raises(RepairError, match="no repairer for 'beos'"):
         repair.repair(tmp_path / "x.whl", tmp_path, os_name="beos")
-    with pytest.raises(RepairError, match="not supported on this OS yet"):
-        repair.repair(tmp_path / "x.whl", tmp_path, os_name="windows")
+    # Windows: tests/unit/test_repair_delvewheel.py
 
 
 def test_vendored_libraries_lists_libs_dirs(tmp_path: Path) -> None:

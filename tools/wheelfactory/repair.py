@@ -2,7 +2,8 @@
 runtime or the driver (the exclusion list is data: resources/repair-excludes.toml).
 
 Repairers sit behind a small Protocol with dict dispatch: ``REPAIRERS["linux"]`` is
-auditwheel; Windows (delvewheel) is a placeholder that says it is not supported yet.
+auditwheel, ``REPAIRERS["windows"]`` is delvewheel (run on the Windows build host, with
+``--exclude`` from the same data file and the CUDA ``bin`` folder as ``--add-path``).
 """
 
 from __future__ import annotations
@@ -128,16 +129,80 @@ class AuditwheelRepairer:
         )
 
 
+def delvewheel_argv(
+    wheel: Path,
+    out_dir: Path,
+    *,
+    excludes: tuple[str, ...],
+    add_paths: tuple[str, ...] = (),
+    pathsep: str = os.pathsep,
+) -> list[str]:
+    """``delvewheel repair --exclude "c10*.dll;torch*.dll;..." [--add-path DIR] -w OUT WHEEL``.
+
+    delvewheel splits ``--exclude`` and ``--add-path`` on the ``os.pathsep`` of the
+    machine it runs on (";" on Windows), and ``--exclude`` takes ``*`` wildcards
+    (delvewheel >= 1.12). ``pathsep`` is a parameter so tests can build Windows argv here.
+    """
+    bad = [p for p in excludes if pathsep in p]
+    if bad:
+        raise ConfigError(f"exclude pattern {bad[0]!r} contains {pathsep!r}: fix "
+                          "resources/repair-excludes.toml")
+    argv = ["delvewheel", "repair", "--exclude", pathsep.join(excludes)]
+    if add_paths:
+        argv += ["--add-path", pathsep.join(add_paths)]
+    return [*argv, "-w", str(out_dir), str(wheel)]
+
+
+@dataclass(frozen=True, kw_only=True)
 class DelvewheelRepairer:
-    """Placeholder: Windows wheels are not built yet."""
+    """delvewheel on the Windows build host; never vendors torch, the CUDA runtime or the
+    driver. ``cuda_bin``: where CUDA's DLLs are (default ``%CUDA_PATH%\\bin``, which the
+    CUDA installer sets), searched so other DLLs resolve; those excluded stay out."""
 
     name = "delvewheel"
+    cuda_bin: str | None = None
+
+    def add_paths(self, env: dict[str, str] | None = None) -> tuple[str, ...]:
+        env = dict(os.environ) if env is None else env
+        if self.cuda_bin:
+            return (self.cuda_bin,)
+        cuda = env.get("CUDA_PATH") or env.get("CUDA_HOME")
+        return (str(Path(cuda) / "bin"),) if cuda else ()
 
     def repair(
         self, wheel: Path, out_dir: Path, *, excludes: tuple[str, ...], plat: str | None = None
     ) -> RepairResult:
-        msg = f"repairing Windows wheels ({wheel.name}) is not supported on this OS yet: build on Linux"
-        raise RepairError(msg)
+        env = _tool_env()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        before = {p: p.stat().st_mtime_ns for p in out_dir.glob("*.whl")}
+        argv = delvewheel_argv(wheel, out_dir, excludes=excludes, add_paths=self.add_paths(env))
+        try:
+            _proc.run(argv, env=env)
+        except CommandFailedError as e:
+            msg = (f"delvewheel could not repair {wheel.name} (see its output above): put the"
+                   " DLLs it names on PATH or pass their folder in CUDA_PATH")
+            raise RepairError(msg) from e
+        # delvewheel keeps the wheel's name; it may overwrite a file of that name in out_dir
+        new = sorted(p for p in out_dir.glob("*.whl") if before.get(p) != p.stat().st_mtime_ns)
+        if len(new) != 1:
+            raise RepairError(
+                f"delvewheel wrote {len(new)} wheels to {out_dir}, not 1: empty {out_dir} and retry"
+            )
+        repaired = new[0]
+        policy = repaired.name[: -len(".whl")].rsplit("-", 1)[-1]  # win_amd64
+        vendored = vendored_libraries(repaired)
+        # DLL names are case-insensitive (and delvewheel mangles them: c10-<hash>.dll)
+        lower = tuple(p.lower() for p in excludes)
+        bad = [v for v in vendored if forbidden([v.lower()], lower)]
+        if bad:
+            names = ", ".join(Path(b).name for b in bad)
+            fix = "add the pattern to resources/repair-excludes.toml"
+            msg = f"{repaired.name} vendors {names}: {fix}"
+            raise RepairError(msg)
+        log.info("repaired: %s (%d DLLs vendored)", repaired.name, len(vendored))
+        return RepairResult(
+            wheel=repaired, policy=policy, vendored=vendored, excludes=excludes, tool="delvewheel"
+        )
 
 
 REPAIRERS: dict[str, Repairer] = {

@@ -111,6 +111,7 @@ BUILD_MODULES = (
     "repair",
     "verify",
     "pipeline",
+    "guard",
     "cli/main_build",
     "cli/_build_summary",
 )

@@ -66,6 +66,14 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     assert record["repair"]["policy"] == built.outcome["policy"]
     assert {"build", "setuptools", "ninja", "auditwheel", "wheelfactory"} <= set(record["tools"])
     assert {"env", "source", "build", "repair"} <= set(record["timings"])
+    # the import-time guard went in before repair, baked with this build's torch and CUDA
+    assert record["guard"] is True
+    guard_files = [n for n in names if n.endswith("_wheelfactory_guard.py")]
+    assert guard_files, names
+    with zipfile.ZipFile(wheel) as z:
+        guard_src = z.read(guard_files[0]).decode()
+    assert f"'torch': '{naming.torch_minor(SETTINGS.torch)}'" in guard_src
+    assert f"'cuda': '{SETTINGS.cuda}'" in guard_src
     # verified: every module imported in a fresh venv on this GPU-less machine
     report = json.loads(Path(built.outcome["verify_report"]).read_text())
     assert report["version"] == 1 and report["ok"] is True

@@ -278,13 +278,26 @@ def repair_and_label(
     pipeline.label_edits, the same edits ``wheelfactory build`` applies."""
     import time
 
-    from wheelfactory import label, pipeline
+    from wheelfactory import guard, label, pipeline
     from wheelfactory import repair as repair_stage
 
     started = time.monotonic()
-    repaired = repair_stage.repair(wheel, work / "repaired")
-    info = naming.parse_wheel(repaired.wheel.name)
+    info = naming.parse_wheel(wheel.name)
     version = naming.labelled_version(info.public_version, cuda, torch)
+    build_info = pipeline.BuildInfo(
+        name=info.project,
+        version=version,
+        torch=torch,
+        cuda=cuda,
+        python_tag=info.python_tags[0],
+        targets=tuple(targets),
+    )
+    # The import guard goes in before repair, as in ``wheelfactory build``.
+    add_guard = pipeline.guard_edit(env.get("WHEELFACTORY_INDEX_URL") or guard.DEFAULT_INDEX_ROOT)
+    guarded = label.relabel(
+        wheel, pipeline.pre_repair_edits(build_info, (add_guard,)), work / "guarded", work=work / "guard"
+    )
+    repaired = repair_stage.repair(guarded, work / "repaired")
     stages: dict[str, float] = {}
     start = env.get(BUILD_START_ENV, "")
     if start.isdigit():
@@ -301,13 +314,11 @@ def repair_and_label(
         "policy": repaired.policy,
         "repair_tool": repaired.tool,
         "vendored": list(repaired.vendored),
+        "guard": True,
         "builder": "cibuildwheel",
         "ci_run": env.get("GITHUB_RUN_ID"),
         "timings": stages,
     }
-    build_info = pipeline.BuildInfo(
-        name=info.project, version=version, torch=torch, cuda=cuda, python_tag=info.python_tags[0], targets=tuple(targets)
-    )
     return label.relabel(repaired.wheel, pipeline.label_edits(build_info, record), out_dir, work=work)
 
 

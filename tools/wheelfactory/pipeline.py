@@ -30,6 +30,7 @@ from wheelfactory import (
     arch,
     buildenv,
     cudastub,
+    guard,
     label,
     naming,
     repair,
@@ -59,12 +60,29 @@ class BuildInfo:
     targets: tuple[GpuTarget, ...]
 
 
-# An extra label edit: called with the unpacked wheel's root and the BuildInfo.
-# GUARD HOOK: extra edits run on the unpacked wheel BEFORE auditwheel repair (an edit that
-# moves extension modules must run before repair adds $ORIGIN RUNPATHs). Wire
-# ``wheelfactory.guard.add_guard`` as one, e.g.
-#   build(request, extra_edits=(lambda root, info: guard.add_guard(root, GuardInfo(...)),))
+# An edit of the unpacked wheel before auditwheel repair: called with the unpacked
+# wheel's root and the BuildInfo. The import guard is one; it must run before repair
+# because it may move extension modules, which breaks the $ORIGIN RUNPATHs repair adds.
 ExtraEdit = Callable[[Path, BuildInfo], None]
+
+
+def guard_edit(index_url: str) -> ExtraEdit:
+    """The edit that adds wheelfactory's import-time guard (see guard.py)."""
+
+    def add(root: Path, info: BuildInfo) -> None:
+        guard.add_guard(
+            root,
+            guard.GuardInfo(
+                package=info.name,
+                version=info.version,
+                cuda=info.cuda,
+                torch=naming.torch_minor(info.torch),
+                targets=tuple(str(t) for t in info.targets),
+                index_root=index_url,
+            ),
+        )
+
+    return add
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +102,8 @@ class BuildRequest:
     verify: bool = True
     strip_debug: bool = True  # strip --strip-debug the shared libraries
     empty_stub: bool = False  # TEST ONLY: link -lcuda against a stub defining nothing
+    with_guard: bool = True  # add the import-time guard (guard.py)
+    index_url: str = guard.DEFAULT_INDEX_ROOT  # the index the guard's fix command names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,9 +251,10 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         targets=targets,
     )
     to_repair = built.wheel
-    if extra_edits:
+    edits = ((guard_edit(request.index_url),) if request.with_guard else ()) + extra_edits
+    if edits:
         with _stage("edit", stages):
-            pre = pre_repair_edits(info, extra_edits)
+            pre = pre_repair_edits(info, edits)
             to_repair = label.relabel(built.wheel, pre, work / "edited", work=work / "edit")
 
     with _stage("repair", stages):
@@ -271,6 +292,8 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         "env": {k: v for k, v in sorted(composed.applied.items()) if k not in _RECORD_SKIP_ENV},
         "fixes": list(composed.fixes),
         "gpu_shim": shim_dir is not None,
+        "guard": request.with_guard,
+        "index_url": request.index_url,
         "strip_debug": request.strip_debug,
         "links_driver": recipe.build.links_driver,
         "build_env": env.kind,
@@ -319,9 +342,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             report.raise_for_failures()
     # Only a verified wheel reaches --out (replacing one of the same name).
     out_wheel = out_dir / labelled.name
-    os.replace(
-        labelled, out_wheel
-    ) if labelled.stat().st_dev == out_dir.stat().st_dev else shutil.move(labelled, out_wheel)
+    shutil.move(labelled, out_wheel)
     shutil.copyfile(log_file, out_dir / f"{out_wheel.name}.build.log")
     report_file = None
     if report is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ HELP = "build, repair, label and verify one wheel for one torch/CUDA/Python"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from wheelfactory import guard
+
     parser.add_argument("recipe", nargs="?", type=Path, help="recipe file (recipes/<name>.toml)")
     parser.add_argument(
         "--source",
@@ -65,6 +68,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the outcome as JSON here"
     )
+    parser.add_argument(
+        "--index-url",
+        default=os.environ.get("WHEELFACTORY_INDEX_URL") or guard.DEFAULT_INDEX_ROOT,
+        metavar="URL",
+        help="root of the index these wheels are published to; the import guard's fix"
+        " command names it (default: $WHEELFACTORY_INDEX_URL)",
+    )
+    parser.add_argument(
+        "--no-guard", action="store_true", help="do not add the import-time torch/CUDA/GPU guard"
+    )
     # Test-only: link -lcuda against an EMPTY stub, to show verify catches the lost NEEDED.
     parser.add_argument("--empty-libcuda-stub", action="store_true", help=argparse.SUPPRESS)
 
@@ -111,6 +124,8 @@ def execute(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         strip_debug=not args.keep_debug,
         empty_stub=args.empty_libcuda_stub,
+        with_guard=not args.no_guard,
+        index_url=args.index_url,
     )
     outcome = pipeline.build(request)
     print(summary.render(outcome))

@@ -215,3 +215,33 @@ def test_ci_table_rejects_a_wrong_image(tmp_path):
     )
     with pytest.raises(ConfigError, match="not the cuda12.8 image"):
         cibw.parse_ci_table(text, tmp_path / "ci-images.toml")
+
+
+def test_no_gpu_shim_recipe_gets_the_shim_in_ci_but_not_in_the_smoke_test():
+    recipe = parse_recipe(RECIPE.replace("links-driver = true", "no-gpu-shim = true"), Path("recipes/demo.toml"))
+    env = cibw.cibw_env(cibw.parse_job(job()), recipe=recipe)
+    assert "python -m wheelfactory gpu-shim --out /tmp/wheelfactory-gpu-shim" in env["CIBW_BEFORE_BUILD"]
+    assignments = assignments_of(env["CIBW_ENVIRONMENT"])
+    assert assignments["PYTHONPATH"] == "/tmp/wheelfactory-gpu-shim"
+    assert assignments["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == "12.0"  # the highest target
+    assert env["CIBW_TEST_ENVIRONMENT"] == 'WHEELFACTORY_GPU_SHIM_CAPABILITY=""'
+    # a recipe without the shim gets none of it
+    plain = cibw.cibw_env(cibw.parse_job(job()), recipe=demo_recipe())
+    assert "gpu-shim" not in plain["CIBW_BEFORE_BUILD"] and "CIBW_TEST_ENVIRONMENT" not in plain
+
+
+def test_gpu_shim_command_writes_an_inactive_by_default_sitecustomize(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from wheelfactory.cli import main
+
+    assert main(["gpu-shim", "--out", str(tmp_path / "shim")]) == 0
+    shim = tmp_path / "shim" / "sitecustomize.py"
+    assert shim.is_file()
+    probe = "import sys; print(any(type(f).__name__ == '_Finder' for f in sys.meta_path))"
+    for cap, active in (("12.0", "True"), ("", "False")):
+        env = {**os.environ, "PYTHONPATH": str(shim.parent), "WHEELFACTORY_GPU_SHIM_CAPABILITY": cap}
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == active

@@ -27,6 +27,8 @@ from wheelfactory.recipe import Fix
 log = logging.getLogger(__name__)
 
 GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
+# The shim is active only while this names a capability ("12.0").
+GPU_SHIM_ENV = "WHEELFACTORY_GPU_SHIM_CAPABILITY"
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
 
 
@@ -129,8 +131,7 @@ def compose_env(
         ours["LIBRARY_PATH"] = _prepend(str(stub_dir), base.get("LIBRARY_PATH"))
     if shim_dir is not None:
         ours["PYTHONPATH"] = _prepend(str(shim_dir), base.get("PYTHONPATH"))
-        highest = max(targets)
-        ours["WHEELFACTORY_GPU_SHIM_CAPABILITY"] = f"{highest.major}.{highest.minor}"
+        ours[GPU_SHIM_ENV] = gpu_shim_capability(targets)
     env.update(ours)
     applied = dict(ours)
     env.update(recipe_env)
@@ -185,9 +186,15 @@ class ProgressLogger:
             self._fh.close()
 
 
-def write_gpu_shim(work: Path) -> Path:
+def gpu_shim_capability(targets: tuple[GpuTarget, ...]) -> str:
+    """What the no-GPU shim answers for get_device_capability(): the highest target."""
+    highest = max(targets)
+    return f"{highest.major}.{highest.minor}"
+
+
+def write_gpu_shim(work: Path, *, name: str = "gpu-shim") -> Path:
     """A folder holding the no-GPU shim as ``sitecustomize.py`` (goes on PYTHONPATH)."""
-    shim_dir = work / "gpu-shim"
+    shim_dir = work / name
     shim_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(GPU_SHIM, shim_dir / "sitecustomize.py")
     return shim_dir

@@ -211,6 +211,10 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
+# Where the before-build step writes the no-GPU shim (inside the manylinux container on Linux).
+GPU_SHIM_DIR = {"linux": "/tmp/wheelfactory-gpu-shim", "windows": "C:/wheelfactory-gpu-shim"}
+
+
 def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]:
     """The build environment inside cibuildwheel, as NAME -> already-quoted value."""
     env: dict[str, str] = {
@@ -237,6 +241,12 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
         appended = _fixes_env(job, recipe)
         for name, value in appended.items():
             env[name] = value
+        if recipe.build.no_gpu_shim:
+            from wheelfactory import arch
+            from wheelfactory.build import GPU_SHIM_ENV, gpu_shim_capability
+
+            env["PYTHONPATH"] = _quote(GPU_SHIM_DIR[job.os])
+            env[GPU_SHIM_ENV] = gpu_shim_capability(arch.parse_targets(list(job.target_list)))
         if job.os == "windows" and recipe.build.msvc_flags:
             # cl.exe reads extra options from CL; nvcc's host compiler is cl.exe too.
             env["CL"] = _quote(" ".join(recipe.build.msvc_flags))
@@ -296,6 +306,9 @@ def cibw_env(job: Job, *, recipe: Any | None = None, table: CiTable | None = Non
         _pip_install([torch_pin], "--index-url", table.torch_index(job.cuda)),
         _pip_install([*table.build_requires, *table.repair_tools[job.os], "{project}"]),
     ]
+    if recipe is not None and recipe.build.no_gpu_shim:
+        # setup.py asks torch.cuda for the GPU: the no-GPU shim answers (see build.py).
+        before.append(_command(["python", "-m", "wheelfactory", "gpu-shim", "--out", GPU_SHIM_DIR[job.os]]))
     env["CIBW_BEFORE_BUILD"] = " && ".join(before)
     assignments = _environment(job, table, recipe)
     env["CIBW_ENVIRONMENT"] = " ".join(f"{k}={v}" for k, v in assignments.items())
@@ -310,6 +323,8 @@ def cibw_env(job: Job, *, recipe: Any | None = None, table: CiTable | None = Non
     # test: the CPU import smoke in cibuildwheel's clean test venv (the wheel and its
     # exact torch are installed there; no GPU on hosted runners).
     env["CIBW_TEST_REQUIRES"] = torch_pin
+    if recipe is not None and recipe.build.no_gpu_shim:
+        env["CIBW_TEST_ENVIRONMENT"] = 'WHEELFACTORY_GPU_SHIM_CAPABILITY=""'  # the smoke sees no fake GPU
     smoke = ["python", "-m", "wheelfactory", "smoke", "{wheel}"]
     env["CIBW_TEST_COMMAND"] = " && ".join([_pip_install(["{project}"]), _command(smoke)])
     # For later workflow steps (artifact name, Windows CUDA install).

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "provenance": "main_provenance",
     "source": "main_source",
     "repair": "main_repair",
+    "gpu-shim": "main_gpu_shim",
 }
 
 

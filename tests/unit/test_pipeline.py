@@ -74,3 +74,16 @@ def test_extra_edits_get_build_info_and_label_edits_label(tmp_path: Path) -> Non
         assert "x/_guard.py" in z.namelist()
     assert label.read_build_record(out) == {"k": 1, "version": 1}
     assert label.check_record(out) == []
+
+
+def test_published_version_checks_what_the_source_built() -> None:
+    from wheelfactory.errors import BuildError
+    from wheelfactory.recipe import Recipe, default_recipe
+
+    assert pipeline.published_version(default_recipe("demo"), "1.2") == "1.2"
+    pinned = Recipe(path=None, name="demo", version="1.2", source=None)
+    assert pipeline.published_version(pinned, "1.2.0") == "1.2"
+    snapshot = Recipe(path=None, name="demo", version="1.2.post20260115", upstream_version="1.2", source=None)
+    assert pipeline.published_version(snapshot, "1.2") == "1.2.post20260115"
+    with pytest.raises(BuildError, match=r"builds version 1.3, the recipe expects 1.2: update \[package\].upstream-version"):
+        pipeline.published_version(snapshot, "1.3")

@@ -115,3 +115,21 @@ def test_target_rule_admitting_too_old_cuda() -> None:
 def test_matrix_narrowing_keeps_rule_valid() -> None:
     # the same rule is fine when [matrix] cuda already excludes the old CUDA releases
     parse(GOOD.replace('cuda = ">=12.8,<12.9"', 'cuda = "<12.9"'))
+
+
+def test_snapshot_published_under_its_own_version() -> None:
+    r = parse(GOOD.replace('version = "0.3.1"', 'version = "0.3.1.post20260115"\nupstream-version = "0.3.1"'))
+    assert (r.version, r.upstream_version) == ("0.3.1.post20260115", "0.3.1")
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        ('version = "0.3.1+cu130"', r"\[package.version\] version '0.3.1\+cu130' is not a public PEP 440 version"),
+        ('upstream-version = "0.3.1"', r"\[package.upstream-version\] upstream-version needs version"),
+        ('version = "1.0"\nupstream-version = "one"', r"upstream-version 'one' is not a public PEP 440 version"),
+    ],
+)
+def test_bad_versions(package: str, message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        parse(GOOD.replace('version = "0.3.1"', package))

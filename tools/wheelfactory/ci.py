@@ -283,7 +283,7 @@ def repair_and_label(
 
     started = time.monotonic()
     info = naming.parse_wheel(wheel.name)
-    version = naming.labelled_version(info.public_version, cuda, torch)
+    version = naming.labelled_version(pipeline.published_version(recipe, info.public_version), cuda, torch)
     build_info = pipeline.BuildInfo(
         name=info.project,
         version=version,

@@ -121,6 +121,20 @@ class BuildOutcome:
     vendored: tuple[str, ...] = field(default=())
 
 
+def published_version(recipe: Recipe | None, built_version: str) -> str:
+    """The public version the wheel is published as: the recipe's [package].version, after
+    checking that the source built what the recipe expects (upstream-version, else version)."""
+    if recipe is None or not recipe.version:
+        return built_version
+    expected = recipe.upstream_version or recipe.version
+    if Version(built_version) != Version(expected):
+        key = "upstream-version" if recipe.upstream_version else "version"
+        raise BuildError(
+            f"the source builds version {built_version}, the recipe expects {expected}: update [package].{key}"
+        )
+    return recipe.version
+
+
 def resolve_targets(request: BuildRequest) -> tuple[GpuTarget, ...]:
     """--arch, else the recipe's [[targets]] for the CUDA; then check CUDA compiles them."""
     if request.targets:
@@ -237,14 +251,11 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         raise BuildError(
             f"the build made {raw.project}, not {recipe.name}: fix [package].name (or --name)"
         )
-    if recipe.version and Version(raw.public_version) != Version(recipe.version):
-        raise BuildError(
-            f"the source builds version {raw.public_version}, the recipe says {recipe.version}: update [package].version"
-        )
+    public_version = published_version(recipe, raw.public_version)
 
     info = BuildInfo(
         name=recipe.name,
-        version=naming.labelled_version(raw.public_version, request.cuda, request.torch),
+        version=naming.labelled_version(public_version, request.cuda, request.torch),
         torch=request.torch,
         cuda=request.cuda,
         python_tag=env.interpreter.tag,

@@ -114,7 +114,10 @@ class BuildSettings:
 class Recipe:
     path: Path | None
     name: str  # normalized distribution name
-    version: str | None  # upstream public version; None: whatever the build reports
+    version: str | None  # public version of the wheels; None: whatever the build reports
+    # What the source itself reports, when the factory publishes it under another version
+    # (a default-branch snapshot of 2.2.0 published as 2.2.0.post20250801); None: same.
+    upstream_version: str | None = None
     source: Source | None  # None: --source DIR given on the command line
     extra_sources: tuple[Source, ...] = ()
     matrix: Matrix = field(default_factory=Matrix)
@@ -307,16 +310,23 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         raise RecipeError(f"{path}: not valid TOML ({e}); fix the syntax") from e
     top = _Reader(path, "recipe", data, ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify"))
     del top
-    pkg = _Reader(path, "package", data.get("package"), ("name", "version"))
+    pkg = _Reader(path, "package", data.get("package"), ("name", "version", "upstream-version"))
     name = pkg.str("name", required=True) or ""
     if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
         pkg.fail(f"name {name!r} is not a valid distribution name", "use letters, digits, - _ .", "name")
     version = pkg.str("version")
-    if version is not None:
+    upstream_version = pkg.str("upstream-version")
+    for key, value in (("version", version), ("upstream-version", upstream_version)):
+        if value is None:
+            continue
         try:
-            Version(version)
+            parsed = Version(value)
         except InvalidVersion:
-            pkg.fail(f"version {version!r} is not a PEP 440 version", 'write e.g. version = "2.2.0"', "version")
+            parsed = None
+        if parsed is None or parsed.local is not None:
+            pkg.fail(f"{key} {value!r} is not a public PEP 440 version", f'write e.g. {key} = "2.2.0"', key)
+    if upstream_version is not None and version is None:
+        pkg.fail("upstream-version needs version", 'add version = "<what the wheels are published as>"', "upstream-version")
 
     # No [source]: the recipe is for trees given with --source DIR (e.g. test fixtures).
     source = _parse_source(path, "source", data["source"], extra=False) if "source" in data else None
@@ -379,6 +389,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         path=path,
         name=str(canonicalize_name(name)),
         version=version,
+        upstream_version=upstream_version,
         source=source,
         extra_sources=extras,
         matrix=matrix,

@@ -246,3 +246,13 @@ def test_add_guard_needs_something_to_guard(tmp_path) -> None:
     (tmp_path / "x-1.0.dist-info").mkdir()
     with pytest.raises(BuildError, match="no package folder"):
         guard.add_guard(tmp_path, SA2)
+
+
+def test_skip_gpu_only(tmp_path, monkeypatch) -> None:
+    # "gpu" (set by the factory's own import test on a build machine) skips the GPU check only
+    monkeypatch.setenv("WHEELFACTORY_SKIP_GUARD", "gpu")
+    info = GuardInfo(package="sageattn3", version="1.0.0+cu128torch2.8", cuda="12.8", torch="2.8",
+                     targets=("12.0a",), index_root=ROOT)
+    run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
+    msg = guard_error(tmp_path, info, fake_torch("2.9.0+cu128", "12.8", [(9, 0)]), monkeypatch)
+    assert "this Python has torch 2.9.0+cu128" in msg

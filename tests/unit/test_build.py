@@ -70,7 +70,8 @@ def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
     assert e["CUDA_HOME"] == "/opt/cuda"
     assert e["MAX_JOBS"] == "1"  # the recipe's [build].env wins over wheelfactory's default
     assert e["CXX_APPEND_FLAGS"] == "-O1 -std=c++20"  # appended with a space
-    assert e["NVCC_APPEND_FLAGS"] == "-std=c++20"
+    # nvcc held to one thread per job (overrides a setup.py's --threads=8), then the fix
+    assert e["NVCC_APPEND_FLAGS"] == "--threads 1 -std=c++20"
     assert e["EXT_PARALLEL"] == "1"
     assert e["LIBRARY_PATH"] == "/stub"
     assert "LD_LIBRARY_PATH" not in e  # the stub is for linking only
@@ -80,6 +81,35 @@ def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
     assert composed.applied["FOO"] == "bar"
     assert composed.fixes == ("c++20", "set")
     assert "WHEELFACTORY_GPU_SHIM_CAPABILITY" not in e
+
+
+def test_compose_env_callers_nvcc_threads_win(tmp_path: Path) -> None:
+    composed = build.compose_env(
+        {"NVCC_APPEND_FLAGS": "--threads 4"},
+        build_env=fake_env(tmp_path),
+        toolchain=TOOLCHAIN,
+        targets=arch.parse_targets("9.0a"),
+        jobs=8,
+    )
+    # nvcc keeps the last --threads: the caller's comes after ours
+    assert composed.env["NVCC_APPEND_FLAGS"] == "--threads 1 --threads 4"
+
+
+@pytest.mark.parametrize(("memory_gib", "expected"), [(None, 16), (200.0, 16), (19.5, 6), (2.0, 1)])
+def test_default_jobs_leaves_memory_per_job(
+    monkeypatch: pytest.MonkeyPatch, memory_gib: float | None, expected: int
+) -> None:
+    monkeypatch.setattr(build.os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    monkeypatch.setattr(build, "_available_memory_gib", lambda: memory_gib)
+    assert build.default_jobs() == expected
+
+
+def test_available_memory_reads_proc_meminfo() -> None:
+    memory = build._available_memory_gib()
+    if Path("/proc/meminfo").exists():
+        assert memory is not None and memory > 0
+    else:
+        assert memory is None
 
 
 def test_compose_env_gpu_shim_reports_highest_target(tmp_path: Path) -> None:

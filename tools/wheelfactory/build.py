@@ -2,9 +2,10 @@
 
 The environment is a pure function of its inputs (``compose_env``): the caller's
 environment, then wheelfactory's settings (CUDA_HOME, TORCH_CUDA_ARCH_LIST from the
-targets, never from a local GPU; MAX_JOBS; CPATH with torch's CUDA headers; a libcuda
-stub on LIBRARY_PATH for linking only), then the recipe's ``[build].env``, then its
-matching ``[[fix]]`` entries (``env`` sets, ``env-append`` appends with a space).
+targets, never from a local GPU; MAX_JOBS, with nvcc held to one thread per job; CPATH
+with torch's CUDA headers; a libcuda stub on LIBRARY_PATH for linking only), then the
+recipe's ``[build].env``, then its matching ``[[fix]]`` entries (``env`` sets,
+``env-append`` appends with a space).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
 # The shim is active only while this names a capability ("12.0").
 GPU_SHIM_ENV = "WHEELFACTORY_GPU_SHIM_CAPABILITY"
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
+# One nvcc device pass (cicc + ptxas) of a large attention kernel for one target takes
+# 1-3 GiB (sageattn3's api.cu: ~9 GiB); the default job count leaves this much per job.
+GIB_PER_COMPILE_JOB = 3
+# nvcc reads NVCC_APPEND_FLAGS itself and keeps the last --threads: this overrides a
+# setup.py's hard-coded --threads=8, which would multiply MAX_JOBS (2 jobs x 2 extensions
+# x 8 targets = 32 cicc processes on a 2-core builder, and swap-thrash). MAX_JOBS is then
+# the one knob for how many device compiles run at once.
+NVCC_ONE_THREAD = "--threads 1"
+NVCC_APPEND = "NVCC_APPEND_FLAGS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +101,29 @@ def check_cuda_matches(toolchain: Toolchain, cuda: str) -> None:
         raise BuildError(msg)
 
 
+def _available_memory_gib() -> float | None:
+    """MemAvailable from /proc/meminfo (None where there is no /proc)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def default_jobs() -> int:
+    """Parallel compile jobs: the usable CPU cores, capped by memory (GIB_PER_COMPILE_JOB each)."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:  # Windows, macOS
+        cores = os.cpu_count() or 1
+    memory = _available_memory_gib()
+    if memory is None:
+        return cores
+    return max(1, min(cores, int(memory // GIB_PER_COMPILE_JOB)))
+
+
 def _prepend(value: str, existing: str | None) -> str:
     return value if not existing else f"{value}{os.pathsep}{existing}"
 
@@ -113,6 +146,8 @@ def compose_env(
         "CUDA_HOME": str(toolchain.cuda_home),
         "TORCH_CUDA_ARCH_LIST": arch.torch_arch_list(tuple(targets)),
         "MAX_JOBS": str(jobs),
+        # ours first, so a --threads in the caller's NVCC_APPEND_FLAGS still wins
+        "NVCC_APPEND_FLAGS": " ".join(filter(None, [NVCC_ONE_THREAD, base.get(NVCC_APPEND)])),
         "PATH": _prepend(
             os.pathsep.join(
                 map(str, [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,39 @@ def test_linux_job_settings():
     assert "CL" not in assignments
     assert assignments["WHEELFACTORY_BUILD_START"] == "START"
     assert env["WHEELFACTORY_ARTIFACT"] == "wheels-quirky-ext-0.3.1-cu130-torch2.14-linux_x86_64"
+
+
+def evaluate_in_cibuildwheel(environment: str, outer: dict[str, str]) -> dict[str, str]:
+    """What cibuildwheel's own parser (the version build-cells.yml pins) makes of it."""
+    from cibuildwheel.environment import parse_environment
+
+    return parse_environment(environment).as_dictionary(outer)
+
+
+def test_environment_as_cibuildwheel_evaluates_it():
+    recipe = parse_recipe(
+        RECIPE.replace(
+            'env-append = { CXX_APPEND_FLAGS = "-std=c++20" }',
+            'env-append = { CXX_APPEND_FLAGS = "-std=c++20", NVCC_APPEND_FLAGS = "-std=c++20" }',
+        )
+        + '[[fix]]\nwhy = "odd"\nenv = { ODD = "a \\"b\\" $HOME `x` it\'s" }\n',
+        Path("recipes/demo.toml"),
+    )
+    environment = cibw.cibw_env(cibw.parse_job(job()), recipe=recipe)["CIBW_ENVIRONMENT"]
+    # $(python ...) runs: this interpreter's folder first on PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    outer = {"PATH": path, "HOME": "/root", "CXX_APPEND_FLAGS": "-O1", "LIBRARY_PATH": "/x"}
+    env = evaluate_in_cibuildwheel(environment, outer)
+    assert env["CXX_APPEND_FLAGS"] == "-O1 -std=c++20"  # appended inside one word, no stray quotes
+    # one nvcc thread per job, the fix after it; the runner's own flags (none here) between
+    assert env["NVCC_APPEND_FLAGS"].split() == ["--threads", "1", "-std=c++20"]
+    assert env["LIBRARY_PATH"] == "/usr/local/cuda/lib64/stubs:/x"
+    assert env["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
+    assert env["MAX_JOBS"].isdigit()
+    assert env["ODD"] == 'a "b" $HOME `x` it\'s'  # literals stay literal
+    assert env["WHEELFACTORY_BUILD_START"].isdigit()  # the one $(...) is evaluated
+    runner = evaluate_in_cibuildwheel(environment, {**outer, "NVCC_APPEND_FLAGS": "--threads 4"})
+    assert runner["NVCC_APPEND_FLAGS"].split()[-3:] == ["--threads", "4", "-std=c++20"]
 
 
 def test_aarch64_job_uses_the_aarch64_image():

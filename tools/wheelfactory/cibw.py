@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -206,9 +205,23 @@ def parse_job(raw: str | Mapping[str, Any]) -> Job:
     return job
 
 
+def _escape(value: str) -> str:
+    """``value`` for use inside a double-quoted word (no expansion)."""
+    for char in ("\\", '"', "$", "`"):
+        value = value.replace(char, "\\" + char)
+    return value
+
+
 def _quote(value: str) -> str:
-    """Quote for cibuildwheel's environment option (a bash-like assignment list)."""
-    return shlex.quote(value)
+    """A literal for cibuildwheel's environment option: one double-quoted word, so that a
+    [[fix]] can append to it inside the quotes (cibuildwheel keeps the quotes of "a"'b')."""
+    return f'"{_escape(value)}"'
+
+
+def _append(word: str, value: str) -> str:
+    """Append `` value`` inside a double-quoted word ("$X" or a _quote result)."""
+    opened = word.removesuffix('"')
+    return f'{opened} {_escape(value)}"'
 
 
 # Where the before-build step writes the no-GPU shim (inside the manylinux container on Linux).
@@ -219,7 +232,10 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
     """The build environment inside cibuildwheel, as NAME -> already-quoted value."""
     env: dict[str, str] = {
         "TORCH_CUDA_ARCH_LIST": _quote(";".join(job.target_list)),
-        "MAX_JOBS": str(table.max_jobs),
+        "MAX_JOBS": _quote(str(table.max_jobs)),
+        # nvcc keeps the last --threads: one thread per job (a setup.py's --threads=8 would
+        # multiply MAX_JOBS past the runner's memory), unless the runner's own setting follows.
+        "NVCC_APPEND_FLAGS": '"--threads 1 $NVCC_APPEND_FLAGS"',
         # The test step installs the wheel, whose Requires-Dist pins torch==X.Y.*: take
         # that torch from PyTorch's index for this CUDA (its +cuXYZ local version sorts
         # above PyPI's plain one), never a CPU or other-CUDA build.
@@ -229,32 +245,34 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
         "WHEELFACTORY_BUILD_START": '$(python -c "import time; print(int(time.time()))")',
     }
     if job.os == "linux":
-        env["CUDA_HOME"] = "/usr/local/cuda"
+        env["CUDA_HOME"] = _quote("/usr/local/cuda")
     else:
-        env["DISTUTILS_USE_SDK"] = "1"  # use the MSVC environment the workflow set up
+        env["DISTUTILS_USE_SDK"] = _quote("1")  # use the MSVC environment the workflow set up
     if recipe is not None:
         if job.os == "linux" and recipe.build.links_driver:
             # Link -lcuda against the toolkit's stub; the real driver comes at run time.
-            env["LIBRARY_PATH"] = '"/usr/local/cuda/lib64/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}"'
+            # (cibuildwheel's parser has no ${X:+...}; an empty LIBRARY_PATH entry is ignored)
+            env["LIBRARY_PATH"] = '"/usr/local/cuda/lib64/stubs:$LIBRARY_PATH"'
         for name, value in recipe.build.env.items():
             env[name] = _quote(value)
-        appended = _fixes_env(job, recipe)
-        for name, value in appended.items():
-            env[name] = value
+        env.update(_fixes_env(job, recipe, env))
         if recipe.build.no_gpu_shim:
             from wheelfactory import arch
             from wheelfactory.build import GPU_SHIM_ENV, gpu_shim_capability
 
             env["PYTHONPATH"] = _quote(GPU_SHIM_DIR[job.os])
-            env[GPU_SHIM_ENV] = gpu_shim_capability(arch.parse_targets(list(job.target_list)))
+            highest = gpu_shim_capability(arch.parse_targets(list(job.target_list)))
+            env[GPU_SHIM_ENV] = _quote(highest)
         if job.os == "windows" and recipe.build.msvc_flags:
             # cl.exe reads extra options from CL; nvcc's host compiler is cl.exe too.
             env["CL"] = _quote(" ".join(recipe.build.msvc_flags))
     return env
 
 
-def _fixes_env(job: Job, recipe: Any) -> dict[str, str]:
-    """The recipe's [[fix]] entries for this job; they must agree across its Pythons."""
+def _fixes_env(job: Job, recipe: Any, env: dict[str, str]) -> dict[str, str]:
+    """The recipe's [[fix]] entries for this job, over ``env``.
+
+    They must agree across the job's Pythons."""
     per_python = {
         py: recipe.fixes_for(torch=job.torch, cuda=job.cuda, python=py.rstrip("t"), os=job.os) for py in job.pythons
     }
@@ -271,8 +289,7 @@ def _fixes_env(job: Job, recipe: Any) -> dict[str, str]:
         for name, value in fix.env.items():
             out[name] = _quote(value)
         for name, value in fix.env_append.items():
-            base = out.get(name, f'"${name}"')
-            out[name] = f"{base}{_quote(' ' + value)}"
+            out[name] = _append(out.get(name) or env.get(name) or f'"${name}"', value)
     return out
 
 

@@ -439,6 +439,16 @@ def _python_selected(select: Selection, pythons: Iterable[str]) -> bool:
     return any(_contains(select.python, base_python(p)) for p in pythons)
 
 
+def _unselected(
+    select: Selection, pythons: list[str], *, shown: str, **where: str
+) -> Exclusion | None:
+    """The exclusion for a wheel of ``pythons`` that --python leaves out, else None."""
+    if _python_selected(select, pythons):
+        return None
+    reason = f"not selected by --python {str(select.python)!r}"
+    return Exclusion(python=shown, reason=reason, **where)
+
+
 def plan(
     recipes: Sequence[Recipe],
     releases: ReleaseTable,
@@ -486,18 +496,10 @@ def plan(
                 p: cs for p, cs in by_python.items() if not (mx.abi3 and not is_free_threaded(p))
             }
             abi3 = {p: cs for p, cs in by_python.items() if p not in regular}
+            where = dict(recipe=recipe.name, torch=label, cuda=cuda, platform=platform)
             for python, cs in regular.items():
-                if not _python_selected(select, [python]):
-                    excluded.append(
-                        Exclusion(
-                            recipe=recipe.name,
-                            torch=label,
-                            cuda=cuda,
-                            python=python,
-                            platform=platform,
-                            reason=f"not selected by --python {str(select.python)!r}",
-                        )
-                    )
+                if skip := _unselected(select, [python], shown=python, **where):
+                    excluded.append(skip)
                     continue
                 covers = minors(cs) if label == naming.STABLE_ABI else ()
                 cells.append(
@@ -517,17 +519,8 @@ def plan(
             if abi3:
                 pys = sorted(abi3, key=python_key)
                 floor_py = "cp" + pys[0].replace(".", "") + "-abi3"
-                if not _python_selected(select, pys):
-                    excluded.append(
-                        Exclusion(
-                            recipe=recipe.name,
-                            torch=label,
-                            cuda=cuda,
-                            python=floor_py,
-                            platform=platform,
-                            reason=f"not selected by --python {str(select.python)!r}",
-                        )
-                    )
+                if skip := _unselected(select, pys, shown=floor_py, **where):
+                    excluded.append(skip)
                     continue
                 all_cs = [c for p in pys for c in abi3[p]]
                 # Build with the oldest CPython on the oldest torch that has it.

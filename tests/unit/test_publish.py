@@ -189,8 +189,11 @@ def test_rerender_repairs_drift(tmp_path: Path) -> None:
 
 def test_store_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(pub.make_store("local", tmp_path), pub.LocalStore)
-    with pytest.raises(ConfigError, match="not implemented yet"):
-        pub.make_store("s3://bucket/prefix", tmp_path)
+    s3 = pub.make_store("s3://bucket/pre/fix", tmp_path, endpoint_url="http://127.0.0.1:9/")
+    assert (s3.bucket, s3.prefix) == ("bucket", "pre/fix")  # type: ignore[attr-defined]
+    assert s3.url("a+b.whl") == "http://127.0.0.1:9/bucket/pre/fix/a%2Bb.whl"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="s3://BUCKET/PREFIX"):
+        pub.make_store("s3:bucket", tmp_path)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GH_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="set GITHUB_TOKEN"):

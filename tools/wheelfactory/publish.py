@@ -21,8 +21,8 @@ upload command runs it, and tests/integration/test_index_e2e.py runs ``twine che
 on every wheel it publishes.
 
 Stores: the local store (files under ``<index>/files/``) is built in; GitHub Release
-assets (``github:OWNER/NAME@TAG``, ghrelease.py) return absolute URLs; S3-compatible
-buckets are not implemented yet.
+assets (``github:OWNER/NAME@TAG``, ghrelease.py) and S3-compatible buckets
+(``s3://BUCKET/PREFIX``, s3store.py) return absolute URLs.
 """
 
 from __future__ import annotations
@@ -281,32 +281,32 @@ class LocalStore:
         return f"{FILES_DIR}/{filename}"
 
 
-def _not_yet(kind: str) -> Callable[..., Store]:
-    def make(index: Path, spec: str, **options: Any) -> Store:
-        msg = f"store {spec!r}: {kind} stores are not implemented yet; use --store local"
-        raise ConfigError(msg + " or github:OWNER/NAME@TAG")
-
-    return make
-
-
 def _github(index: Path, spec: str, **options: Any) -> Store:
     from wheelfactory.ghrelease import store_from_spec
 
     return store_from_spec(index, spec, **options)
 
 
-# scheme -> factory(index dir, spec, **options); options: api_url, upload_url (github)
+def _s3(index: Path, spec: str, **options: Any) -> Store:
+    from wheelfactory.s3store import store_from_spec
+
+    return store_from_spec(index, spec, **options)
+
+
+# scheme -> factory(index dir, spec, **options); options: api_url, upload_url (github),
+# endpoint_url, public_url (s3)
 STORES: dict[str, Callable[..., Store]] = {
     "local": lambda index, spec, **options: LocalStore(index=index),
     "github": _github,
-    "s3": _not_yet("S3-compatible bucket"),
+    "s3": _s3,
 }
 
 
 def make_store(spec: str, index: str | os.PathLike[str], **options: Any) -> Store:
     """"local", "github:owner/repo@tag", "s3://bucket/prefix" -> a Store.
 
-    ``options`` (None values are dropped): ``api_url``, ``upload_url`` for GitHub.
+    ``options`` (None values are dropped): ``api_url``, ``upload_url`` for GitHub;
+    ``endpoint_url``, ``public_url`` for S3.
     """
     scheme = spec.split(":", 1)[0]
     if scheme not in STORES:

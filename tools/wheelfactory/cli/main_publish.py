@@ -19,8 +19,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--store",
         default="local",
         metavar="SPEC",
-        help="where wheel files go: local (DIR/files/, the default) or github:OWNER/NAME@TAG"
-        " (release assets; token from $GITHUB_TOKEN)",
+        help="where wheel files go: local (DIR/files/, the default), github:OWNER/NAME@TAG"
+        " (release assets; token from $GITHUB_TOKEN) or s3://BUCKET[/PREFIX] (credentials"
+        " from boto3's usual chain)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3-compatible endpoint for an s3: store (R2, MinIO; default: $AWS_ENDPOINT_URL,"
+        " else AWS)",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where readers fetch an s3: store's objects (default:"
+        " $WHEELFACTORY_S3_PUBLIC_URL, else the endpoint's URL of the bucket)",
     )
     parser.add_argument(
         "--api-url",
@@ -67,7 +80,14 @@ def execute(args: argparse.Namespace) -> int:
         drift = pub.rerender(args.index, index_url=index_url)
         print(f"re-rendered {len(drift)} page(s)")
         return 0
-    store = pub.make_store(args.store, args.index, api_url=args.api_url, upload_url=args.upload_url)
+    store = pub.make_store(
+        args.store,
+        args.index,
+        api_url=args.api_url,
+        upload_url=args.upload_url,
+        endpoint_url=args.endpoint_url,
+        public_url=args.public_url,
+    )
     result = pub.publish(
         args.wheels, args.index, store=store, provenance_urls=provenance, index_url=index_url
     )

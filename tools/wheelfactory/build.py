@@ -10,6 +10,7 @@ recipe's ``[build].env``, then its matching ``[[fix]]`` entries (``env`` sets,
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ from wheelfactory.recipe import Fix
 log = logging.getLogger(__name__)
 
 GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
+NVCC_FILTER = resources.RESOURCES / "nvcc_filter.py"
 # The shim is active only while this names a capability ("12.0").
 GPU_SHIM_ENV = "WHEELFACTORY_GPU_SHIM_CAPABILITY"
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
@@ -139,6 +141,8 @@ def compose_env(
     fixes: Sequence[Fix] = (),
     stub_dir: Path | None = None,
     shim_dir: Path | None = None,
+    nvcc_filter: Path | None = None,
+    source_targets: Mapping[str, Sequence[GpuTarget]] = {},  # noqa: B006 - read only
 ) -> ComposedEnv:
     """The build's environment: base < wheelfactory < recipe [build].env < fixes."""
     env = dict(base)
@@ -167,6 +171,8 @@ def compose_env(
     if shim_dir is not None:
         ours["PYTHONPATH"] = _prepend(str(shim_dir), base.get("PYTHONPATH"))
         ours[GPU_SHIM_ENV] = gpu_shim_capability(targets)
+    if nvcc_filter is not None:
+        ours.update(nvcc_filter_env(nvcc_filter, str(toolchain.nvcc), source_targets))
     env.update(ours)
     applied = dict(ours)
     env.update(recipe_env)
@@ -233,6 +239,35 @@ def write_gpu_shim(work: Path, *, name: str = "gpu-shim") -> Path:
     shim_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(GPU_SHIM, shim_dir / "sitecustomize.py")
     return shim_dir
+
+
+def write_nvcc_filter(work: Path, python: str, *, name: str = "nvcc-filter") -> Path:
+    """An executable ``nvcc`` (``nvcc.bat`` on Windows) that runs NVCC_FILTER with
+    ``python``; PYTORCH_NVCC names it."""
+    folder = work / name
+    folder.mkdir(parents=True, exist_ok=True)
+    script = NVCC_FILTER.read_text(encoding="utf-8")
+    if os.name == "nt":  # untested here: no Windows machine
+        (folder / "nvcc_filter.py").write_text(script, encoding="utf-8")
+        wrapper = folder / "nvcc.bat"
+        wrapper.write_text(f'@"{python}" "{folder / "nvcc_filter.py"}" %*\r\n', encoding="utf-8")
+        return wrapper
+    wrapper = folder / "nvcc"
+    wrapper.write_text(f"#!{python}\n{script}", encoding="utf-8")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def nvcc_filter_env(
+    wrapper: str | Path, real_nvcc: str, source_targets: Mapping[str, Sequence[GpuTarget]]
+) -> dict[str, str]:
+    """PYTORCH_NVCC (read by torch's ninja build) -> the filter, and the filter's settings."""
+    rules = {glob: [t.sm.removeprefix("sm_") for t in ts] for glob, ts in source_targets.items()}
+    return {
+        "PYTORCH_NVCC": str(wrapper),
+        "WHEELFACTORY_NVCC_REAL": real_nvcc,
+        "WHEELFACTORY_SOURCE_TARGETS": json.dumps(rules, sort_keys=True),
+    }
 
 
 def run_build(

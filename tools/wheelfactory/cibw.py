@@ -226,6 +226,16 @@ def _append(word: str, value: str) -> str:
 
 # Where the before-build step writes the no-GPU shim (inside the manylinux container on Linux).
 GPU_SHIM_DIR = {"linux": "/tmp/wheelfactory-gpu-shim", "windows": "C:/wheelfactory-gpu-shim"}
+# ... and the nvcc filter (build.write_nvcc_filter), with the nvcc it hands over to.
+NVCC_FILTER_DIR = {
+    "linux": "/tmp/wheelfactory-nvcc-filter",
+    "windows": "C:/wheelfactory-nvcc-filter",
+}
+NVCC_FILTER = {
+    "linux": f"{NVCC_FILTER_DIR['linux']}/nvcc",
+    "windows": f"{NVCC_FILTER_DIR['windows']}/nvcc.bat",
+}
+REAL_NVCC = {"linux": "/usr/local/cuda/bin/nvcc", "windows": "$CUDA_PATH/bin/nvcc.exe"}
 
 
 def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]:
@@ -263,6 +273,13 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
             env["PYTHONPATH"] = _quote(GPU_SHIM_DIR[job.os])
             highest = gpu_shim_capability(arch.parse_targets(list(job.target_list)))
             env[GPU_SHIM_ENV] = _quote(highest)
+        if recipe.build.source_targets:
+            from wheelfactory.build import nvcc_filter_env
+
+            rules = recipe.build.source_targets
+            for name, value in nvcc_filter_env(NVCC_FILTER[job.os], "", rules).items():
+                env[name] = _quote(value)
+            env["WHEELFACTORY_NVCC_REAL"] = f'"{REAL_NVCC[job.os]}"'  # $CUDA_PATH expands
         if job.os == "windows" and recipe.build.msvc_flags:
             # cl.exe reads extra options from CL; nvcc's host compiler is cl.exe too.
             env["CL"] = _quote(" ".join(recipe.build.msvc_flags))
@@ -326,6 +343,10 @@ def cibw_env(job: Job, *, recipe: Any | None = None, table: CiTable | None = Non
     if recipe is not None and recipe.build.no_gpu_shim:
         # setup.py asks torch.cuda for the GPU: the no-GPU shim answers (see build.py).
         before.append(_command(["python", "-m", "wheelfactory", "gpu-shim", "--out", GPU_SHIM_DIR[job.os]]))
+    if recipe is not None and recipe.build.source_targets:
+        # setup.py gives every .cu file every target: the nvcc filter limits the named ones.
+        write = ["python", "-m", "wheelfactory", "nvcc-filter", "--out", NVCC_FILTER_DIR[job.os]]
+        before.append(_command(write))
     env["CIBW_BEFORE_BUILD"] = " && ".join(before)
     assignments = _environment(job, table, recipe)
     env["CIBW_ENVIRONMENT"] = " ".join(f"{k}={v}" for k, v in assignments.items())

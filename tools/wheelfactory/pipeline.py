@@ -222,6 +222,11 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub
         )
         shim_dir = build_stage.write_gpu_shim(work) if recipe.build.no_gpu_shim else None
+        nvcc_filter = (
+            build_stage.write_nvcc_filter(work, sys.executable)
+            if recipe.build.source_targets
+            else None
+        )
         fixes = recipe.fixes_for(
             torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os="linux"
         )
@@ -235,6 +240,8 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             fixes=fixes,
             stub_dir=stub_dir,
             shim_dir=shim_dir,
+            nvcc_filter=nvcc_filter,
+            source_targets=recipe.build.source_targets,
         )
         for fix in fixes:
             log.info("fix: %s", fix.why)

@@ -108,6 +108,8 @@ class BuildSettings:
     links_driver: bool = False  # some module links -lcuda: provide a link-time stub
     no_gpu_shim: bool = False  # setup.py asks torch.cuda for the GPU: answer from the targets
     msvc_flags: tuple[str, ...] = ()  # extra cl.exe flags for Windows builds
+    # glob on a .cu path -> the only targets it may compile for (setup.py gives it all)
+    source_targets: Mapping[str, tuple[GpuTarget, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +208,22 @@ class _Reader:
             if not _ENV_NAME_RE.match(name) or not isinstance(text, str):
                 self.fail(f"entry {name!r} = {text!r} is not NAME = \"string\"", "fix the entry", key)
         return dict(value)
+
+
+    def source_targets(self, key: str) -> dict[str, tuple[GpuTarget, ...]]:
+        value = self.table.get(key, {})
+        example = f'write {key} = {{ "csrc/*_sm90.cu" = ["9.0a"] }}'
+        if not isinstance(value, dict):
+            self.fail("must be a table of glob = [targets]", example, key)
+        out: dict[str, tuple[GpuTarget, ...]] = {}
+        for glob, archs in value.items():
+            if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
+                self.fail(f"entry {glob!r} must list targets, not {archs!r}", example, key)
+            try:
+                out[glob] = arch.parse_targets(list(archs))
+            except ConfigError as e:
+                self.fail(f"entry {glob!r}: {e}", "use targets like 9.0a or 12.0a", key)
+        return out
 
 
 def _parse_source(file: Path, where: str, table: Any, *, extra: bool) -> Source:
@@ -367,12 +385,14 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         raise RecipeError(f"{path}: [[targets]] is missing; add a rule: cuda = \">=12.8\", archs = [\"9.0a\"]")
     rules = tuple(_parse_targets(path, f"targets.{i}", t, matrix.cuda) for i, t in enumerate(rules_raw))
 
-    b = _Reader(path, "build", data.get("build", {}), ("env", "links-driver", "no-gpu-shim", "msvc-flags"))
+    build_keys = ("env", "links-driver", "no-gpu-shim", "msvc-flags", "source-targets")
+    b = _Reader(path, "build", data.get("build", {}), build_keys)
     build = BuildSettings(
         env=b.env_table("env"),
         links_driver=b.bool("links-driver"),
         no_gpu_shim=b.bool("no-gpu-shim"),
         msvc_flags=b.str_list("msvc-flags"),
+        source_targets=b.source_targets("source-targets"),
     )
     fixes_raw = data.get("fix", [])
     if not isinstance(fixes_raw, list):

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "source": "main_source",
     "repair": "main_repair",
     "gpu-shim": "main_gpu_shim",
+    "nvcc-filter": "main_nvcc_filter",
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from wheelfactory import source
 from wheelfactory.errors import SourceError
+from wheelfactory.hashing import sha256_hex
 from wheelfactory.recipe import Recipe, Source, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def test_extra_source_archive_is_checked_and_placed(tmp_path: Path) -> None:
 def test_fixture_recipe_pins_the_committed_archive() -> None:
     recipe = load_recipe(ROOT / "tests/fixtures/gpu_probe_ext.toml")
     (extra,) = recipe.extra_sources
-    assert source.sha256_file(ROOT / "tests/fixtures" / extra.url) == extra.sha256
+    assert sha256_hex(ROOT / "tests/fixtures" / extra.url) == extra.sha256
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

@@ -39,6 +39,7 @@ from typing import Any
 
 from wheelfactory import naming
 from wheelfactory.errors import ConfigError, NetworkError, PublishError
+from wheelfactory.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +185,6 @@ class DownloadReport:
         return tuple(f for f in self.files if f.status == "new")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _matches_cells(filename: str, cells: Iterable[str]) -> bool:
     cells = list(cells)
     return not cells or any(c and c in filename for c in cells)
@@ -228,7 +221,7 @@ def _check_against_manifest(paths: Iterable[Path], manifest_hashes: Mapping[str,
     files = []
     mismatches = []
     for path in paths:
-        sha = _sha256(path)
+        sha = sha256_hex(path)
         if manifest_hashes is None:
             status = "unchecked"
         elif path.name in manifest_hashes:

@@ -25,7 +25,6 @@ never to the storage hosts that downloads are redirected to.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -42,6 +41,7 @@ from typing import Any
 
 from wheelfactory.download import API_VERSION, DEFAULT_API_URL, GitHubClient
 from wheelfactory.errors import ConfigError, NetworkError, PublishError
+from wheelfactory.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,6 @@ def download_url(repo: str, tag: str, name: str, *, base: str = DEFAULT_DOWNLOAD
     """The public URL of a release asset; ``+`` -> ``%2B`` (S3-style hosts read "+" as space)."""
     q = urllib.parse.quote
     return f"{base.rstrip('/')}/{repo}/releases/download/{q(tag, safe='')}/{q(name, safe='')}"
-
-
-def _sha256(source: Path | bytes) -> tuple[str, int]:
-    h = hashlib.sha256()
-    if isinstance(source, bytes):
-        h.update(source)
-        return h.hexdigest(), len(source)
-    with source.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest(), source.stat().st_size
 
 
 @dataclass(kw_only=True)
@@ -241,7 +230,7 @@ class GitHubReleaseStore:
                 " release assets; build fewer GPU targets per wheel or use another store"
             )
             raise PublishError(msg)
-        sha, size = _sha256(source)
+        sha = sha256_hex(source)
         existing = self.assets().get(filename)
         if existing is not None and existing.get("state") == "uploaded":
             if self._same_content(existing, sha, size):

@@ -54,6 +54,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.hashing import sha256_hex
 from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
 from wheelfactory.manifest import (
     MANIFEST_NAME,
@@ -93,14 +94,6 @@ class WheelInfo:
     metadata: bytes
     requires_python: str | None
     build_record: Mapping[str, Any] | None
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _refuse(path: Path, why: str, fix: str) -> PublishError:
@@ -235,7 +228,7 @@ def inspect_wheel(path: str | os.PathLike[str]) -> WheelInfo:
         filename=path.name,
         project=label.project,
         version=label.version,
-        sha256=_sha256_file(path),
+        sha256=sha256_hex(path),
         size=path.stat().st_size,
         metadata=metadata,
         requires_python=requires_python.strip() if requires_python else None,

@@ -13,7 +13,6 @@ refused.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if parsed.scheme != "s3" or not bucket or parsed.query or parsed.fragment:
         raise ConfigError(f"store {spec!r}: write an S3 store as s3://BUCKET or s3://BUCKET/PREFIX")
     return bucket, prefix
-
-
-def _sha256(source: Path | bytes) -> str:
-    if isinstance(source, bytes):
-        return hashlib.sha256(source).hexdigest()
-    digest = hashlib.sha256()
-    with source.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +66,7 @@ class S3Store:
 
     def put(self, filename: str, source: Path | bytes) -> str:
         key = self.key(filename)
-        sha = _sha256(source)
+        sha = sha256_hex(source)
         stored = self._stored_sha256(key)
         if stored == sha:
             log.info("s3://%s/%s already stored (same sha256)", self.bucket, key)

@@ -9,7 +9,6 @@ their ``dest`` inside the tree, replacing what is there.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from wheelfactory import _proc
 from wheelfactory.errors import CommandFailedError, SourceError, ToolMissingError
+from wheelfactory.hashing import sha256_hex
 from wheelfactory.recipe import Recipe, Source
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,6 @@ class PreparedSource:
     tree: Path
     main: FetchedSource
     extras: tuple[FetchedSource, ...] = ()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _git(args: list[str], cwd: Path) -> str:
@@ -108,7 +100,7 @@ def download(url: str, sha256: str, cache: Path, base_dir: Path | None = None) -
         parsed = urllib.parse.urlparse(url)
     name = Path(parsed.path).name or "download"
     target = cache / "downloads" / sha256 / name
-    if target.exists() and sha256_file(target) == sha256:
+    if target.exists() and sha256_hex(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{name}.part{os.getpid()}")
@@ -121,7 +113,7 @@ def download(url: str, sha256: str, cache: Path, base_dir: Path | None = None) -
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise SourceError(f"cannot download {url} ({e}); check the URL and your network") from e
-    got = sha256_file(tmp)
+    got = sha256_hex(tmp)
     if got != sha256:
         tmp.unlink(missing_ok=True)
         msg = f"{url} has sha256 {got}, not the pinned {sha256}: the file changed upstream; re-pin it only after checking why"

@@ -329,107 +329,74 @@ def _targets(recipe: Recipe, cuda: str) -> tuple[tuple[str, ...], tuple[str, ...
     return tuple(kept), tuple(notes), None
 
 
+def _first_reason(*checks: tuple[bool, str]) -> str | None:
+    """The reason of the first check that excludes (``(True, reason)``), else None."""
+    return next((reason for excludes, reason in checks if excludes), None)
+
+
 def _plan_recipe(
     recipe: Recipe, releases: ReleaseTable, select: Selection, excluded: list[Exclusion]
 ) -> list[_Candidate]:
     mx = recipe.matrix
-    name = recipe.name
     out: list[_Candidate] = []
     target_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {}
     for release in releases.planning_releases():
-        t = release.minor
-        if not _contains(mx.torch, release.version):
-            excluded.append(
-                Exclusion(
-                    recipe=name,
-                    torch=t,
-                    reason=f"recipe's matrix.torch {str(mx.torch)!r} excludes {release.version}",
-                )
-            )
-            continue
-        if not _contains(select.torch, release.version):
-            excluded.append(
-                Exclusion(
-                    recipe=name, torch=t, reason=f"not selected by --torch {str(select.torch)!r}"
-                )
-            )
+        at: dict[str, str] = {"recipe": recipe.name, "torch": release.minor}
+        why = _first_reason(
+            (
+                not _contains(mx.torch, release.version),
+                f"recipe's matrix.torch {str(mx.torch)!r} excludes {release.version}",
+            ),
+            (
+                not _contains(select.torch, release.version),
+                f"not selected by --torch {str(select.torch)!r}",
+            ),
+        )
+        if why:
+            excluded.append(Exclusion(**at, reason=why))
             continue
         for cuda in release.cudas:
-            if not _contains(mx.cuda, cuda):
-                excluded.append(
-                    Exclusion(
-                        recipe=name,
-                        torch=t,
-                        cuda=cuda,
-                        reason=f"recipe's matrix.cuda {str(mx.cuda)!r} excludes it",
-                    )
-                )
-                continue
-            if not _contains(select.cuda, cuda):
-                excluded.append(
-                    Exclusion(
-                        recipe=name,
-                        torch=t,
-                        cuda=cuda,
-                        reason=f"not selected by --cuda {str(select.cuda)!r}",
-                    )
-                )
-                continue
-            if cuda not in target_cache:
-                target_cache[cuda] = _targets(recipe, cuda)
-            targets, notes, why = target_cache[cuda]
-            if why is not None:
-                excluded.append(Exclusion(recipe=name, torch=t, cuda=cuda, reason=why))
+            why = _first_reason(
+                (
+                    not _contains(mx.cuda, cuda),
+                    f"recipe's matrix.cuda {str(mx.cuda)!r} excludes it",
+                ),
+                (not _contains(select.cuda, cuda), f"not selected by --cuda {str(select.cuda)!r}"),
+            )
+            if not why:
+                if cuda not in target_cache:
+                    target_cache[cuda] = _targets(recipe, cuda)
+                targets, notes, why = target_cache[cuda]
+            if why:
+                excluded.append(Exclusion(**at, cuda=cuda, reason=why))
                 continue
             for variant in (v for v in release.variants if v.cuda == cuda):
                 for platform in variant.platforms:
                     os_name = PLATFORM_INFO[platform][0]
-                    if platform not in mx.platforms:
-                        excluded.append(
-                            Exclusion(
-                                recipe=name,
-                                torch=t,
-                                cuda=cuda,
-                                platform=platform,
-                                reason="not in the recipe's matrix.platforms",
-                            )
-                        )
-                        continue
-                    if select.oses and os_name not in select.oses:
-                        excluded.append(
-                            Exclusion(
-                                recipe=name,
-                                torch=t,
-                                cuda=cuda,
-                                platform=platform,
-                                reason=f"not selected by --os {' '.join(select.oses)}",
-                            )
-                        )
+                    why = _first_reason(
+                        (platform not in mx.platforms, "not in the recipe's matrix.platforms"),
+                        (
+                            bool(select.oses) and os_name not in select.oses,
+                            f"not selected by --os {' '.join(select.oses)}",
+                        ),
+                    )
+                    if why:
+                        excluded.append(Exclusion(**at, cuda=cuda, platform=platform, reason=why))
                         continue
                     for python in release.pythons_of(variant):
-                        if is_free_threaded(python) and not mx.free_threaded:
-                            excluded.append(
-                                Exclusion(
-                                    recipe=name,
-                                    torch=t,
-                                    cuda=cuda,
-                                    python=python,
-                                    platform=platform,
-                                    reason="free-threaded CPython: the recipe's matrix.free-threaded is false",
-                                )
-                            )
-                            continue
-                        if not _contains(mx.python, base_python(python)):
-                            excluded.append(
-                                Exclusion(
-                                    recipe=name,
-                                    torch=t,
-                                    cuda=cuda,
-                                    python=python,
-                                    platform=platform,
-                                    reason=f"recipe's matrix.python {str(mx.python)!r} excludes it",
-                                )
-                            )
+                        why = _first_reason(
+                            (
+                                is_free_threaded(python) and not mx.free_threaded,
+                                "free-threaded CPython: the recipe's matrix.free-threaded is false",
+                            ),
+                            (
+                                not _contains(mx.python, base_python(python)),
+                                f"recipe's matrix.python {str(mx.python)!r} excludes it",
+                            ),
+                        )
+                        where = {**at, "cuda": cuda, "python": python, "platform": platform}
+                        if why:
+                            excluded.append(Exclusion(**where, reason=why))
                             continue
                         out.append(_Candidate(release, cuda, platform, python, targets, notes))
     return out

@@ -17,14 +17,12 @@ import hashlib
 import io
 import json
 import re
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
+from _local_http import serve_locally
 from wheelfactory import download
 from wheelfactory.cli import main
 from wheelfactory.errors import NetworkError, PublishError
@@ -61,12 +59,6 @@ class Fake:
         self.assets: list[dict] = []
         self.api_url = self.storage_url = ""
         self.fail_first = 0  # answer 502 this many times first
-
-
-def serve(handler_cls: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture
@@ -141,8 +133,8 @@ def fake():
             else:
                 self._json({"message": "Not Found"}, 404)
 
-    api, state.api_url = serve(Api)
-    storage, state.storage_url = serve(Storage)
+    api, state.api_url = serve_locally(Api)
+    storage, state.storage_url = serve_locally(Storage)
     # Run 77: two artifacts (one with two wheels), plus a non-wheel artifact to ignore.
     # 120 filler artifacts make the listing span two pages of 100.
     names = {1: [W1], 2: [W2]}

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from _index_wheels import make_wheel
+from _local_http import serve_locally
 from wheelfactory import ghrelease
 from wheelfactory import publish as pub
 from wheelfactory.cli import main
@@ -47,12 +47,6 @@ class Fake:
         if not self.digests:
             out.pop("digest", None)
         return out
-
-
-def _server(handler) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture
@@ -199,7 +193,7 @@ def fake():
 
     servers = []
     for cls, attr in ((Api, "api_url"), (Uploads, "upload_url"), (Storage, "storage_url")):
-        server, url = _server(cls)
+        server, url = serve_locally(cls)
         servers.append(server)
         setattr(state, attr, url)
     yield state

@@ -207,7 +207,7 @@ def test_store_may_return_absolute_urls(tmp_path: Path) -> None:
         def __init__(self) -> None:
             self.put_names: list[str] = []
 
-        def put(self, filename: str, source: Path | bytes) -> str:
+        def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
             self.put_names.append(filename)
             return "https://cdn.example.invalid/w/" + filename.replace("+", "%2B")
 

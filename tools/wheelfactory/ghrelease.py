@@ -221,7 +221,7 @@ class GitHubReleaseStore:
 
     # -- the Store protocol
 
-    def put(self, filename: str, source: Path | bytes) -> str:
+    def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
         url = download_url(self.repo, self.tag, filename, base=self.download_base)
         if size >= MAX_ASSET_SIZE:
@@ -230,7 +230,7 @@ class GitHubReleaseStore:
                 " release assets; build fewer GPU targets per wheel or use another store"
             )
             raise PublishError(msg)
-        sha = sha256_hex(source)
+        sha = sha256 or sha256_hex(source)
         existing = self.assets().get(filename)
         if existing is not None and existing.get("state") == "uploaded":
             if self._same_content(existing, sha, size):

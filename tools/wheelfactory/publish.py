@@ -242,9 +242,10 @@ def inspect_wheel(path: str | os.PathLike[str]) -> WheelInfo:
 class Store(Protocol):
     """Where wheel files live. ``put`` returns the file's URL: relative to the index root
     (served beside the pages) or absolute (another host). ``<url>.metadata`` must be
-    stored too, which ``put`` is also called for."""
+    stored too, which ``put`` is also called for. ``sha256`` is the caller's hash of
+    ``source`` where it has one, so a multi-GB wheel is not hashed again."""
 
-    def put(self, filename: str, source: Path | bytes) -> str: ...
+    def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,7 +254,7 @@ class LocalStore:
 
     index: Path
 
-    def put(self, filename: str, source: Path | bytes) -> str:
+    def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
         dest = self.index / FILES_DIR / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{filename}.", suffix=".tmp")
@@ -496,7 +497,7 @@ def publish(
             return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())
         for info in infos:
             if info.filename in new_files:
-                url = store.put(info.filename, info.path)
+                url = store.put(info.filename, info.path, info.sha256)  # hashed once, in read
                 store.put(info.filename + ".metadata", info.metadata)
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
                 log.info("stored %s", info.filename)

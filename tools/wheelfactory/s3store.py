@@ -64,9 +64,9 @@ class S3Store:
             raise PublishError(f"s3://{self.bucket}/{key}: {err}; check the credentials") from err
         return head.get("Metadata", {}).get(SHA256_KEY, "")
 
-    def put(self, filename: str, source: Path | bytes) -> str:
+    def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
         key = self.key(filename)
-        sha = sha256_hex(source)
+        sha = sha256 or sha256_hex(source)
         stored = self._stored_sha256(key)
         if stored == sha:
             log.info("s3://%s/%s already stored (same sha256)", self.bucket, key)

@@ -163,8 +163,10 @@ def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
     assert not out.exists()  # refused before anything was prepared
 
 
-def test_empty_libcuda_stub_fails_verification(tmp_path: Path) -> None:
+def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Path) -> None:
     """Linked against an EMPTY stub, --as-needed drops libcuda.so.1; verify must refuse.
+
+    Then the same build with the real stub and --resume: nothing recompiled, verified.
 
     Built without a recipe (the --source/--name form): the user's environment supplies the
     C++20 flags the recipe would, and one target keeps it short.
@@ -195,6 +197,31 @@ def test_empty_libcuda_stub_fails_verification(tmp_path: Path) -> None:
     report = json.loads(report_file.read_text())
     failed = {r["module"]: r["error"] for r in report["imports"] if not r["ok"]}
     assert "undefined symbol: cuTensorMapEncodeTiled" in failed["quirky_ext._driver"]
+
+    # The fault fixed (the real stub), --resume reuses the work dir's compiled objects:
+    # ninja compiles nothing, only the link is redone, and the wheel now verifies.
+    resumed = run_wheelfactory(
+        *build_args(
+            "quirky_ext",
+            out,
+            "--name",
+            "quirky_ext",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--resume",
+            "--json",
+            str(tmp_path / "resumed.json"),
+            recipe=False,
+            arch="9.0a",
+        ),
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming in" in resumed.stderr and "compiling" not in resumed.stderr
+    outcome = json.loads((tmp_path / "resumed.json").read_text())
+    assert outcome["compile_steps"] == 0 and outcome["verified"] is True
+    assert [w.name for w in out.glob("*.whl")] == [Path(outcome["wheel"]).name]
+    assert "no work to do" in Path(outcome["build_log"]).read_text()
 
 
 def test_interpreter_with_torch_gets_a_system_site_env(tmp_path: Path) -> None:

@@ -123,3 +123,70 @@ def test_git_source_fetches_exact_commit(tmp_path: Path) -> None:
     )
     with pytest.raises(SourceError):
         source.prepare_source(missing, tmp_path / "work3", cache=tmp_path / "cache")
+
+
+def test_resume_keeps_compiled_objects_and_syncs_only_changed_files(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "user")
+    (tree / "csrc" / "dep").mkdir(parents=True)  # replaced by the extra source below
+    (tree / "csrc" / "dep" / "stale.h").write_text("")
+    sha = make_tarball(tmp_path / "dep.tar.gz")
+    extra = Source(url="dep.tar.gz", sha256=sha, name="dep", dest="csrc/dep")
+    recipe = Recipe(
+        path=tmp_path / "r.toml", name="pkg", version=None, source=None, extra_sources=(extra,)
+    )
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    first = source.prepare_source(recipe, work, local=tree, cache=cache)
+    # what an interrupted build left: an object, and the untouched copy of a source
+    (first.tree / "build").mkdir()
+    (first.tree / "build" / "kernel.o").write_text("compiled")
+    copied_init = first.tree / "pkg" / "__init__.py"
+    ctime_before = copied_init.stat().st_ctime_ns
+    (tree / "setup.py").write_text("from setuptools import setup\nsetup(name='pkg')\n")
+
+    resumed = source.prepare_source(recipe, work, local=tree, cache=cache, resume=True)
+    assert resumed.tree == first.tree
+    assert (resumed.tree / "build" / "kernel.o").read_text() == "compiled"
+    assert (resumed.tree / "setup.py").read_text().endswith("setup(name='pkg')\n")  # re-synced
+    assert copied_init.stat().st_ctime_ns == ctime_before  # unchanged: not written again
+    # the extra source placed over csrc/dep stays; the user's stale copy is not synced back
+    assert (resumed.tree / "csrc/dep/include/dep.h").exists()
+    assert not (resumed.tree / "csrc/dep/stale.h").exists()
+    assert resumed.extras == first.extras and resumed.main.pin == first.main.pin
+
+    # without --resume the work dir starts afresh
+    fresh = source.prepare_source(recipe, work, local=tree, cache=cache)
+    assert not (fresh.tree / "build").exists()
+
+
+def test_resume_refuses_a_work_dir_of_other_sources(tmp_path: Path) -> None:
+    recipe = Recipe(path=None, name="pkg", version=None, source=None)
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    source.prepare_source(recipe, work, local=make_tree(tmp_path / "a"), cache=cache)
+    other = make_tree(tmp_path / "b")
+    with pytest.raises(
+        SourceError,
+        match=r"^--resume: .*work holds a build of local:.*/a, not local:.*/b .*: drop --resume"
+        r" for a fresh build, or pass another --work-dir$",
+    ):
+        source.prepare_source(recipe, work, local=other, cache=cache, resume=True)
+    # nothing to resume in an empty work dir: a fresh start, not an error
+    prepared = source.prepare_source(
+        recipe, tmp_path / "empty", local=other, cache=cache, resume=True
+    )
+    assert (prepared.tree / "setup.py").exists()
+
+
+def test_cli_resume_without_a_work_dir_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wheelfactory.cli import main
+    from wheelfactory.errors import ConfigError
+
+    rc = main(
+        ["build", str(ROOT / "recipes/sageattention.toml"), "--torch", "2.14.1", "--cuda", "13.0",
+         "--out", str(tmp_path / "out"), "--resume"]
+    )  # fmt: skip
+    assert rc == ConfigError.return_code
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR")]
+    assert err == ["ERROR: --resume needs --work-dir DIR: pass the work dir of the build to resume"]
+    assert not (tmp_path / "out").exists()

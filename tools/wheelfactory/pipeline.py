@@ -97,6 +97,7 @@ class BuildRequest:
     torch_index_url: str | None  # None: pip's own configuration
     cache: Path
     work_dir: Path | None = None  # None: a temp dir, removed after a successful build
+    resume: bool = False  # keep work_dir's sources and compiled objects (same pins only)
     jobs: int | None = None
     plat: str | None = None  # auditwheel --plat; None: the lowest policy that fits
     verify: bool = True
@@ -194,6 +195,9 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
     work = request.work_dir or Path(tempfile.mkdtemp(prefix=f"wheelfactory-{recipe.name}-"))
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    # An earlier run's outputs in a reused work dir would be taken for this run's.
+    for scratch in ("dist", "edit", "edited", "repaired", "labelled", "verify"):
+        shutil.rmtree(work / scratch, ignore_errors=True)
     log.info(
         "building %s for torch %s, CUDA %s, targets %s (work dir %s)",
         recipe.name,
@@ -213,7 +217,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
         )
     with _stage("source", stages):
         prepared = source.prepare_source(
-            recipe, work, local=request.source_dir, cache=request.cache
+            recipe, work, local=request.source_dir, cache=request.cache, resume=request.resume
         )
 
     log_file = work / "build.log"

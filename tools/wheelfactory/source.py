@@ -5,10 +5,17 @@ The main source is a git commit (``git fetch`` of exactly that commit, checked w
 local tree given with ``--source DIR``, which is copied: a build never runs inside the
 user's tree. Extra sources (``[[extra-source]]``) are fetched the same way and placed at
 their ``dest`` inside the tree, replacing what is there.
+
+With ``resume``, a work dir that already holds the same sources (``src.json`` records
+their pins) keeps its tree, and with it the objects an interrupted or failed build already
+compiled; a local tree is re-synced into it file by file (unchanged files keep their
+mtimes, so ninja recompiles only what changed). Links are always redone: torch's
+BuildExtension forces setuptools' build_ext when it uses ninja.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -28,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Not copied from a local tree: build outputs and caches that would leak into the build.
 COPY_IGNORE = ("build", "dist", "*.egg-info", "__pycache__", ".venv", "*.so", "*.o")
+# In the work dir: the pins work/src was prepared from, and the PreparedSource (for --resume).
+MARKER = "src.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,14 +177,42 @@ def _local_git_state(tree: Path) -> tuple[str | None, bool]:
         return None, False
 
 
-def copy_local(src: Path, dest: Path) -> FetchedSource:
-    """Copy a local tree (never build inside the user's tree)."""
+def _copy_if_changed(src: str, dest: str) -> None:
+    """copy2, unless ``dest`` has the same size and mtime (rsync's quick check)."""
+    a, b = os.stat(src), (os.stat(dest) if os.path.exists(dest) else None)
+    if b is None or (a.st_size, a.st_mtime_ns) != (b.st_size, b.st_mtime_ns):
+        shutil.copy2(src, dest)
+
+
+def copy_local(
+    src: Path, dest: Path, *, update: bool = False, keep: tuple[str, ...] = ()
+) -> FetchedSource:
+    """Copy a local tree (never build inside the user's tree).
+
+    ``update``: ``dest`` is an earlier copy; copy only changed files into it and leave the
+    paths in ``keep`` (extra sources placed there) alone.
+    """
     if not (src / "setup.py").exists() and not (src / "pyproject.toml").exists():
         raise SourceError(
             f"{src} has no setup.py or pyproject.toml: pass the folder that holds them to --source"
         )
     commit, dirty = _local_git_state(src)
-    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+    ignore_build_outputs = shutil.ignore_patterns(*COPY_IGNORE)
+    kept = {src / k for k in keep}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(ignore_build_outputs(folder, names)) | {
+            n for n in names if Path(folder, n) in kept
+        }
+
+    shutil.copytree(
+        src,
+        dest,
+        symlinks=True,
+        ignore=ignore,
+        dirs_exist_ok=update,
+        copy_function=_copy_if_changed if update else shutil.copy2,
+    )
     return FetchedSource(
         name="main",
         kind="local",
@@ -204,13 +241,72 @@ def fetch(source: Source, dest: Path, cache: Path, base_dir: Path | None = None)
     )
 
 
+def _wanted_pins(recipe: Recipe, local: Path | None) -> list[str] | None:
+    if local is not None:
+        main = f"local:{local.resolve()}"
+    elif recipe.source is not None:
+        main = recipe.source.pin
+    else:
+        return None
+    return [main, *(extra.pin for extra in recipe.extra_sources)]
+
+
+def _write_marker(work: Path, pins: list[str], prepared: PreparedSource) -> None:
+    def fetched(f: FetchedSource) -> dict:
+        return {**f.__dict__, "path": str(f.path)}
+
+    record = {
+        "pins": pins,
+        "tree": str(prepared.tree),
+        "main": fetched(prepared.main),
+        "extras": [fetched(e) for e in prepared.extras],
+    }
+    (work / MARKER).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _resume(recipe: Recipe, work: Path, local: Path | None) -> PreparedSource | None:
+    """The PreparedSource already in ``work`` if it holds these sources; None: nothing to resume."""
+    marker = work / MARKER
+    if not marker.exists() or not (work / "src").is_dir():
+        log.info("nothing to resume in %s: preparing the sources afresh", work)
+        return None
+    record = json.loads(marker.read_text())
+    wanted = _wanted_pins(recipe, local)
+    if record["pins"] != wanted:
+        raise SourceError(
+            f"--resume: {work} holds a build of {record['pins'][0]}, not {wanted and wanted[0]}"
+            " (or other extra sources): drop --resume for a fresh build, or pass another --work-dir"
+        )
+
+    def fetched(d: dict) -> FetchedSource:
+        return FetchedSource(**{**d, "path": Path(d["path"])})
+
+    main, extras = fetched(record["main"]), tuple(fetched(e) for e in record["extras"])
+    if local is not None:
+        keep = tuple(e.dest for e in recipe.extra_sources)
+        main = copy_local(local.resolve(), work / "src", update=True, keep=keep)
+    log.info("resuming in %s: keeping %s and what was compiled there", work, main.pin)
+    return PreparedSource(tree=Path(record["tree"]), main=main, extras=extras)
+
+
 def prepare_source(
-    recipe: Recipe, work: Path, *, local: Path | None = None, cache: Path
+    recipe: Recipe,
+    work: Path,
+    *,
+    local: Path | None = None,
+    cache: Path,
+    resume: bool = False,
 ) -> PreparedSource:
-    """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``."""
+    """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``.
+
+    ``resume``: keep what ``work`` holds when it was prepared from the same pins.
+    """
     work.mkdir(parents=True, exist_ok=True)
+    if resume and (kept := _resume(recipe, work, local)) is not None:
+        return kept
     base_dir = recipe.path.resolve().parent if recipe.path else None
     src_dir = work / "src"
+    (work / MARKER).unlink(missing_ok=True)
     if src_dir.exists():
         shutil.rmtree(src_dir)
     if local is not None:
@@ -236,4 +332,8 @@ def prepare_source(
         place.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched.path), place)
         extras.append(FetchedSource(**{**fetched.__dict__, "path": place}))
-    return PreparedSource(tree=tree, main=main, extras=tuple(extras))
+    prepared = PreparedSource(tree=tree, main=main, extras=tuple(extras))
+    pins = _wanted_pins(recipe, local)
+    assert pins is not None
+    _write_marker(work, pins, prepared)
+    return prepared

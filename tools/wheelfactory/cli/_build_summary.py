@@ -20,6 +20,7 @@ def as_dict(outcome: BuildOutcome) -> dict[str, Any]:
         "targets": [str(t) for t in outcome.targets],
         "policy": outcome.policy,
         "stages": outcome.stages,
+        "compile_steps": outcome.compile_steps,
         "verified": outcome.report.ok if outcome.report else None,
         "verify_report": str(outcome.report_file) if outcome.report_file else None,
         "build_log": str(outcome.log_file),

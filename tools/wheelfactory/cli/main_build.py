@@ -58,6 +58,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--work-dir", type=Path, help="keep the build's scratch files here (default: a temp dir)"
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse --work-dir's sources and the objects an earlier, interrupted or failed build"
+        " of the same sources compiled (ninja recompiles only what changed)",
+    )
+    parser.add_argument(
         "--keep-debug",
         action="store_true",
         help="keep host debug info in the shared libraries (default: strip --strip-debug)",
@@ -108,6 +114,8 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             "nothing to build: pass a RECIPE, or --source DIR --name NAME --arch LIST"
         )
+    if args.resume and args.work_dir is None:
+        raise ConfigError("--resume needs --work-dir DIR: pass the work dir of the build to resume")
     request = pipeline.BuildRequest(
         recipe=recipe,
         source_dir=args.source,
@@ -119,6 +127,7 @@ def execute(args: argparse.Namespace) -> int:
         torch_index_url=buildenv.resolve_torch_index_url(args.torch_index_url, args.cuda),
         cache=buildenv.cache_dir(),
         work_dir=args.work_dir,
+        resume=args.resume,
         jobs=args.jobs,
         plat=args.plat,
         verify=not args.no_verify,

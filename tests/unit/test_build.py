@@ -95,6 +95,20 @@ def test_compose_env_callers_nvcc_threads_win(tmp_path: Path) -> None:
     assert composed.env["NVCC_APPEND_FLAGS"] == "--threads 1 --threads 4"
 
 
+def test_compose_env_fixes_the_hash_seed_so_set_order_repeats(tmp_path: Path) -> None:
+    """SageAttention's setup.py builds its -gencode list from a set: with a random seed the
+    nvcc command line, which ninja hashes, changes every run and --resume recompiles all
+    (seen on the GPU machine: the second call rebuilt every .cu)."""
+    composed = build.compose_env(
+        {"PYTHONHASHSEED": "random"},
+        build_env=fake_env(tmp_path),
+        toolchain=TOOLCHAIN,
+        targets=arch.parse_targets("8.0,9.0a"),
+        jobs=1,
+    )
+    assert composed.applied["PYTHONHASHSEED"] == "0"
+
+
 @pytest.mark.parametrize(("memory_gib", "expected"), [(None, 16), (200.0, 16), (19.5, 6), (2.0, 1)])
 def test_default_jobs_leaves_memory_per_job(
     monkeypatch: pytest.MonkeyPatch, memory_gib: float | None, expected: int

@@ -146,6 +146,7 @@ def test_environment_as_cibuildwheel_evaluates_it():
     assert env["LIBRARY_PATH"] == "/usr/local/cuda/lib64/stubs:/x"
     assert env["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
     assert env["MAX_JOBS"].isdigit()
+    assert env["PYTHONHASHSEED"] == "0"  # setup.py's set-ordered -gencode list: same every build
     assert env["ODD"] == 'a "b" $HOME `x` it\'s'  # literals stay literal
     assert env["WHEELFACTORY_BUILD_START"].isdigit()  # the one $(...) is evaluated
     runner = evaluate_in_cibuildwheel(environment, {**outer, "NVCC_APPEND_FLAGS": "--threads 4"})

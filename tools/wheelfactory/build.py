@@ -2,7 +2,8 @@
 
 The environment is a pure function of its inputs (``compose_env``): the caller's
 environment, then wheelfactory's settings (CUDA_HOME, TORCH_CUDA_ARCH_LIST from the
-targets, never from a local GPU; MAX_JOBS, with nvcc held to one thread per job; CPATH
+targets, never from a local GPU; MAX_JOBS, with nvcc held to one thread per job; a fixed
+PYTHONHASHSEED (set iteration order in setup.py files stays the same run to run); CPATH
 with torch's CUDA headers; a libcuda stub on LIBRARY_PATH for linking only), then the
 recipe's ``[build].env``, then its matching ``[[fix]]`` entries (``env`` sets,
 ``env-append`` appends with a space).
@@ -41,6 +42,10 @@ GIB_PER_COMPILE_JOB = 3
 # x 8 targets = 32 cicc processes on a 2-core builder, and swap-thrash). MAX_JOBS is then
 # the one knob for how many device compiles run at once.
 NVCC_ONE_THREAD = "--threads 1"
+# A fixed hash seed: SageAttention's setup.py builds its -gencode list from a set, so with
+# random seeds each run orders it differently, the nvcc command line changes, and ninja
+# (which hashes it) recompiles every .cu on --resume; the binaries' layout varies too.
+STABLE_HASH_SEED = "0"
 NVCC_APPEND = "NVCC_APPEND_FLAGS"
 
 
@@ -161,6 +166,7 @@ def compose_env(
         "VIRTUAL_ENV": str(build_env.root),
         # Never pick up a user's site-packages or a foreign sitecustomize by accident.
         "PYTHONNOUSERSITE": "1",
+        "PYTHONHASHSEED": STABLE_HASH_SEED,
     }
     include = build_env.nvidia_include()
     if include is not None:

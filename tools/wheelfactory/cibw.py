@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelfactory import naming, resources
+from wheelfactory.build import STABLE_HASH_SEED
 from wheelfactory.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -246,6 +247,8 @@ def _environment(job: Job, table: CiTable, recipe: Any | None) -> dict[str, str]
         # nvcc keeps the last --threads: one thread per job (a setup.py's --threads=8 would
         # multiply MAX_JOBS past the runner's memory), unless the runner's own setting follows.
         "NVCC_APPEND_FLAGS": '"--threads 1 $NVCC_APPEND_FLAGS"',
+        # setup.py's set-ordered -gencode list comes out the same in every build
+        "PYTHONHASHSEED": _quote(STABLE_HASH_SEED),
         # The test step installs the wheel, whose Requires-Dist pins torch==X.Y.*: take
         # that torch from PyTorch's index for this CUDA (its +cuXYZ local version sorts
         # above PyPI's plain one), never a CPU or other-CUDA build.

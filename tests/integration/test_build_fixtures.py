@@ -199,7 +199,10 @@ def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Pa
     assert "undefined symbol: cuTensorMapEncodeTiled" in failed["quirky_ext._driver"]
 
     # The fault fixed (the real stub), --resume reuses the work dir's compiled objects:
-    # ninja compiles nothing, only the link is redone, and the wheel now verifies.
+    # ninja compiles nothing, only the link is redone, and the wheel now verifies. What a
+    # run killed mid-label leaves behind (a half-unpacked wheel, an old dist/) is cleared.
+    (tmp_path / "work/label/unpacked/half").mkdir(parents=True)
+    (tmp_path / "work/dist/quirky_ext-0.3.1-cp311-cp311-linux_x86_64.whl").write_bytes(b"old")
     resumed = run_wheelfactory(
         *build_args(
             "quirky_ext",

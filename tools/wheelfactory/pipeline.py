@@ -196,7 +196,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     # An earlier run's outputs in a reused work dir would be taken for this run's.
-    for scratch in ("dist", "edit", "edited", "repaired", "labelled", "verify"):
+    for scratch in ("dist", "edit", "edited", "repaired", "label", "labelled", "verify"):
         shutil.rmtree(work / scratch, ignore_errors=True)
     log.info(
         "building %s for torch %s, CUDA %s, targets %s (work dir %s)",
@@ -340,7 +340,7 @@ def build(request: BuildRequest, *, extra_edits: tuple[ExtraEdit, ...] = ()) -> 
             repaired.wheel,
             label_edits(info, record, strip_debug=request.strip_debug),
             work / "labelled",
-            work=work,
+            work=work / "label",
         )
 
     report = None

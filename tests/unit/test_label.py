@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -63,6 +64,10 @@ def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
     record = label.read_build_record(out)
     assert record == {"version": 1, "torch": "2.14.1", "targets": ["9.0a", "12.0a"]}
     assert not (tmp_path / "work" / "unpacked").exists()
+    # readable by others like any plain file (not tempfile.mkstemp's 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_require_adds_when_absent(tmp_path: Path) -> None:

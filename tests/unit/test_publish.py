@@ -10,7 +10,7 @@ from _index_wheels import make_wheel
 from wheelfactory import publish as pub
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.index import render_index
-from wheelfactory.manifest import MANIFEST_NAME, load_manifest
+from wheelfactory.manifest import MANIFEST_NAME, load_manifest, save_manifest
 
 
 def snapshot(index: Path) -> dict[str, bytes]:
@@ -235,3 +235,27 @@ def test_cli_publish_yank_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
     assert len(err) == 1 and err[0].startswith("ERROR: refusing") and "rebuild" in err[0]
     assert main(["publish", str(w), "--index", idx, "--store", "s4://x"]) == ConfigError.return_code
+
+
+def test_published_files_are_readable_by_a_web_server_user(tmp_path: Path) -> None:
+    """A wheel, page or manifest left 0600 (tempfile.mkstemp's mode) gives a web server that
+    serves the index as another user 403 on every download."""
+    import os
+
+    from wheelfactory import atomicfile
+
+    old = os.umask(0o022)
+    try:
+        idx = tmp_path / "idx"
+        w = make_wheel(tmp_path / "w")
+        pub.publish([w], idx)
+        pub.set_yanked(idx, w.name, yanked=True, reason="broken")
+        save_manifest(idx, load_manifest(idx))  # as `ci attach-provenance` rewrites it
+        atomicfile.write_bytes(tmp_path / "plain", b"x")
+    finally:
+        os.umask(old)
+    published = [p for p in idx.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert idx / "files" / w.name in published and idx / MANIFEST_NAME in published
+    modes = {p.relative_to(idx).as_posix(): oct(p.stat().st_mode & 0o777) for p in published}
+    assert set(modes.values()) == {"0o644"}, modes
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o644

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from wheelfactory import _proc
+from wheelfactory import _proc, atomicfile
 from wheelfactory.errors import BuildError
 
 Edit = Callable[[Path], None]
@@ -237,30 +236,26 @@ def pack(root: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / wheel_filename(root)
     rows: list[tuple[str, str, str]] = []
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".whl.part")
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for path in files:
-                arcname = path.relative_to(root).as_posix()
-                if arcname == record_name:
-                    continue
-                data = path.read_bytes()
-                info = zipfile.ZipInfo(arcname, date_time=date_time)
-                info.external_attr = ((path.stat().st_mode & 0o777) | 0o100000) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, data)
-                rows.append((arcname, _record_hash(data), str(len(data))))
-            rows.append((record_name, "", ""))
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(rows)
-            info = zipfile.ZipInfo(record_name, date_time=date_time)
-            info.external_attr = 0o100644 << 16
-            z.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with (
+        atomicfile.replacing(target) as fh,
+        zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as z,
+    ):
+        for path in files:
+            arcname = path.relative_to(root).as_posix()
+            if arcname == record_name:
+                continue
+            data = path.read_bytes()
+            info = zipfile.ZipInfo(arcname, date_time=date_time)
+            info.external_attr = ((path.stat().st_mode & 0o777) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+            rows.append((arcname, _record_hash(data), str(len(data))))
+        rows.append((record_name, "", ""))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        info = zipfile.ZipInfo(record_name, date_time=date_time)
+        info.external_attr = 0o100644 << 16
+        z.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return target
 
 

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from wheelfactory import atomicfile
 from wheelfactory.errors import ConfigError, NetworkError, PublishError
 from wheelfactory.naming import WheelLabel, parse_wheel
 
@@ -329,25 +329,10 @@ def load_manifest(index: str | os.PathLike[str], *, timeout: float = 30, tries: 
     return Manifest.from_json(data, source=source)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_manifest(index: str | os.PathLike[str], manifest: Manifest) -> Path:
     """Write ``<index>/manifest.json`` atomically; return its path."""
     path = Path(index) / MANIFEST_NAME
-    atomic_write(path, manifest.dumps())
+    atomicfile.write_bytes(path, manifest.dumps())
     return path
 
 

@@ -39,7 +39,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,6 +52,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from wheelfactory import atomicfile
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.hashing import sha256_hex
 from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
@@ -60,7 +60,6 @@ from wheelfactory.manifest import (
     MANIFEST_NAME,
     Manifest,
     PublishedFile,
-    atomic_write,
     check_filename,
     load_manifest,
     now_upload_time,
@@ -257,21 +256,13 @@ class LocalStore:
     def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
         dest = self.index / FILES_DIR / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{filename}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(source, bytes):
-                    out.write(source)
-                else:
-                    with source.open("rb") as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            # A file of this name not in the manifest is a leftover of a crashed publish.
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # A file of this name not in the manifest is a leftover of a crashed publish.
+        with atomicfile.replacing(dest) as out:
+            if isinstance(source, bytes):
+                out.write(source)
+            else:
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
         return f"{FILES_DIR}/{filename}"
 
 
@@ -390,7 +381,7 @@ def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) 
         ops.append(["replace", tmp, path])
         contents[tmp] = data
     journal = index / JOURNAL_NAME
-    atomic_write(journal, json.dumps({"state": "prepare", "ops": ops}).encode())
+    atomicfile.write_bytes(journal, json.dumps({"state": "prepare", "ops": ops}).encode())
     for tmp, data in contents.items():
         target = index / tmp
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -399,7 +390,7 @@ def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) 
             fh.flush()
             os.fsync(fh.fileno())
     _crash_point("prepared")
-    atomic_write(journal, json.dumps({"state": "commit", "ops": ops}).encode())
+    atomicfile.write_bytes(journal, json.dumps({"state": "commit", "ops": ops}).encode())
     _apply(index, ops, crash_points=True)
     journal.unlink()
 

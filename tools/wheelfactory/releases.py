@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from wheelfactory import resources
+from wheelfactory import atomicfile, resources
 from wheelfactory.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -354,20 +354,10 @@ def dumps(table: ReleaseTable) -> str:
 
 def dump(table: ReleaseTable, path: str | Path | None = None) -> Path:
     """Write ``table`` canonically (atomically) to ``path`` (default: the packaged table)."""
-    import os
-    import tempfile
-
     path = Path(path) if path is not None else resources.TORCH_RELEASES
     text = dumps(table)
     parse(text, str(path))  # never write what load would refuse
-    fd, tmp = tempfile.mkstemp(prefix=".torch-releases.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomicfile.write_bytes(path, text.encode("utf-8"))
     return path
 
 

@@ -44,7 +44,7 @@ GIB_PER_COMPILE_JOB = 3
 NVCC_ONE_THREAD = "--threads 1"
 # A fixed hash seed: SageAttention's setup.py builds its -gencode list from a set, so with
 # random seeds each run orders it differently, the nvcc command line changes, and ninja
-# (which hashes it) recompiles every .cu on --resume; the binaries' layout varies too.
+# (which hashes it) recompiles every .cu on --resume.
 STABLE_HASH_SEED = "0"
 NVCC_APPEND = "NVCC_APPEND_FLAGS"
 

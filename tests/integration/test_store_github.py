@@ -332,3 +332,45 @@ def test_cli_with_api_and_upload_urls(fake, tmp_path, monkeypatch, capsys):
     assert rc == 10 and err.startswith("ERROR: ") and "HTTP 401" in err
     assert len(err.strip().splitlines()) == 1
     assert [f.filename for f in load_manifest(tmp_path / "idx").files] == [w.name]
+
+
+def test_a_tag_with_label_gives_one_release_per_label(fake, tmp_path):
+    """1080 wheels and their .metadata would not fit one release (1000 assets at most)."""
+    stores = ghrelease.store_from_spec(
+        tmp_path / "idx",
+        f"github:{REPO}@wheels-{{label}}",
+        api_url=fake.api_url,
+        env={"GITHUB_TOKEN": TOKEN},
+    )
+    new = make_wheel(tmp_path / "a")
+    old = make_wheel(tmp_path / "b", cuda="128", torch="2.13")
+    pub.publish([new, old], tmp_path / "idx", store=stores)
+    assert sorted(fake.releases) == ["wheels-cu128torch2.13", "wheels-cu130torch2.14"]
+    by_release = {
+        tag: sorted(a["name"] for a in fake.assets.values() if a["_release"] == rel["id"])
+        for tag, rel in fake.releases.items()
+    }
+    assert by_release["wheels-cu130torch2.14"] == [new.name, new.name + ".metadata"]
+    assert by_release["wheels-cu128torch2.13"] == [old.name, old.name + ".metadata"]
+    urls = {f.filename: f.url for f in load_manifest(tmp_path / "idx").files}
+    assert urls[old.name].startswith(
+        f"https://github.com/{REPO}/releases/download/wheels-cu128torch2.13/"
+    )
+
+
+def test_a_full_release_is_refused_before_any_upload(fake, tmp_path):
+    s = store(fake)
+    rid = s.release()["id"]
+    for i in range(ghrelease.MAX_ASSETS_PER_RELEASE):
+        fake.assets[10_000 + i] = {"id": 10_000 + i, "name": f"old-{i}.whl", "size": 1,
+                                   "state": "uploaded", "_release": rid, "_data": b"x"}  # fmt: skip
+    n = len(fake.requests)
+    w = make_wheel(tmp_path / "w")
+    with pytest.raises(
+        PublishError,
+        match=rf"^refusing {re.escape(w.name)}: release {TAG} already holds 1000 assets,"
+        rf" GitHub's limit; publish with a tag per label \(--store github:{REPO}@wheels-\{{label\}}\)$",
+    ):
+        pub.publish([w], tmp_path / "idx", store=s)
+    assert not [r for r in fake.requests[n:] if r[0] == "uploads"]
+    assert load_manifest(tmp_path / "idx").files == ()

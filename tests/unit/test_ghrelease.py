@@ -63,3 +63,18 @@ def test_over_2_gib_is_refused_before_any_request(tmp_path: Path) -> None:
                                          api_url="http://127.0.0.1:9")
     with pytest.raises(PublishError, match="over GitHub's 2 GiB limit"):
         store.put(WHEEL, big)
+
+
+def test_labelled_tag_names_each_wheels_release() -> None:
+    spec = "github:thu-ml/wheels@wheels-{label}"
+    env = {"GITHUB_TOKEN": "t"}
+    stores = ghrelease.store_from_spec(Path("idx"), spec, env=env)
+    assert isinstance(stores, ghrelease.LabelledReleaseStores)
+    assert stores.tag_for(WHEEL) == "wheels-cu130torch2.14"
+    assert stores.tag_for(WHEEL + ".metadata") == "wheels-cu130torch2.14"
+    abi = WHEEL.replace("torch2.14", "torchabi")
+    assert stores.tag_for(abi) == "wheels-cu130torchabi"
+    with pytest.raises(PublishError, match=r"has no \+cuXYZtorchX\.Y label for the \{label\}"):
+        stores.tag_for("demo-1.0-py3-none-any.whl")
+    with pytest.raises(ConfigError, match="no GitHub token"):
+        ghrelease.store_from_spec(Path("idx"), spec, env={})

@@ -17,7 +17,12 @@ GitHub REST API shapes used (docs.github.com/en/rest/releases/releases, /release
 Asset names: GitHub renames characters it does not allow, and a ``+`` left raw in the
 query string arrives as a space, which becomes ``.`` (github/rest-api-description#2968);
 a ``%2B`` keeps the ``+``. A renamed wheel would not install (pip reads the version from
-the file name), so an answer with another name is refused. Assets are limited to 2 GiB.
+the file name), so an answer with another name is refused. Assets are limited to 2 GiB,
+and a release to 1000 assets (GitHub answers 422 "file_count limited to 1000 assets"):
+with a wheel and its .metadata per file, one release holds 500 wheels, fewer than one
+torch release's matrix. A tag with ``{label}`` (``github:OWNER/NAME@wheels-{label}``) puts
+each wheel in the release of its local label (``wheels-cu130torch2.14``), the same split
+as the index's pages; a full release is refused before anything is uploaded.
 
 The token (``$GITHUB_TOKEN`` or ``$GH_TOKEN``) is sent to the API and upload hosts only,
 never to the storage hosts that downloads are redirected to.
@@ -34,7 +39,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +47,13 @@ from typing import Any
 from wheelfactory.download import API_VERSION, DEFAULT_API_URL, GitHubClient
 from wheelfactory.errors import ConfigError, NetworkError, PublishError
 from wheelfactory.hashing import sha256_hex
+from wheelfactory.naming import parse_wheel
 
 log = logging.getLogger(__name__)
 
 MAX_ASSET_SIZE = 2 * 1024**3  # GitHub: "each file included in a release must be under 2 GiB"
+MAX_ASSETS_PER_RELEASE = 1000  # GitHub: 422 "file_count limited to 1000 assets"
+LABEL_FIELD = "{label}"  # in a tag: the wheel's local version label
 DEFAULT_DOWNLOAD_URL = "https://github.com"
 _SPEC_RE = re.compile(
     r"^github:(?P<repo>[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100})"
@@ -243,6 +251,13 @@ class GitHubReleaseStore:
                 " a published file never changes: bump the build tag or the version"
             )
             raise PublishError(msg)
+        if existing is None and len(self.assets()) >= MAX_ASSETS_PER_RELEASE:
+            msg = (
+                f"refusing {filename}: release {self.tag} already holds {len(self.assets())}"
+                f" assets, GitHub's limit; publish with a tag per label"
+                f" (--store github:{self.repo}@wheels-{LABEL_FIELD})"
+            )
+            raise PublishError(msg)
         if existing is not None:  # "starter": a failed upload left it; GitHub says delete it
             self._send("DELETE", self._api(f"/repos/{self.repo}/releases/assets/{existing['id']}"))
         target = (
@@ -276,6 +291,32 @@ class GitHubReleaseStore:
         return url
 
 
+@dataclass(kw_only=True)
+class LabelledReleaseStores:
+    """``github:OWNER/NAME@PREFIX{label}SUFFIX``: each wheel (and its .metadata) goes to the
+    release named after its local version label, one GitHubReleaseStore per release."""
+
+    tag_template: str
+    make: Callable[[str], GitHubReleaseStore]  # tag -> the store of that release
+    _stores: dict[str, GitHubReleaseStore] = field(default_factory=dict, init=False)
+
+    def tag_for(self, filename: str) -> str:
+        label = parse_wheel(filename.removesuffix(".metadata"))
+        if not label.is_labelled:
+            raise PublishError(
+                f"refusing {filename}: it has no +cuXYZtorchX.Y label for the {LABEL_FIELD}"
+                f" in release tag {self.tag_template}; publish labelled wheels (wheelfactory build)"
+            )
+        local = label.version.split("+", 1)[1]
+        return self.tag_template.replace(LABEL_FIELD, local)
+
+    def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
+        tag = self.tag_for(filename)
+        if tag not in self._stores:
+            self._stores[tag] = self.make(tag)
+        return self._stores[tag].put(filename, source, sha256)
+
+
 def store_from_spec(
     index: Path,
     spec: str,
@@ -284,18 +325,23 @@ def store_from_spec(
     upload_url: str | None = None,
     env: Mapping[str, str] = os.environ,
     **_: Any,
-) -> GitHubReleaseStore:
+) -> GitHubReleaseStore | LabelledReleaseStores:
     """The store for ``github:OWNER/NAME@TAG``; URLs from the arguments, else
-    $GITHUB_API_URL / $WHEELFACTORY_GITHUB_UPLOAD_URL, else GitHub's own."""
+    $GITHUB_API_URL / $WHEELFACTORY_GITHUB_UPLOAD_URL, else GitHub's own. A TAG with
+    ``{label}`` gives one release per local version label."""
     repo, tag = parse_spec(spec)
-    return GitHubReleaseStore(
-        repo=repo,
-        tag=tag,
-        token=env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "",
-        api_url=api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL,
-        upload_url=upload_url or env.get("WHEELFACTORY_GITHUB_UPLOAD_URL") or None,
-        download_base=env.get("GITHUB_SERVER_URL") or DEFAULT_DOWNLOAD_URL,
-    )
 
+    def make(release_tag: str) -> GitHubReleaseStore:
+        return GitHubReleaseStore(
+            repo=repo,
+            tag=release_tag,
+            token=env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "",
+            api_url=api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            upload_url=upload_url or env.get("WHEELFACTORY_GITHUB_UPLOAD_URL") or None,
+            download_base=env.get("GITHUB_SERVER_URL") or DEFAULT_DOWNLOAD_URL,
+        )
 
-__all__ = ["GitHubReleaseStore", "MAX_ASSET_SIZE", "download_url", "parse_spec", "store_from_spec"]
+    if LABEL_FIELD in tag:
+        make(tag.replace(LABEL_FIELD, "x"))  # a missing token fails now, not at the first put
+        return LabelledReleaseStores(tag_template=tag, make=make)
+    return make(tag)

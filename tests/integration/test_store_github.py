@@ -369,7 +369,8 @@ def test_a_full_release_is_refused_before_any_upload(fake, tmp_path):
     with pytest.raises(
         PublishError,
         match=rf"^refusing {re.escape(w.name)}: release {TAG} already holds 1000 assets,"
-        rf" GitHub's limit; publish with a tag per label \(--store github:{REPO}@wheels-\{{label\}}\)$",
+        rf" GitHub's limit; publish with a tag per label"
+        rf" \(--store github:{REPO}@wheels-\{{label\}}\)$",
     ):
         pub.publish([w], tmp_path / "idx", store=s)
     assert not [r for r in fake.requests[n:] if r[0] == "uploads"]

@@ -95,8 +95,9 @@ def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path)
     ]
     # the driver module kept libcuda.so.1 in NEEDED (the stub defined the symbols)
     assert any(c["name"].startswith("driver link _driver") and c["ok"] for c in report["checks"])
-    # progress was shown while compiling
+    # progress was shown while compiling; 2 modules x (binding .cpp + kernel .cu) compiled
     assert "compiling 1/2" in built.stderr
+    assert built.outcome["compile_steps"] == 4
 
 
 def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path) -> None:

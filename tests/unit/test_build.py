@@ -180,8 +180,17 @@ def test_progress_logger_keeps_last_step_and_writes_log(tmp_path: Path) -> None:
     ]:
         p(line)
     p.close()
-    assert p.last == (3, 3)
+    assert p.last == (3, 3) and p.total == 3
     assert (tmp_path / "log").read_text().splitlines()[0] == "hello"
+
+
+def test_progress_logger_counts_steps_of_extensions_built_in_parallel(tmp_path: Path) -> None:
+    """Two ninja runs at once (upstream's EXT_PARALLEL) interleave their [n/m] lines."""
+    p = build.ProgressLogger()
+    lines = ["[1/2] c++ -c a.cpp", "[1/8] c++ -c b.cpp", "[2/2] nvcc -c a.cu", "[2/8] nvcc -c b.cu"]
+    for line in lines:
+        p(line)
+    assert p.total == 4
 
 
 def test_check_cuda_matches() -> None:

@@ -72,7 +72,7 @@ class BuildResult:
     wheel: Path
     seconds: float
     log_file: Path
-    compile_steps: int  # ninja steps over all extensions, 0 if no [n/m] was seen
+    compile_steps: int  # ninja steps run over all extensions (0: everything was up to date)
     composed: ComposedEnv = field(repr=False)
 
 
@@ -203,7 +203,9 @@ class ProgressLogger:
 
     def __init__(self, log_file: Path | None = None) -> None:
         self.last: tuple[int, int] | None = None
-        self.total = 0  # steps over every ninja run of the build
+        # Steps run over every ninja run of the build: ninja prints "[n/m] ..." as each step
+        # finishes, and extensions built in parallel (EXT_PARALLEL) interleave their lines.
+        self.total = 0
         self.started = time.monotonic()
         self._fh = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115
 
@@ -212,9 +214,8 @@ class ProgressLogger:
             self._fh.write(line + "\n")
             self._fh.flush()
         step = parse_progress(line)
-        if step and step != self.last:
-            if self.last is None or step[0] <= self.last[0]:  # a new ninja run (one per extension)
-                self.total += step[1]
+        if step:
+            self.total += 1
             self.last = step
             m = re.search(r"\s-c\s+(\S+)", line) or re.search(r"\s-o\s+(\S+)", line)
             what = Path(m.group(1)).name if m else ""

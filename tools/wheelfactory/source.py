@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Not copied from a local tree: build outputs and caches that would leak into the build.
 COPY_IGNORE = ("build", "dist", "*.egg-info", "__pycache__", ".venv", "*.so", "*.o")
-# In the work dir: the pins work/src was prepared from, and the PreparedSource (for --resume).
+# In the work dir: the PreparedSource of work/src, pins included (read by --resume).
 MARKER = "src.json"
 
 
@@ -251,12 +251,11 @@ def _wanted_pins(recipe: Recipe, local: Path | None) -> list[str] | None:
     return [main, *(extra.pin for extra in recipe.extra_sources)]
 
 
-def _write_marker(work: Path, pins: list[str], prepared: PreparedSource) -> None:
+def _write_marker(work: Path, prepared: PreparedSource) -> None:
     def fetched(f: FetchedSource) -> dict:
         return {**f.__dict__, "path": str(f.path)}
 
     record = {
-        "pins": pins,
         "tree": str(prepared.tree),
         "main": fetched(prepared.main),
         "extras": [fetched(e) for e in prepared.extras],
@@ -271,10 +270,11 @@ def _resume(recipe: Recipe, work: Path, local: Path | None) -> PreparedSource | 
         log.info("nothing to resume in %s: preparing the sources afresh", work)
         return None
     record = json.loads(marker.read_text())
+    held = [record["main"]["pin"], *(e["pin"] for e in record["extras"])]
     wanted = _wanted_pins(recipe, local)
-    if record["pins"] != wanted:
+    if held != wanted:
         raise SourceError(
-            f"--resume: {work} holds a build of {record['pins'][0]}, not {wanted and wanted[0]}"
+            f"--resume: {work} holds a build of {held[0]}, not {wanted and wanted[0]}"
             " (or other extra sources): drop --resume for a fresh build, or pass another --work-dir"
         )
 
@@ -333,7 +333,5 @@ def prepare_source(
         shutil.move(str(fetched.path), place)
         extras.append(FetchedSource(**{**fetched.__dict__, "path": place}))
     prepared = PreparedSource(tree=tree, main=main, extras=tuple(extras))
-    pins = _wanted_pins(recipe, local)
-    assert pins is not None
-    _write_marker(work, pins, prepared)
+    _write_marker(work, prepared)
     return prepared

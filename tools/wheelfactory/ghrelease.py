@@ -19,8 +19,8 @@ query string arrives as a space, which becomes ``.`` (github/rest-api-descriptio
 a ``%2B`` keeps the ``+``. A renamed wheel would not install (pip reads the version from
 the file name), so an answer with another name is refused. Assets are limited to 2 GiB,
 and a release to 1000 assets (GitHub answers 422 "file_count limited to 1000 assets"):
-with a wheel and its .metadata per file, one release holds 500 wheels, fewer than one
-torch release's matrix. A tag with ``{label}`` (``github:OWNER/NAME@wheels-{label}``) puts
+with a wheel and its .metadata per file, one release holds 500 wheels, under half of the
+planned matrix. A tag with ``{label}`` (``github:OWNER/NAME@wheels-{label}``) puts
 each wheel in the release of its local label (``wheels-cu130torch2.14``), the same split
 as the index's pages; a full release is refused before anything is uploaded.
 
@@ -345,3 +345,14 @@ def store_from_spec(
         make(tag.replace(LABEL_FIELD, "x"))  # a missing token fails now, not at the first put
         return LabelledReleaseStores(tag_template=tag, make=make)
     return make(tag)
+
+
+__all__ = [
+    "GitHubReleaseStore",
+    "LabelledReleaseStores",
+    "MAX_ASSETS_PER_RELEASE",
+    "MAX_ASSET_SIZE",
+    "download_url",
+    "parse_spec",
+    "store_from_spec",
+]

@@ -174,20 +174,13 @@ def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Pa
     """
     env = {**os.environ, "CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"}
     out = tmp_path / "out"
-    proc = run_wheelfactory(
-        *build_args(
-            "quirky_ext",
-            out,
-            "--name",
-            "quirky_ext",
-            "--empty-libcuda-stub",
-            "--work-dir",
-            str(tmp_path / "work"),
-            recipe=False,
-            arch="9.0a",
-        ),
-        env=env,
-    )
+
+    def build_in_work_dir(*extra: str):
+        args = build_args("quirky_ext", out, "--name", "quirky_ext", "--work-dir",
+                          str(tmp_path / "work"), *extra, recipe=False, arch="9.0a")  # fmt: skip
+        return run_wheelfactory(*args, env=env)
+
+    proc = build_in_work_dir("--empty-libcuda-stub")
     assert proc.returncode == 8, proc.stderr[-3000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
     assert len(errors) == 1
@@ -204,22 +197,7 @@ def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Pa
     # run killed mid-label leaves behind (a half-unpacked wheel, an old dist/) is cleared.
     (tmp_path / "work/label/unpacked/half").mkdir(parents=True)
     (tmp_path / "work/dist/quirky_ext-0.3.1-cp311-cp311-linux_x86_64.whl").write_bytes(b"old")
-    resumed = run_wheelfactory(
-        *build_args(
-            "quirky_ext",
-            out,
-            "--name",
-            "quirky_ext",
-            "--work-dir",
-            str(tmp_path / "work"),
-            "--resume",
-            "--json",
-            str(tmp_path / "resumed.json"),
-            recipe=False,
-            arch="9.0a",
-        ),
-        env=env,
-    )
+    resumed = build_in_work_dir("--resume", "--json", str(tmp_path / "resumed.json"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming in" in resumed.stderr and "compiling" not in resumed.stderr
     outcome = json.loads((tmp_path / "resumed.json").read_text())

@@ -83,14 +83,16 @@ def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
     assert "WHEELFACTORY_GPU_SHIM_CAPABILITY" not in e
 
 
+def compose_plain(base: dict[str, str], tmp_path: Path) -> build.ComposedEnv:
+    """compose_env with no recipe settings, fixes, stub or shim."""
+    return build.compose_env(
+        base, build_env=fake_env(tmp_path), toolchain=TOOLCHAIN,
+        targets=arch.parse_targets("9.0a"), jobs=8,
+    )  # fmt: skip
+
+
 def test_compose_env_callers_nvcc_threads_win(tmp_path: Path) -> None:
-    composed = build.compose_env(
-        {"NVCC_APPEND_FLAGS": "--threads 4"},
-        build_env=fake_env(tmp_path),
-        toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("9.0a"),
-        jobs=8,
-    )
+    composed = compose_plain({"NVCC_APPEND_FLAGS": "--threads 4"}, tmp_path)
     # nvcc keeps the last --threads: the caller's comes after ours
     assert composed.env["NVCC_APPEND_FLAGS"] == "--threads 1 --threads 4"
 
@@ -99,13 +101,7 @@ def test_compose_env_fixes_the_hash_seed_so_set_order_repeats(tmp_path: Path) ->
     """SageAttention's setup.py builds its -gencode list from a set: with a random seed the
     nvcc command line, which ninja hashes, changes every run and --resume recompiles all
     (seen on the GPU machine: the second call rebuilt every .cu)."""
-    composed = build.compose_env(
-        {"PYTHONHASHSEED": "random"},
-        build_env=fake_env(tmp_path),
-        toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("8.0,9.0a"),
-        jobs=1,
-    )
+    composed = compose_plain({"PYTHONHASHSEED": "random"}, tmp_path)
     assert composed.applied["PYTHONHASHSEED"] == "0"
 
 

@@ -26,6 +26,7 @@ from wheelfactory import landing
 from wheelfactory import publish as pub
 from wheelfactory.index import render_index
 from wheelfactory.manifest import Manifest, PublishedFile, save_manifest
+from wheelfactory.record import RECORD_NAME, BuildRecord
 
 PROJECTS = ["sageattention", "sageattn3", "flash-attn", "flashinfer-python", "xformers-ext",
             "spargeattn", "causal-conv1d", "mamba-ssm"]
@@ -63,6 +64,15 @@ def synthetic(n: int) -> Manifest:
     return Manifest(files=tuple(files), index_url=INDEX_URL)
 
 
+def _record(name: str, version: str) -> BuildRecord:
+    return BuildRecord(
+        package=name, package_version=version, upstream_version=version.split("+")[0],
+        recipe=None, recipe_sha256=None, builder="bench", platform="linux-x86_64",
+        torch="2.14.1", torch_requirement="torch==2.14.*", cuda="13.0", python_tag="cp312-cp312",
+        targets=("9.0a",),
+    )  # fmt: skip
+
+
 def tiny_wheel(out: Path, public_version: str = "2.2.2") -> Path:
     name, version = "sageattention", f"{public_version}+cu130torch2.14"
     dist = f"{name}-{version}.dist-info"
@@ -73,7 +83,7 @@ def tiny_wheel(out: Path, public_version: str = "2.2.2") -> Path:
         f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: false\n"
                          b"Tag: cp312-cp312-manylinux_2_28_x86_64\n",
         # a build record, as real wheels have: the landing page serves it as records/<wheel>.json
-        f"{dist}/{pub.BUILD_RECORD_NAME}": b'{"cuda": "13.0", "torch": "2.14.1", "targets": ["9.0a"]}',
+        f"{dist}/{RECORD_NAME}": _record(name, version).dumps().encode(),
     }
     rec = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
            for p, d in files.items()]

@@ -97,26 +97,6 @@ class BuiltWheel:
     stderr: str
 
 
-# The modules a build runs through (others' changes do not invalidate fixture wheels).
-BUILD_MODULES = (
-    "_proc",
-    "arch",
-    "naming",
-    "recipe",
-    "buildenv",
-    "source",
-    "build",
-    "cudastub",
-    "label",
-    "repair",
-    "verify",
-    "pipeline",
-    "guard",
-    "cli/main_build",
-    "cli/_build_summary",
-)
-
-
 def _fixture_key(name: str) -> str:
     """Hash of everything a fixture wheel depends on: its sources, recipe, the settings and
     wheelfactory's own code. Same key -> the same build; any change -> a new one."""
@@ -126,8 +106,9 @@ def _fixture_key(name: str) -> str:
         *sorted((FIXTURES / name).rglob("*")),
         *sorted(FIXTURES.glob("*.tar.gz")),
     ]
-    pkg = ROOT / "tools" / "wheelfactory"
-    paths += [pkg / f"{m}.py" for m in BUILD_MODULES] + sorted((pkg / "resources").glob("*"))
+    # every file of the package: a build reaches most modules, and a stale fixture wheel
+    # reused after a change to one the key left out would test old code
+    paths += sorted((ROOT / "tools" / "wheelfactory").rglob("*"))
     for path in paths:
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from conftest import SETTINGS, BuiltWheel, build_args, run_wheelfactory
-from wheelfactory import arch, label, naming, repair, verify
+from wheelfactory import arch, naming, repair, verify, wheelfile
 
 
 def _sass_in(wheel: Path, tmp_path: Path) -> set[str]:
@@ -30,11 +30,12 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     info = naming.parse_wheel(wheel.name)
     assert info.project == naming.parse_wheel(f"{name}-0-py3-none-any.whl").project
     assert info.version == naming.labelled_version(upstream_version, SETTINGS.cuda, SETTINGS.torch)
-    record = label.read_build_record(wheel)
-    assert record is not None and record["version"] == 1
-    assert info.python_tags == info.abi_tags == (record["python_tag"],)
+    record = wheelfile.read_wheel(wheel).build_record  # sound wheel, strict v2 record
+    assert record is not None and record.version == 2
+    assert (f"{info.python_tags[0]}-{info.abi_tags[0]}",) == (record.python_tag,)
     if not SETTINGS.python.startswith("/"):
-        assert record["python_tag"] == "cp" + SETTINGS.python.replace(".", "")
+        tag = "cp" + SETTINGS.python.replace(".", "")
+        assert record.python_tag == f"{tag}-{tag}"
     assert all(p.startswith("manylinux_") for p in info.platform_tags)
     # policy: the lowest manylinux this toolchain allows (Debian 12's GCC: 2_34; CI images: 2_28)
     assert built.outcome["policy"] in info.platform_tags
@@ -51,23 +52,24 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     assert not any(
         "libtorch" in n or "libc10" in n or "libcudart" in n or "libcuda.so" in n for n in names
     )
-    assert label.check_record(wheel) == []
     # the SASS in the wheel is exactly the promised targets
     promised = {t.sm for t in arch.parse_targets(SETTINGS.arch)}
     assert _sass_in(wheel, tmp_path) == promised
-    assert record["torch"].split("+")[0] == SETTINGS.torch
-    assert record["cuda"] == SETTINGS.cuda and record["nvcc"].startswith(SETTINGS.cuda)
-    assert record["targets"] == [str(t) for t in arch.parse_targets(SETTINGS.arch)]
-    assert record["env"]["TORCH_CUDA_ARCH_LIST"] == arch.torch_arch_list(
+    assert record.torch.split("+")[0] == SETTINGS.torch
+    assert record.cuda == SETTINGS.cuda and record.nvcc and record.nvcc.startswith(SETTINGS.cuda)
+    assert record.targets == tuple(str(t) for t in arch.parse_targets(SETTINGS.arch))
+    assert record.env["TORCH_CUDA_ARCH_LIST"] == arch.torch_arch_list(
         arch.parse_targets(SETTINGS.arch)
     )
-    assert record["source"]["kind"] == "local"
-    assert len(record["recipe"]["sha256"]) == 64
-    assert record["repair"]["policy"] == built.outcome["policy"]
-    assert {"build", "setuptools", "ninja", "auditwheel", "wheelfactory"} <= set(record["tools"])
-    assert {"env", "source", "build", "repair"} <= set(record["timings"])
+    assert record.compress_mode == ("size" if SETTINGS.cuda.startswith("13") else None)
+    assert record.sources[0].kind == "local"
+    assert record.recipe_sha256 and len(record.recipe_sha256) == 64
+    assert record.repair is not None and record.repair.policy == built.outcome["policy"]
+    assert {"build", "setuptools", "ninja", "wheelfactory"} <= set(record.tools)
+    assert record.repair.tool.startswith("auditwheel")
+    assert {"env", "source", "build", "repair"} <= set(record.timings)
     # the import-time guard went in before repair, baked with this build's torch and CUDA
-    assert record["guard"] is True
+    assert record.guard is True
     guard_files = [n for n in names if n.endswith("_wheelfactory_guard.py")]
     assert guard_files, names
     with zipfile.ZipFile(wheel) as z:
@@ -85,8 +87,8 @@ def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path)
     built = fixture_builds["quirky_ext"]
     record = _check_wheel(built, "quirky_ext", "0.3.1", tmp_path)
     # the C++20 fix was applied on top of setup.py's hard-coded -std=c++17
-    assert record["env"]["CXX_APPEND_FLAGS"].endswith("-std=c++20")
-    assert record["fixes"] and record["links_driver"] is True
+    assert record.env["CXX_APPEND_FLAGS"].endswith("-std=c++20")
+    assert record.fixes and "LIBRARY_PATH" in record.env  # links-driver: a stub to link against
     report = json.loads(Path(built.outcome["verify_report"]).read_text())
     assert [r["module"] for r in report["imports"]] == [
         "quirky_ext",
@@ -103,11 +105,10 @@ def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path)
 def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path) -> None:
     built = fixture_builds["gpu_probe_ext"]
     record = _check_wheel(built, "gpu_probe_ext", "1.0.0", tmp_path)
-    assert record["gpu_shim"] is True
     highest = max(arch.parse_targets(SETTINGS.arch))
-    assert record["env"]["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == f"{highest.major}.{highest.minor}"
-    (extra,) = record["source"]["extras"]
-    assert extra["name"] == "probe_dep" and len(extra["sha256"]) == 64
+    assert record.env["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == f"{highest.major}.{highest.minor}"
+    (extra,) = record.sources[1:]
+    assert extra.name == "probe_dep" and extra.sha256 and len(extra.sha256) == 64
 
 
 def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _index_env import (
     installer_env,
     make_venv,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from _index_wheels import make_wheel
+from _records import record_json
 from wheelfactory import landing
 from wheelfactory import publish as pub
 
@@ -37,7 +38,7 @@ def test_page_without_index_url_uses_its_own_address(tmp_path: Path) -> None:
 
     site = tmp_path / "site"
     wheel = make_wheel(tmp_path / "w", python_tag="cp312", abi_tag="cp312",
-                       platform_tag="manylinux_2_28_x86_64", build_record={"targets": ["9.0a"]})
+                       platform_tag="manylinux_2_28_x86_64", build_record=record_json(targets=["9.0a"]))
     pub.publish([wheel], site / "idx")  # no index_url: "" in the manifest
     assert landing.INDEX_ROOT_LINE in (site / "idx" / "which.py").read_text()
     server = http.server.ThreadingHTTPServer(

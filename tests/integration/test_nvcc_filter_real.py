@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wheelfactory import arch, build
+from wheelfactory import arch, build, buildvars
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "nvcc_filter" / "hopper_only.cu"
 NVCC = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc"
@@ -28,7 +28,7 @@ def test_filter_lets_a_hopper_only_file_build_beside_blackwell_targets(tmp_path:
 
     wrapper = build.write_nvcc_filter(tmp_path, sys.executable)
     rules = {"nvcc_filter/*.cu": arch.parse_targets(["9.0a"])}
-    env.update(build.nvcc_filter_env(wrapper, str(NVCC), rules))
+    env.update({c.name: c.value for c in buildvars.nvcc_filter_settings(str(wrapper), str(NVCC), rules)})
     filtered = compile_with(wrapper, tmp_path / "filtered.o", env)
     assert filtered.returncode == 0, filtered.stderr
     assert "limited by [build] source-targets" in filtered.stderr

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-
 from _index_wheels import make_wheel
 from wheelfactory.manifest import load_manifest
 from wheelfactory.publish import publish

@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _index_env import installer_env
 from _index_wheels import make_wheel
 from wheelfactory import _proc

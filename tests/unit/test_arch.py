@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wheelfactory import arch
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from wheelfactory import arch, build, cudastub
+from wheelfactory import arch, build, buildvars, cudastub, platforms
 from wheelfactory.buildenv import BuildEnv, Interpreter
 from wheelfactory.errors import BuildError
-from wheelfactory.recipe import Fix, load_recipe
+from wheelfactory.recipe import BuildSettings, Fix, Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fake_env(tmp_path: Path, *, with_nvidia_include: bool = True) -> BuildEnv:
     site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
     if with_nvidia_include:
-        (site / "nvidia" / "cu13" / "include").mkdir(parents=True)
+        (site / "nvidia" / "cu13" / "include").mkdir(parents=True, exist_ok=True)
     site.mkdir(parents=True, exist_ok=True)
     interp = Interpreter(
         executable=tmp_path / "env/bin/python",
@@ -46,25 +46,45 @@ TOOLCHAIN = build.Toolchain(
 )
 
 
-def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
-    env = fake_env(tmp_path)
-    fixes = [
-        Fix(
-            why="c++20",
-            env_append={"CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"},
+def compose(
+    base: dict[str, str],
+    tmp_path: Path,
+    recipe: Recipe | None = None,
+    *,
+    targets: str = "9.0a",
+    jobs: int = 8,
+    stub: str | None = None,
+    shim: str | None = None,
+    nvidia_include: bool = True,
+) -> build.ComposedEnv:
+    """A local build's environment: compose_env over buildvars' rule for ``recipe``."""
+    recipe = recipe or Recipe(path=None, name="demo", version=None, source=None)
+    changes = buildvars.build_changes(
+        recipe, torch="2.14.1", cuda="13.0", python="3.11", targets=arch.parse_targets(targets),
+        jobs=jobs, host=buildvars.BuildHost(
+            platform=platforms.get("linux-x86_64"), cuda_home=str(TOOLCHAIN.cuda_home),
+            driver_stubs=stub, gpu_shim_dir=shim, nvcc_filter=None, real_nvcc=str(TOOLCHAIN.nvcc),
         ),
-        Fix(why="set", env={"EXT_PARALLEL": "1"}),
-    ]
-    composed = build.compose_env(
-        {"PATH": "/usr/bin", "CXX_APPEND_FLAGS": "-O1", "CPATH": "/x", "HOME": "/root"},
-        build_env=env,
+    )  # fmt: skip
+    return build.compose_env(
+        base,
+        build_env=fake_env(tmp_path, with_nvidia_include=nvidia_include),
         toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("12.0a,9.0a"),
-        jobs=2,
-        recipe_env={"MAX_JOBS": "1", "FOO": "bar"},
-        fixes=fixes,
-        stub_dir=Path("/stub"),
+        changes=changes,
     )
+
+
+def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
+    recipe = Recipe(
+        path=None, name="demo", version=None, source=None,
+        build=BuildSettings(env={"MAX_JOBS": "1", "FOO": "bar"}, links_driver=True, compress="off"),
+        fixes=(
+            Fix(why="c++20", env_append={"CXX_APPEND_FLAGS": "-std=c++20", "NVCC_APPEND_FLAGS": "-std=c++20"}),
+            Fix(why="set", env={"EXT_PARALLEL": "1"}),
+        ),
+    )  # fmt: skip
+    base = {"PATH": "/usr/bin", "CXX_APPEND_FLAGS": "-O1", "CPATH": "/x", "HOME": "/root"}
+    composed = compose(base, tmp_path, recipe, targets="12.0a,9.0a", jobs=2, stub="/stub")
     e = composed.env
     assert e["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
     assert e["CUDA_HOME"] == "/opt/cuda"
@@ -75,33 +95,25 @@ def test_compose_env_layers_ours_then_recipe_then_fixes(tmp_path: Path) -> None:
     assert e["EXT_PARALLEL"] == "1"
     assert e["LIBRARY_PATH"] == "/stub"
     assert "LD_LIBRARY_PATH" not in e  # the stub is for linking only
+    env = fake_env(tmp_path)
     assert e["CPATH"].split(os.pathsep) == [str(env.site_packages / "nvidia/cu13/include"), "/x"]
     assert e["PATH"].split(os.pathsep)[:3] == [str(env.bin_dir), "/opt/cuda/bin", "/usr/bin"]
     assert e["HOME"] == "/root" and "HOME" not in composed.applied
     assert composed.applied["FOO"] == "bar"
-    assert composed.fixes == ("c++20", "set")
     assert "WHEELFACTORY_GPU_SHIM_CAPABILITY" not in e
 
 
-def compose_plain(base: dict[str, str], tmp_path: Path) -> build.ComposedEnv:
-    """compose_env with no recipe settings, fixes, stub or shim."""
-    return build.compose_env(
-        base, build_env=fake_env(tmp_path), toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("9.0a"), jobs=8,
-    )  # fmt: skip
-
-
 def test_compose_env_callers_nvcc_threads_win(tmp_path: Path) -> None:
-    composed = compose_plain({"NVCC_APPEND_FLAGS": "--threads 4"}, tmp_path)
-    # nvcc keeps the last --threads: the caller's comes after ours
-    assert composed.env["NVCC_APPEND_FLAGS"] == "--threads 1 --threads 4"
+    composed = compose({"NVCC_APPEND_FLAGS": "--threads 4"}, tmp_path)
+    # nvcc keeps the last --threads: the caller's comes after ours (then CUDA 13's compression)
+    assert composed.env["NVCC_APPEND_FLAGS"] == "--threads 1 --threads 4 --compress-mode=size"
 
 
 def test_compose_env_fixes_the_hash_seed_so_set_order_repeats(tmp_path: Path) -> None:
     """SageAttention's setup.py builds its -gencode list from a set: with a random seed the
     nvcc command line, which ninja hashes, changes every run and --resume recompiles all
     (seen on the GPU machine: the second call rebuilt every .cu)."""
-    composed = compose_plain({"PYTHONHASHSEED": "random"}, tmp_path)
+    composed = compose({"PYTHONHASHSEED": "random"}, tmp_path)
     assert composed.applied["PYTHONHASHSEED"] == "0"
 
 
@@ -123,14 +135,10 @@ def test_available_memory_reads_proc_meminfo() -> None:
 
 
 def test_compose_env_gpu_shim_reports_highest_target(tmp_path: Path) -> None:
-    composed = build.compose_env(
-        {},
-        build_env=fake_env(tmp_path, with_nvidia_include=False),
-        toolchain=TOOLCHAIN,
-        targets=arch.parse_targets("9.0a,12.0a,10.0a"),
-        jobs=4,
-        shim_dir=Path("/shim"),
-    )
+    recipe = Recipe(path=None, name="demo", version=None, source=None,
+                    build=BuildSettings(no_gpu_shim=True))  # fmt: skip
+    composed = compose({}, tmp_path, recipe, targets="9.0a,12.0a,10.0a", shim="/shim",
+                       nvidia_include=False)  # fmt: skip
     assert composed.env["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == "12.0"
     assert composed.env["PYTHONPATH"] == "/shim"
     assert "CPATH" not in composed.env
@@ -138,15 +146,7 @@ def test_compose_env_gpu_shim_reports_highest_target(tmp_path: Path) -> None:
 
 def test_recipe_fixes_apply_to_env(tmp_path: Path) -> None:
     recipe = load_recipe(ROOT / "tests/fixtures/quirky_ext.toml")
-    fixes = recipe.fixes_for(torch="2.14.1", cuda="13.0", python="3.11", os="linux")
-    composed = build.compose_env(
-        {},
-        build_env=fake_env(tmp_path),
-        toolchain=TOOLCHAIN,
-        targets=recipe.targets_for("13.0"),
-        jobs=2,
-        fixes=fixes,
-    )
+    composed = compose({}, tmp_path, recipe, targets="9.0a,12.0a", jobs=2)
     assert composed.env["CXX_APPEND_FLAGS"] == "-std=c++20"
     assert recipe.fixes_for(torch="2.12.0", cuda="13.0", python="3.11", os="linux") == ()
 

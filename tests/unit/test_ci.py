@@ -1,28 +1,29 @@
-"""ci.py: matrix splitting, job summary, the release-asset limit, smoke imports, provenance."""
+"""ci/: matrix splitting, job summary, the release-asset limit, smoke imports, provenance."""
 
 from __future__ import annotations
 
 import json
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
-
-from wheelfactory import ci
+from _index_wheels import make_wheel as make_index_wheel
+from _records import record_json
+from wheelfactory import wheelfile
+from wheelfactory.ci import cell, matrix, release, summary
 from wheelfactory.errors import ConfigError, PublishError, VerifyError
 
 WHEEL = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
 
 
 def make_wheel(path: Path, *, record: dict | None = None, modules: dict[str, bytes] | None = None) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in (modules or {}).items():
-            zf.writestr(name, data)
-        if record is not None:
-            zf.writestr("demo_ext-1.0+cu130torch2.14.dist-info/wheelfactory-build.json", json.dumps(record))
-        zf.writestr("demo_ext-1.0+cu130torch2.14.dist-info/METADATA", "Name: demo-ext\nVersion: 1.0+cu130torch2.14\n")
-    return path
+    name, version, py, abi, plat = path.name[: -len(".whl")].split("-")
+    public, _, label = version.partition("+")
+    cuda, _, torch = label.removeprefix("cu").partition("torch")
+    return make_index_wheel(
+        path.parent, name=name, version=public, cuda=cuda, torch=torch, python_tag=py, abi_tag=abi,
+        platform_tag=plat, build_record=record, extra_files=modules, filename=path.name,
+    )  # fmt: skip
 
 
 def plan_of(n: int) -> dict:
@@ -31,7 +32,7 @@ def plan_of(n: int) -> dict:
 
 
 def test_split_fills_every_slot_and_counts():
-    out = ci.split_matrices(plan_of(300), slots=4)
+    out = matrix.split_matrices(plan_of(300), slots=4)
     assert out["count"] == "300"
     assert [out[f"count{i}"] for i in range(4)] == ["256", "44", "0", "0"]
     assert json.loads(out["matrix2"]) == {"include": []}
@@ -40,41 +41,42 @@ def test_split_fills_every_slot_and_counts():
 
 
 def test_split_limit_keeps_the_first_job():
-    out = ci.split_matrices(plan_of(5), slots=2, limit=1)
+    out = matrix.split_matrices(plan_of(5), slots=2, limit=1)
     assert out["count"] == "1"
     assert json.loads(out["matrix0"])["include"] == [{"id": "job-0"}]
 
 
 def test_split_refuses_more_jobs_than_slots_and_bad_plans():
     with pytest.raises(ConfigError, match="add a build-N job"):
-        ci.split_matrices(plan_of(600), slots=2)
+        matrix.split_matrices(plan_of(600), slots=2)
     with pytest.raises(ConfigError, match="version"):
-        ci.split_matrices({"matrices": []}, slots=1)
+        matrix.split_matrices({"matrices": []}, slots=1)
     with pytest.raises(ConfigError, match="duplicate"):
-        ci.split_matrices({"version": 1, "matrices": [{"include": [{"id": "a"}, {"id": "a"}]}]}, slots=1)
+        matrix.split_matrices({"version": 1, "matrices": [{"include": [{"id": "a"}, {"id": "a"}]}]}, slots=1)
 
 
 def test_outputs_are_single_lines():
-    text = ci.render_outputs(ci.split_matrices(plan_of(3), slots=1))
+    text = matrix.render_outputs(matrix.split_matrices(plan_of(3), slots=1))
     assert text.count("\n") == 3  # count, matrix0, count0
     with pytest.raises(ConfigError):
-        ci.render_outputs({"x": "a\nb"})
+        matrix.render_outputs({"x": "a\nb"})
 
 
 def test_summary_reads_build_records(tmp_path):
     wheel = make_wheel(
         tmp_path / WHEEL,
-        record={"version": 1, "targets": ["9.0a", "12.0a"], "timings": {"build": 600.0, "repair": 30.0}},
+        record=record_json(targets=["9.0a", "12.0a"], timings={"build": 600.0, "repair": 30.0}),
     )
-    bare = make_wheel(tmp_path / "other-2.0-cp312-cp312-win_amd64.whl")
-    rows = ci.summary_rows(ci.find_wheels([tmp_path]))
+    bare = make_index_wheel(tmp_path, name="other", version="2.0", cuda="", python_tag="cp312",
+                            abi_tag="cp312", platform_tag="win_amd64")  # fmt: skip
+    rows = summary.summary_rows(summary.find_wheels([tmp_path]))
     assert [r.wheel for r in rows] == sorted([wheel.name, bare.name])
     row = next(r for r in rows if r.wheel == WHEEL)
     assert row.targets == ("9.0a", "12.0a")
     assert row.seconds == 630.0
     assert row.size == wheel.stat().st_size
     assert row.cell == "demo-ext-1.0-cu130-torch2.14-cp311-manylinux_2_28_x86_64"
-    text = ci.render_summary(rows)
+    text = summary.render_summary(rows)
     assert "| cell | wheel | size | time | targets |" in text
     assert "10.5 min" in text and "9.0a, 12.0a" in text
     other = next(r for r in rows if r.wheel != WHEEL)
@@ -82,23 +84,23 @@ def test_summary_reads_build_records(tmp_path):
 
 
 def test_summary_escapes_table_breakers():
-    row = ci.SummaryRow(cell="a|b<script>", wheel="w.whl", size=1, seconds=None, targets=())
-    text = ci.render_summary([row])
+    row = summary.SummaryRow(cell="a|b<script>", wheel="w.whl", size=1, seconds=None, targets=())
+    text = summary.render_summary([row])
     assert "a\\|b&lt;script&gt;" in text and "<script>" not in text
 
 
 def test_release_asset_limit(tmp_path):
     small = tmp_path / "a.whl"
     small.write_bytes(b"x" * 10)
-    ci.check_release_assets([small], limit=11)
+    release.check_release_assets([small], limit=11)
     with pytest.raises(PublishError, match="2 GiB release-asset limit: a.whl"):
-        ci.check_release_assets([small], limit=10)
+        release.check_release_assets([small], limit=10)
     # the real limit: a sparse file of exactly 2 GiB is refused without writing 2 GiB
     big = tmp_path / "big.whl"
     with open(big, "wb") as f:
-        f.truncate(ci.RELEASE_ASSET_LIMIT)
+        f.truncate(release.RELEASE_ASSET_LIMIT)
     with pytest.raises(PublishError, match="big.whl"):
-        ci.check_release_assets([small, big])
+        release.check_release_assets([small, big])
 
 
 def test_extension_modules_of_a_wheel(tmp_path):
@@ -112,7 +114,7 @@ def test_extension_modules_of_a_wheel(tmp_path):
             "demo_ext.libs/libfoo-1234.so": b"",
         },
     )
-    assert ci.extension_modules(wheel) == ["demo_ext._k", "demo_ext.sub._w", "top"]
+    assert wheelfile.read_wheel(wheel).extension_modules() == ("demo_ext._k", "demo_ext.sub._w", "top")
 
 
 def test_smoke_imports_and_reports_the_failing_module(tmp_path, monkeypatch):
@@ -127,11 +129,11 @@ def test_smoke_imports_and_reports_the_failing_module(tmp_path, monkeypatch):
     for name in ("torch", "demo_ext", "demo_ext.good", "demo_ext.bad"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     wheel = make_wheel(tmp_path / WHEEL)
-    assert ci.smoke(wheel, modules=["demo_ext.good"]) == ["demo_ext.good"]
+    assert cell.smoke(wheel, modules=["demo_ext.good"]) == ["demo_ext.good"]
     with pytest.raises(VerifyError, match="import demo_ext.bad failed: ImportError: undefined symbol"):
-        ci.smoke(wheel, modules=["demo_ext.good", "demo_ext.bad"])
+        cell.smoke(wheel, modules=["demo_ext.good", "demo_ext.bad"])
     with pytest.raises(VerifyError, match="no extension module"):
-        ci.smoke(wheel)
+        cell.smoke(wheel)
 
 
 def test_set_provenance_updates_the_manifest(tmp_path):
@@ -146,11 +148,11 @@ def test_set_provenance_updates_the_manifest(tmp_path):
     )
     save_manifest(tmp_path, Manifest(files=files))
     url = "https://github.com/o/r/attestations/123"
-    assert ci.set_provenance(tmp_path, [WHEEL], url) == [WHEEL]
+    assert release.set_provenance(tmp_path, [WHEEL], url) == [WHEEL]
     got = {f.filename: f.provenance_url for f in load_manifest(tmp_path).files}
     assert got == {WHEEL: url, WHEEL.replace("cp311", "cp312"): None}
-    assert ci.set_provenance(tmp_path, [WHEEL], url) == []  # idempotent
+    assert release.set_provenance(tmp_path, [WHEEL], url) == []  # idempotent
     with pytest.raises(PublishError, match="not in the manifest"):
-        ci.set_provenance(tmp_path, ["nope-1.0-py3-none-any.whl"], url)
+        release.set_provenance(tmp_path, ["nope-1.0-py3-none-any.whl"], url)
     with pytest.raises(ConfigError, match="not https"):
-        ci.set_provenance(tmp_path, [WHEEL], "http://x")
+        release.set_provenance(tmp_path, [WHEEL], "http://x")

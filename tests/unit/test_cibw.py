@@ -1,16 +1,15 @@
-"""cibw.py: a planned job -> CIBW_* settings; the CI image table; $GITHUB_ENV rendering."""
+"""ci/cibw.py: a planned job -> CIBW_* settings; the CI image table; $GITHUB_ENV rendering."""
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import pytest
-
-from wheelfactory import cibw, releases
+from wheelfactory import releases
+from wheelfactory.ci import cibw
 from wheelfactory.errors import ConfigError
 from wheelfactory.recipe import load_recipe, parse_recipe
 
@@ -45,9 +44,9 @@ def windows_job(**over: object) -> dict[str, object]:
 
 
 def assignments_of(environment: str) -> dict[str, str]:
-    """NAME=value words of cibuildwheel's environment option (the $(...) one aside)."""
-    words = shlex.split(environment.replace(cibw_start(), "START"))
-    return dict(w.split("=", 1) for w in words)
+    """What cibuildwheel's own parser makes of CIBW_ENVIRONMENT on a host with nothing set."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return evaluate_in_cibuildwheel(environment, {"PATH": path})
 
 
 def cibw_start() -> str:
@@ -113,9 +112,9 @@ def test_linux_job_settings():
     assert assignments["CUDA_HOME"] == "/usr/local/cuda"
     assert assignments["LIBRARY_PATH"].startswith("/usr/local/cuda/lib64/stubs")  # links-driver
     assert assignments["EXT_PARALLEL"] == "4"
-    assert assignments["CXX_APPEND_FLAGS"] == "$CXX_APPEND_FLAGS -std=c++20"  # appended, not replaced
+    assert assignments["CXX_APPEND_FLAGS"] == "-std=c++20"  # appended (to nothing here)
     assert "CL" not in assignments
-    assert assignments["WHEELFACTORY_BUILD_START"] == "START"
+    assert assignments["WHEELFACTORY_BUILD_START"].isdigit()
     assert env["WHEELFACTORY_ARTIFACT"] == "wheels-quirky-ext-0.3.1-cu130-torch2.14-linux_x86_64"
 
 
@@ -141,8 +140,9 @@ def test_environment_as_cibuildwheel_evaluates_it():
     outer = {"PATH": path, "HOME": "/root", "CXX_APPEND_FLAGS": "-O1", "LIBRARY_PATH": "/x"}
     env = evaluate_in_cibuildwheel(environment, outer)
     assert env["CXX_APPEND_FLAGS"] == "-O1 -std=c++20"  # appended inside one word, no stray quotes
-    # one nvcc thread per job, the fix after it; the runner's own flags (none here) between
-    assert env["NVCC_APPEND_FLAGS"].split() == ["--threads", "1", "-std=c++20"]
+    # one nvcc thread per job, the CUDA 13 compression default and the fix after it; the
+    # runner's own flags (none here) between
+    assert env["NVCC_APPEND_FLAGS"].split() == ["--threads", "1", "--compress-mode=size", "-std=c++20"]
     assert env["LIBRARY_PATH"] == "/usr/local/cuda/lib64/stubs:/x"
     assert env["TORCH_CUDA_ARCH_LIST"] == "9.0a;12.0a"
     assert env["MAX_JOBS"].isdigit()
@@ -150,13 +150,13 @@ def test_environment_as_cibuildwheel_evaluates_it():
     assert env["ODD"] == 'a "b" $HOME `x` it\'s'  # literals stay literal
     assert env["WHEELFACTORY_BUILD_START"].isdigit()  # the one $(...) is evaluated
     runner = evaluate_in_cibuildwheel(environment, {**outer, "NVCC_APPEND_FLAGS": "--threads 4"})
-    assert runner["NVCC_APPEND_FLAGS"].split()[-3:] == ["--threads", "4", "-std=c++20"]
+    assert runner["NVCC_APPEND_FLAGS"].split()[-4:] == ["--threads", "4", "--compress-mode=size", "-std=c++20"]
 
 
 def test_aarch64_job_uses_the_aarch64_image():
     j = job(id="x-cu130-torch2.14-linux_aarch64", machine="aarch64", runner="ubuntu-24.04-arm",
             cibw_build="cp312-manylinux_aarch64")  # fmt: skip
-    env = cibw.cibw_env(cibw.parse_job(j))
+    env = cibw.cibw_env(cibw.parse_job(j), recipe=demo_recipe())
     assert env["CIBW_MANYLINUX_AARCH64_IMAGE"] == "pytorch/manylinuxaarch64-builder:cuda13.0"
     assert env["CIBW_ARCHS"] == "aarch64"
 
@@ -181,12 +181,12 @@ def test_windows_job_settings():
 
 def test_windows_without_toolkit_is_refused():
     with pytest.raises(ConfigError, match="windows-toolkit"):
-        cibw.cibw_env(cibw.parse_job(windows_job(cuda="13.4")))
+        cibw.cibw_env(cibw.parse_job(windows_job(cuda="13.4")), recipe=demo_recipe())
 
 
 def test_unknown_cuda_is_refused_with_the_fix():
     with pytest.raises(ConfigError, match=r"add \[cuda\.\"10\.2\"\]"):
-        cibw.cibw_env(cibw.parse_job(job(cuda="10.2")))
+        cibw.cibw_env(cibw.parse_job(job(cuda="10.2")), recipe=demo_recipe())
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_no_gpu_shim_recipe_gets_the_shim_in_ci_but_not_in_the_smoke_test():
     env = cibw.cibw_env(cibw.parse_job(job()), recipe=recipe)
     assert "python -m wheelfactory gpu-shim --out /tmp/wheelfactory-gpu-shim" in env["CIBW_BEFORE_BUILD"]
     assignments = assignments_of(env["CIBW_ENVIRONMENT"])
-    assert assignments["PYTHONPATH"] == "/tmp/wheelfactory-gpu-shim"
+    assert assignments["PYTHONPATH"] == "/tmp/wheelfactory-gpu-shim"  # no empty entry (cwd)
     assert assignments["WHEELFACTORY_GPU_SHIM_CAPABILITY"] == "12.0"  # the highest target
     assert env["CIBW_TEST_ENVIRONMENT"] == 'WHEELFACTORY_GPU_SHIM_CAPABILITY=""'
     # a recipe without the shim gets none of it

@@ -4,7 +4,6 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-
 from wheelfactory.index import (
     Hooks,
     affected_pages,

@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from wheelfactory import label
+from _records import record
+from wheelfactory import label, wheelfile
 
 METADATA = """Metadata-Version: 2.1
 Name: quirky_ext
@@ -42,12 +43,12 @@ def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
     edits = [
         label.set_version("0.3.1+cu130torch2.14"),
         label.require("torch==2.14.*"),
-        label.write_build_record({"torch": "2.14.1", "targets": ["9.0a", "12.0a"]}),
+        label.write_build_record(record(package="quirky-ext", package_version="0.3.1+cu130torch2.14")),
         lambda root: (root / "quirky_ext" / "_guard.py").write_text("# an extra edit\n"),
     ]
     out = label.relabel(wheel, edits, tmp_path / "out", work=tmp_path / "work")
     assert out.name == "quirky_ext-0.3.1+cu130torch2.14-cp311-cp311-manylinux_2_34_x86_64.whl"
-    assert label.check_record(out) == []
+    wheel_read = wheelfile.read_wheel(out)  # RECORD matches, dist-info and METADATA agree
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
         meta = z.read("quirky_ext-0.3.1+cu130torch2.14.dist-info/METADATA").decode()
@@ -61,8 +62,7 @@ def test_relabel_applies_edits_and_regenerates_record(tmp_path: Path) -> None:
         "Requires-Dist: numpy",
     ]
     assert "Version: 9.9 must stay" in body
-    record = label.read_build_record(out)
-    assert record == {"version": 1, "torch": "2.14.1", "targets": ["9.0a", "12.0a"]}
+    assert wheel_read.build_record == record(package="quirky-ext", package_version="0.3.1+cu130torch2.14")
     assert not (tmp_path / "work" / "unpacked").exists()
     # readable by others like any plain file (not tempfile.mkstemp's 0600)
     umask = os.umask(0)
@@ -105,9 +105,10 @@ def test_check_record_finds_tampering(tmp_path: Path) -> None:
                 data = b"x = 2\n"
             dst.writestr(info, data)
         dst.writestr("quirky_ext/extra.py", "")
-    problems = label.check_record(tampered)
-    assert "quirky_ext/__init__.py hash/size mismatch" in problems
-    assert "quirky_ext/extra.py not in RECORD" in problems
+    with zipfile.ZipFile(tampered) as z:
+        problems = wheelfile.check_record(z, "quirky_ext-0.3.1.dist-info", [n for n in z.namelist()])
+    assert "the hash of quirky_ext/__init__.py does not match RECORD" in problems
+    assert "quirky_ext/extra.py is not listed in RECORD" in problems
 
 
 def test_wheel_filename_keeps_build_tag_and_compressed_tags(tmp_path: Path) -> None:
@@ -128,11 +129,9 @@ def test_wheel_filename_keeps_build_tag_and_compressed_tags(tmp_path: Path) -> N
 def test_build_record_is_json_with_version(tmp_path: Path) -> None:
     root = tmp_path / "w"
     (root / "x-1.0.dist-info").mkdir(parents=True)
-    label.write_build_record({"a": 1})(root)
-    assert json.loads((root / "x-1.0.dist-info" / label.BUILD_RECORD).read_text()) == {
-        "a": 1,
-        "version": 1,
-    }
+    label.write_build_record(record())(root)
+    data = json.loads((root / "x-1.0.dist-info" / "wheelfactory-build.json").read_text())
+    assert data["version"] == 2 and data["targets"] == ["9.0a", "12.0a"]
 
 
 @pytest.mark.skipif(not (shutil.which("cc") and shutil.which("strip")), reason="needs cc and strip")

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import jsonschema
 import pytest
-
 from wheelfactory import resources
 from wheelfactory.errors import PublishError
 from wheelfactory.manifest import (

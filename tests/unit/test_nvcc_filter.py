@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from wheelfactory import arch, build, cibw
+from wheelfactory import arch, build, buildvars
+from wheelfactory.ci import cibw
 from wheelfactory.errors import RecipeError
 from wheelfactory.recipe import parse_recipe
 
@@ -63,7 +64,8 @@ source-targets = {table}
 def test_recipe_source_targets_parse_and_reach_the_build_env(tmp_path: Path) -> None:
     recipe = parse_recipe(RECIPE.format(table='{ "csrc/*_sm90.cu" = ["9.0a"] }'), Path("r.toml"))
     assert recipe.build.source_targets == {"csrc/*_sm90.cu": arch.parse_targets(["9.0a"])}
-    env = build.nvcc_filter_env("/f/nvcc", "/cuda/bin/nvcc", recipe.build.source_targets)
+    changes = buildvars.nvcc_filter_settings("/f/nvcc", "/cuda/bin/nvcc", recipe.build.source_targets)
+    env = {c.name: c.value for c in changes}
     assert env["PYTORCH_NVCC"] == "/f/nvcc" and env["WHEELFACTORY_NVCC_REAL"] == "/cuda/bin/nvcc"
     assert json.loads(env["WHEELFACTORY_SOURCE_TARGETS"]) == {"csrc/*_sm90.cu": ["90a"]}
 

@@ -4,8 +4,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from wheelfactory import arch, label, pipeline
+from _records import record
+from wheelfactory import arch, finish, label, pipeline, wheelfile
 from wheelfactory.errors import ConfigError
 from wheelfactory.recipe import default_recipe, load_recipe
 
@@ -39,51 +39,30 @@ def test_targets_from_arch_else_recipe_and_checked() -> None:
         pipeline.resolve_targets(request(default_recipe("x"), None))
 
 
-def test_extra_edits_get_build_info_and_label_edits_label(tmp_path: Path) -> None:
+def test_label_edits_write_version_requirement_and_record(tmp_path: Path) -> None:
     wheel = tmp_path / "x-1.0-cp311-cp311-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("x/__init__.py", "")
         z.writestr("x-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n")
         z.writestr("x-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n")
-    info = pipeline.BuildInfo(
-        name="x",
-        version="1.0+cu130torch2.14",
-        torch="2.14.1",
-        cuda="13.0",
-        python_tag="cp311",
-        targets=arch.parse_targets("9.0a"),
-    )
-    seen: list[pipeline.BuildInfo] = []
-
-    def guard(root: Path, got: pipeline.BuildInfo) -> None:
-        seen.append(got)
-        (root / "x" / "_guard.py").write_text(f"BUILT_FOR = {got.version!r}\n")
-
-    edited = label.relabel(
-        wheel, pipeline.pre_repair_edits(info, (guard,)), tmp_path / "e", work=tmp_path / "w1"
-    )
-    assert seen == [info] and edited.name == wheel.name  # still unlabelled: repair comes next
+    rec = record(package="x", package_version="1.0+cu130torch2.14")
     out = label.relabel(
-        edited,
-        pipeline.label_edits(info, {"k": 1}, strip_debug=False),
-        tmp_path / "o",
-        work=tmp_path / "w2",
+        wheel, finish.label_edits(rec, strip_debug=False), tmp_path / "o", work=tmp_path / "w"
     )
     assert out.name == "x-1.0+cu130torch2.14-cp311-cp311-linux_x86_64.whl"
-    with zipfile.ZipFile(out) as z:
-        assert "x/_guard.py" in z.namelist()
-    assert label.read_build_record(out) == {"k": 1, "version": 1}
-    assert label.check_record(out) == []
+    read = wheelfile.read_wheel(out)
+    assert read.build_record == rec
+    assert [str(r) for r in read.requires("torch")] == ["torch==2.14.*"]
 
 
 def test_published_version_checks_what_the_source_built() -> None:
     from wheelfactory.errors import BuildError
     from wheelfactory.recipe import Recipe, default_recipe
 
-    assert pipeline.published_version(default_recipe("demo"), "1.2") == "1.2"
+    assert finish.published_version(default_recipe("demo"), "1.2") == "1.2"
     pinned = Recipe(path=None, name="demo", version="1.2", source=None)
-    assert pipeline.published_version(pinned, "1.2.0") == "1.2"
+    assert finish.published_version(pinned, "1.2.0") == "1.2"
     snapshot = Recipe(path=None, name="demo", version="1.2.post20260115", upstream_version="1.2", source=None)
-    assert pipeline.published_version(snapshot, "1.2") == "1.2.post20260115"
+    assert finish.published_version(snapshot, "1.2") == "1.2.post20260115"
     with pytest.raises(BuildError, match=r"builds version 1.3, the recipe expects 1.2: update \[package\].upstream-version"):
-        pipeline.published_version(snapshot, "1.3")
+        finish.published_version(snapshot, "1.3")

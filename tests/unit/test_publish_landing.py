@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from _index_wheels import make_wheel
+from _records import record_json
 from wheelfactory import landing, resources
 from wheelfactory import publish as pub
 from wheelfactory.cli import main
@@ -29,7 +30,7 @@ def snapshot(index: Path) -> dict[str, bytes]:
 
 
 def record(n: int) -> dict:
-    return {"cuda": "13.0", "torch": "2.14.1", "targets": ["9.0a"], "n": n}
+    return record_json(targets=["9.0a"], timings={"build": float(n)})
 
 
 def test_index_url_is_recorded_remembered_and_rendered(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from wheelfactory.errors import RecipeError
 from wheelfactory.recipe import load_recipe, parse_recipe
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from packaging.version import Version
-
 from wheelfactory import arch
 from wheelfactory.recipe import load_recipe
 

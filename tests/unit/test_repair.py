@@ -26,9 +26,14 @@ def test_excludes_cover_torch_cuda_and_driver() -> None:
     assert repair.load_excludes("windows")
 
 
-def test_unknown_os_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(RepairError, match="no repairer for 'beos'"):
-        repair.repair(tmp_path / "x.whl", tmp_path, os_name="beos")
+def test_a_platform_without_a_known_repairer_is_clear(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from wheelfactory import platforms
+
+    beos = replace(platforms.get("linux-x86_64"), name="beos-x86", repairer="beoswheel")
+    with pytest.raises(RepairError, match="no repairer 'beoswheel' for beos-x86"):
+        repair.repair(tmp_path / "x.whl", tmp_path, platform=beos)
     # Windows: tests/unit/test_repair_delvewheel.py
 
 

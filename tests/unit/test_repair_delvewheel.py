@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from wheelfactory import _proc, repair
+from wheelfactory import _proc, platforms, repair
 from wheelfactory.errors import CommandFailedError, ConfigError, RepairError
 
 WHEEL = "sageattention-2.2.0-cp312-cp312-win_amd64.whl"
@@ -76,8 +76,8 @@ def test_dispatch_runs_delvewheel_through_proc(tmp_path, monkeypatch) -> None:
     calls: list[list[str]] = []
     monkeypatch.setattr(_proc, "run", _fake_delvewheel(["msvcp140-abc.dll"], calls))
     monkeypatch.setenv("CUDA_PATH", str(tmp_path / "cuda"))
-    assert isinstance(repair.REPAIRERS["windows"], repair.DelvewheelRepairer)
-    result = repair.repair(_wheel(tmp_path), tmp_path / "out", os_name="windows")
+    assert isinstance(repair.REPAIRERS[platforms.get("windows-amd64").repairer], repair.DelvewheelRepairer)
+    result = repair.repair(_wheel(tmp_path), tmp_path / "out", platform=platforms.get("windows-amd64"))
     (argv,) = calls
     assert argv[:2] == ["delvewheel", "repair"]
     assert argv[argv.index("--add-path") + 1] == str(tmp_path / "cuda" / "bin")
@@ -92,10 +92,10 @@ def test_dispatch_runs_delvewheel_through_proc(tmp_path, monkeypatch) -> None:
 def test_vendored_torch_or_cuda_dll_is_refused(tmp_path, monkeypatch, dll) -> None:
     monkeypatch.setattr(_proc, "run", _fake_delvewheel([dll], []))
     with pytest.raises(RepairError, match=f"vendors {dll}: add the pattern"):
-        repair.repair(_wheel(tmp_path), tmp_path / "out", os_name="windows")
+        repair.repair(_wheel(tmp_path), tmp_path / "out", platform=platforms.get("windows-amd64"))
 
 
 def test_delvewheel_failure_is_one_line_with_the_fix(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(_proc, "run", _fake_delvewheel([], [], rc=1))
     with pytest.raises(RepairError, match="could not repair .* pass their folder in CUDA_PATH"):
-        repair.repair(_wheel(tmp_path), tmp_path / "out", os_name="windows")
+        repair.repair(_wheel(tmp_path), tmp_path / "out", platform=platforms.get("windows-amd64"))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wheelfactory.serve import HTML_V1, JSON_V1, TEXT_HTML, negotiate
 
 PIP_ACCEPT = (

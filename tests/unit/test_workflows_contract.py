@@ -18,8 +18,9 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from wheelfactory import cibw, releases  # noqa: E402
 from wheelfactory import plan as planning  # noqa: E402
+from wheelfactory import releases  # noqa: E402
+from wheelfactory.ci import cibw  # noqa: E402
 from wheelfactory.cli import make_parser  # noqa: E402
 from wheelfactory.recipe import load_recipe  # noqa: E402
 

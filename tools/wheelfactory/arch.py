@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from wheelfactory import resources
@@ -96,10 +97,8 @@ class TargetSupport:
 
 @cache
 def target_table() -> dict[str, TargetSupport]:
-    with resources.GPU_TARGETS.open("rb") as f:
-        data = tomllib.load(f)
     table: dict[str, TargetSupport] = {}
-    for row in data["target"]:
+    for row in _table_data()["target"]:
         max_cuda = row.get("max-cuda")
         table[row["arch"]] = TargetSupport(
             arch=row["arch"],
@@ -145,7 +144,27 @@ def torch_arch_list(targets: tuple[GpuTarget, ...]) -> str:
 
 
 @cache
-def known_cuda_releases() -> tuple[Version, ...]:
+def _table_data() -> dict:
     with resources.GPU_TARGETS.open("rb") as f:
-        data = tomllib.load(f)
-    return tuple(sorted(Version(v) for v in data["cuda-releases"]))
+        return tomllib.load(f)
+
+
+@cache
+def known_cuda_releases() -> tuple[Version, ...]:
+    return tuple(sorted(Version(v) for v in _table_data()["cuda-releases"]))
+
+
+COMPRESS_MODES = ("size", "balance", "speed", "none")  # what nvcc --compress-mode takes
+
+
+def compress_flag_from() -> Version:
+    """The first CUDA release whose nvcc has --compress-mode."""
+    return Version(_table_data()["compression"]["flag-from-cuda"])
+
+
+def default_compress_mode(cuda: str | Version) -> str | None:
+    """The --compress-mode a build for ``cuda`` uses by default (None: pass no flag)."""
+    for rule in _table_data()["compression"]["auto"]:
+        if SpecifierSet(rule["cuda"]).contains(str(cuda), prereleases=True):
+            return str(rule["mode"])
+    return None

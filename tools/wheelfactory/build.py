@@ -1,17 +1,16 @@
 """Build one wheel with pypa/build inside a prepared env, with a composed environment.
 
 The environment is a pure function of its inputs (``compose_env``): the caller's
-environment, then wheelfactory's settings (CUDA_HOME, TORCH_CUDA_ARCH_LIST from the
-targets, never from a local GPU; MAX_JOBS, with nvcc held to one thread per job; a fixed
-PYTHONHASHSEED (set iteration order in setup.py files stays the same run to run); CPATH
-with torch's CUDA headers; a libcuda stub on LIBRARY_PATH for linking only), then the
-recipe's ``[build].env``, then its matching ``[[fix]]`` entries (``env`` sets,
-``env-append`` appends with a space).
+environment, then what this machine's build env needs (its bin folders on PATH,
+VIRTUAL_ENV, CPATH with torch's CUDA headers), then the changes of the one rule that CI
+builds get too (buildvars.build_changes: TORCH_CUDA_ARCH_LIST from the targets, never
+from a local GPU; MAX_JOBS with nvcc held to one thread per job; a fixed PYTHONHASHSEED;
+the nvcc --compress-mode; a libcuda stub on LIBRARY_PATH for linking; the recipe's env
+and fixes).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,32 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelfactory import _proc, arch, resources
-from wheelfactory.arch import GpuTarget
+from wheelfactory import _proc, buildvars, resources
 from wheelfactory.buildenv import BuildEnv
+from wheelfactory.buildvars import EnvChange
 from wheelfactory.errors import BuildError, CommandFailedError, ToolMissingError
-from wheelfactory.recipe import Fix
 
 log = logging.getLogger(__name__)
 
 GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
 NVCC_FILTER = resources.RESOURCES / "nvcc_filter.py"
-# The shim is active only while this names a capability ("12.0").
-GPU_SHIM_ENV = "WHEELFACTORY_GPU_SHIM_CAPABILITY"
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
 # One nvcc device pass (cicc + ptxas) of a large attention kernel for one target takes
 # 1-3 GiB (sageattn3's api.cu: ~9 GiB); the default job count leaves this much per job.
 GIB_PER_COMPILE_JOB = 3
-# nvcc reads NVCC_APPEND_FLAGS itself and keeps the last --threads: this overrides a
-# setup.py's hard-coded --threads=8, which would multiply MAX_JOBS (2 jobs x 2 extensions
-# x 8 targets = 32 cicc processes on a 2-core builder, and swap-thrash). MAX_JOBS is then
-# the one knob for how many device compiles run at once.
-NVCC_ONE_THREAD = "--threads 1"
-# A fixed hash seed: SageAttention's setup.py builds its -gencode list from a set, so with
-# random seeds each run orders it differently, the nvcc command line changes, and ninja
-# (which hashes it) recompiles every .cu on --resume.
-STABLE_HASH_SEED = "0"
-NVCC_APPEND = "NVCC_APPEND_FLAGS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,65 +117,28 @@ def default_jobs() -> int:
     return max(1, min(cores, int(memory // GIB_PER_COMPILE_JOB)))
 
 
-def _prepend(value: str, existing: str | None) -> str:
-    return value if not existing else f"{value}{os.pathsep}{existing}"
-
-
 def compose_env(
     base: Mapping[str, str],
     *,
     build_env: BuildEnv,
     toolchain: Toolchain,
-    targets: Sequence[GpuTarget],
-    jobs: int,
-    recipe_env: Mapping[str, str] = {},  # noqa: B006 - read only
-    fixes: Sequence[Fix] = (),
-    stub_dir: Path | None = None,
-    shim_dir: Path | None = None,
-    nvcc_filter: Path | None = None,
-    source_targets: Mapping[str, Sequence[GpuTarget]] = {},  # noqa: B006 - read only
+    changes: Sequence[EnvChange],
+    fixes: Sequence[str] = (),
 ) -> ComposedEnv:
-    """The build's environment: base < wheelfactory < recipe [build].env < fixes."""
-    env = dict(base)
-    ours: dict[str, str] = {
-        "CUDA_HOME": str(toolchain.cuda_home),
-        "TORCH_CUDA_ARCH_LIST": arch.torch_arch_list(tuple(targets)),
-        "MAX_JOBS": str(jobs),
-        # ours first, so a --threads in the caller's NVCC_APPEND_FLAGS still wins
-        "NVCC_APPEND_FLAGS": " ".join(filter(None, [NVCC_ONE_THREAD, base.get(NVCC_APPEND)])),
-        "PATH": _prepend(
-            os.pathsep.join(
-                map(str, [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"])
-            ),
-            base.get("PATH"),
-        ),
-        "VIRTUAL_ENV": str(build_env.root),
+    """The build's environment: ``base``, then this machine's build env, then ``changes``
+    (buildvars.build_changes, the rule CI builds share)."""
+    bins = [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"]
+    host = [
+        *(EnvChange("PATH", str(b), "prepend-path") for b in reversed(bins)),
+        EnvChange("VIRTUAL_ENV", str(build_env.root)),
         # Never pick up a user's site-packages or a foreign sitecustomize by accident.
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONHASHSEED": STABLE_HASH_SEED,
-    }
+        EnvChange("PYTHONNOUSERSITE", "1"),
+    ]
     include = build_env.nvidia_include()
     if include is not None:
-        ours["CPATH"] = _prepend(str(include), base.get("CPATH"))
-    if stub_dir is not None:
-        # For linking only: LD_LIBRARY_PATH is left alone so nothing loads the stub.
-        ours["LIBRARY_PATH"] = _prepend(str(stub_dir), base.get("LIBRARY_PATH"))
-    if shim_dir is not None:
-        ours["PYTHONPATH"] = _prepend(str(shim_dir), base.get("PYTHONPATH"))
-        ours[GPU_SHIM_ENV] = gpu_shim_capability(targets)
-    if nvcc_filter is not None:
-        ours.update(nvcc_filter_env(nvcc_filter, str(toolchain.nvcc), source_targets))
-    env.update(ours)
-    applied = dict(ours)
-    env.update(recipe_env)
-    applied.update(recipe_env)
-    for fix in fixes:
-        env.update(fix.env)
-        applied.update(fix.env)
-        for name, value in fix.env_append.items():
-            env[name] = f"{env[name]} {value}" if env.get(name) else value
-            applied[name] = env[name]
-    return ComposedEnv(env=env, applied=applied, fixes=tuple(f.why for f in fixes))
+        host.append(EnvChange("CPATH", str(include), "prepend-path"))
+    env, applied = buildvars.apply(base, [*host, *changes], pathsep=os.pathsep)
+    return ComposedEnv(env=env, applied=applied, fixes=tuple(fixes))
 
 
 def parse_progress(line: str) -> tuple[int, int] | None:
@@ -234,12 +183,6 @@ class ProgressLogger:
             self._fh.close()
 
 
-def gpu_shim_capability(targets: tuple[GpuTarget, ...]) -> str:
-    """What the no-GPU shim answers for get_device_capability(): the highest target."""
-    highest = max(targets)
-    return f"{highest.major}.{highest.minor}"
-
-
 def write_gpu_shim(work: Path, *, name: str = "gpu-shim") -> Path:
     """A folder holding the no-GPU shim as ``sitecustomize.py`` (goes on PYTHONPATH)."""
     shim_dir = work / name
@@ -263,18 +206,6 @@ def write_nvcc_filter(work: Path, python: str, *, name: str = "nvcc-filter") -> 
     wrapper.write_text(f"#!{python}\n{script}", encoding="utf-8")
     wrapper.chmod(0o755)
     return wrapper
-
-
-def nvcc_filter_env(
-    wrapper: str | Path, real_nvcc: str, source_targets: Mapping[str, Sequence[GpuTarget]]
-) -> dict[str, str]:
-    """PYTORCH_NVCC (read by torch's ninja build) -> the filter, and the filter's settings."""
-    rules = {glob: [t.sm.removeprefix("sm_") for t in ts] for glob, ts in source_targets.items()}
-    return {
-        "PYTORCH_NVCC": str(wrapper),
-        "WHEELFACTORY_NVCC_REAL": real_nvcc,
-        "WHEELFACTORY_SOURCE_TARGETS": json.dumps(rules, sort_keys=True),
-    }
 
 
 def run_build(

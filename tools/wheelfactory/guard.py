@@ -39,6 +39,7 @@ from packaging.version import Version
 from wheelfactory import resources
 from wheelfactory.arch import parse_targets
 from wheelfactory.errors import BuildError, ConfigError
+from wheelfactory.recipe import KnownBad
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class GuardInfo:
     torch_floor: str | None = None  # with torch="abi": the oldest torch it loads on, "2.10"
     targets: tuple[str, ...] = ()  # GPU targets: ("9.0a", "12.0a")
     index_root: str = DEFAULT_INDEX_ROOT
+    # GPUs on which this build computes wrong results: the guard refuses to load there
+    known_bad: tuple[KnownBad, ...] = ()
 
     def __post_init__(self) -> None:
         if self.torch == "abi":
@@ -88,6 +91,10 @@ class GuardInfo:
             "torch_floor": self.torch_floor,
             "targets": [str(t) for t in parse_targets(list(self.targets))],
             "index_root": self.index_root.rstrip("/"),
+            "known_bad": [
+                {"arch": k.arch, "reason": k.reason, "use_instead": k.use_instead}
+                for k in self.known_bad
+            ],
         }
 
 

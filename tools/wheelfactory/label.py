@@ -7,26 +7,19 @@ version (``set_version``) also changes the file name; RECORD is computed afresh.
 
 Edits here: ``set_version`` (local label ``+cu130torch2.14``), ``require`` (Requires-Dist
 ``torch==2.14.*``), ``strip_debug``, ``write_build_record`` (``<dist-info>/wheelfactory-build.json``).
-An import-time guard (``wheelfactory.guard.add_guard(unpacked_dir, info)``) is one more
-edit: pass it in ``extra_edits`` of ``pipeline.build`` (see ``pipeline.label_edits``).
+The import-time guard (guard.py) is one more edit; finish.py puts them in order.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import email.parser
-import email.policy
-import hashlib
 import io
-import json
 import os
 import re
 import shutil
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -34,10 +27,10 @@ from packaging.version import Version
 
 from wheelfactory import _proc, atomicfile
 from wheelfactory.errors import BuildError
+from wheelfactory.record import RECORD_NAME, BuildRecord
+from wheelfactory.wheelfile import parse_headers, record_hash
 
 Edit = Callable[[Path], None]
-BUILD_RECORD = "wheelfactory-build.json"
-BUILD_RECORD_VERSION = 1
 # Zip timestamps: SOURCE_DATE_EPOCH when set, else 1980-01-01 (reproducible archives).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -49,16 +42,6 @@ def find_dist_info(root: Path) -> Path:
             f"{root} holds {len(found)} .dist-info folders, not 1: the wheel is malformed; rebuild it"
         )
     return found[0]
-
-
-def _read_headers(path: Path) -> email.message.Message:
-    return email.parser.Parser(policy=email.policy.compat32).parsestr(
-        path.read_text(encoding="utf-8")
-    )
-
-
-def read_metadata(root: Path) -> email.message.Message:
-    return _read_headers(find_dist_info(root) / "METADATA")
 
 
 def _rewrite_header(
@@ -136,7 +119,7 @@ def require(requirement: str) -> Edit:
     def edit(root: Path) -> None:
         meta = find_dist_info(root) / "METADATA"
         text = meta.read_text(encoding="utf-8")
-        msg = _read_headers(meta)
+        msg = parse_headers(meta.read_bytes())
         others = [
             r
             for r in (msg.get_all("Requires-Dist") or [])
@@ -150,14 +133,11 @@ def require(requirement: str) -> Edit:
     return edit
 
 
-def write_build_record(record: Mapping[str, Any]) -> Edit:
-    """Edit: write ``<dist-info>/wheelfactory-build.json`` ({"version": 1, ...})."""
+def write_build_record(record: BuildRecord) -> Edit:
+    """Edit: write ``<dist-info>/wheelfactory-build.json``."""
 
     def edit(root: Path) -> None:
-        data = {"version": BUILD_RECORD_VERSION, **record}
-        (find_dist_info(root) / BUILD_RECORD).write_text(
-            json.dumps(data, indent=2, sort_keys=True) + "\n"
-        )
+        (find_dist_info(root) / RECORD_NAME).write_text(record.dumps(), encoding="utf-8")
 
     return edit
 
@@ -174,29 +154,14 @@ def strip_debug(strip: str = "strip") -> Edit:
     return edit
 
 
-def read_build_record(wheel: Path) -> dict[str, Any] | None:
-    """The build record inside a wheel, or None when it has none."""
-    with zipfile.ZipFile(wheel) as z:
-        for name in z.namelist():
-            parts = name.split("/")
-            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == BUILD_RECORD:
-                return json.loads(z.read(name))
-    return None
-
-
 # ------------------------------------------------------------------------------ repack
-
-
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
 
 
 def wheel_filename(root: Path) -> str:
     """``name-version-tags.whl`` from METADATA (name, version) and WHEEL (tags, build)."""
     dist_info = find_dist_info(root)
-    meta = _read_headers(dist_info / "METADATA")
-    wheel_meta = _read_headers(dist_info / "WHEEL")
+    meta = parse_headers((dist_info / "METADATA").read_bytes())
+    wheel_meta = parse_headers((dist_info / "WHEEL").read_bytes())
     name = re.sub(r"[-_.]+", "_", str(canonicalize_name(meta["Name"])))
     version = str(Version(meta["Version"]))
     tags = wheel_meta.get_all("Tag") or []
@@ -249,7 +214,7 @@ def pack(root: Path, out_dir: Path) -> Path:
             info.external_attr = ((path.stat().st_mode & 0o777) | 0o100000) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
-            rows.append((arcname, _record_hash(data), str(len(data))))
+            rows.append((arcname, record_hash(data), str(len(data))))
         rows.append((record_name, "", ""))
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
@@ -268,30 +233,3 @@ def relabel(wheel: Path, edits: Sequence[Edit], out_dir: Path, *, work: Path) ->
         return pack(root, out_dir)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def check_record(wheel: Path) -> list[str]:
-    """Problems with a wheel's RECORD (missing, extra or mismatching entries); [] if right."""
-    problems: list[str] = []
-    with zipfile.ZipFile(wheel) as z:
-        names = [n for n in z.namelist() if not n.endswith("/")]
-        record_name = next(
-            (n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None
-        )
-        if record_name is None:
-            return ["no RECORD"]
-        listed: dict[str, tuple[str, str]] = {}
-        for row in csv.reader(io.StringIO(z.read(record_name).decode())):
-            if row:
-                listed[row[0]] = (row[1], row[2])
-        for name in names:
-            if name == record_name:
-                continue
-            if name not in listed:
-                problems.append(f"{name} not in RECORD")
-                continue
-            data = z.read(name)
-            if listed[name] != (_record_hash(data), str(len(data))):
-                problems.append(f"{name} hash/size mismatch")
-        problems += [f"{n} in RECORD but not in the wheel" for n in listed if n not in names]
-    return problems

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wheelfactory import which
+from wheelfactory import platforms, which
 from wheelfactory.errors import ConfigError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "index"
@@ -39,12 +39,10 @@ INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
 # (elements of class wf-root) with the root it reads from the browser's location.
 UNKNOWN_ROOT_TEXT = "<index URL>"
 
-# The selector's choices of OS; each maps to the machine which.py's rules test files on.
+# The selector's choices of OS, from platforms.toml; each maps to the machine which.py's
+# rules test files on. key: (label, which.Machine.os, which.Machine.arch)
 PLATFORMS: dict[str, tuple[str, str, str]] = {
-    # key: (label, which.Machine.os, which.Machine.arch)
-    "linux-x86_64": ("Linux x86_64", "linux", "x86_64"),
-    "linux-aarch64": ("Linux aarch64 (GH200, DGX Spark)", "linux", "aarch64"),
-    "windows-amd64": ("Windows x64", "windows", "x86_64"),
+    p.name: (p.label, p.os, p.cpu) for p in platforms.table().values()
 }
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
 

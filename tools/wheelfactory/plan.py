@@ -30,11 +30,10 @@ from typing import Any, Protocol
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from wheelfactory import arch, naming
+from wheelfactory import arch, naming, platforms
 from wheelfactory.errors import ConfigError, RecipeError
 from wheelfactory.recipe import Recipe
 from wheelfactory.releases import (
-    PLATFORMS,
     ReleaseTable,
     TorchRelease,
     base_python,
@@ -47,13 +46,6 @@ from wheelfactory.releases import (
 PLAN_VERSION = 1
 GITHUB_MAX_JOBS = 256  # GitHub's limit of jobs per matrix
 
-# platform -> (os, machine, GitHub runner, cibuildwheel platform suffix)
-PLATFORM_INFO: Mapping[str, tuple[str, str, str, str]] = {
-    "linux-x86_64": ("linux", "x86_64", "ubuntu-24.04", "manylinux_x86_64"),
-    "linux-aarch64": ("linux", "aarch64", "ubuntu-24.04-arm", "manylinux_aarch64"),
-    "windows-amd64": ("windows", "amd64", "windows-2022", "win_amd64"),
-}
-OPERATING_SYSTEMS = ("linux", "windows")
 
 
 class _Published(Protocol):
@@ -94,11 +86,11 @@ class Cell:
 
     @property
     def os(self) -> str:
-        return PLATFORM_INFO[self.platform][0]
+        return platforms.get(self.platform).os
 
     @property
     def machine(self) -> str:
-        return PLATFORM_INFO[self.platform][1]
+        return platforms.get(self.platform).machine
 
     @property
     def abi3(self) -> bool:
@@ -217,16 +209,6 @@ class Plan:
 # --------------------------------------------------------------------------- matching
 
 
-def _platform_of_tag(tag: str) -> tuple[str, str] | None:
-    """A wheel platform tag -> (os, machine): "manylinux_2_28_x86_64" -> ("linux", "x86_64")."""
-    if tag == "win_amd64":
-        return ("windows", "amd64")
-    for machine in ("x86_64", "aarch64"):
-        if tag.endswith("_" + machine) and ("linux" in tag):
-            return ("linux", machine)
-    return None
-
-
 def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, str]]:
     """The cell keys a wheel filename satisfies (empty for a wheel without our label)."""
     label = naming.parse_wheel(filename)
@@ -237,7 +219,7 @@ def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, st
     for interp in label.python_tags:
         for abi in label.abi_tags:
             for plat in label.platform_tags:
-                where = _platform_of_tag(plat)
+                where = platforms.of_tag(plat)
                 if where is None:
                     continue
                 keys.add(
@@ -248,7 +230,8 @@ def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, st
                         label.torch,
                         interp,
                         abi,
-                        *where,
+                        where.os,
+                        where.machine,
                     )
                 )
     return keys
@@ -372,7 +355,7 @@ def _plan_recipe(
                 continue
             for variant in (v for v in release.variants if v.cuda == cuda):
                 for platform in variant.platforms:
-                    os_name = PLATFORM_INFO[platform][0]
+                    os_name = platforms.get(platform).os
                     why = _first_reason(
                         (platform not in mx.platforms, "not in the recipe's matrix.platforms"),
                         (
@@ -573,14 +556,14 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
         ).append(c)
     jobs = []
     for (recipe, version, label, torch, cuda, platform), cs in groups.items():
-        os_name, machine, runner, cibw_plat = PLATFORM_INFO[platform]
+        where = platforms.get(platform)
         first = cs[0]
         ver = f"-{version}" if version else ""
         pythons = [c.python.partition("-")[0] if c.abi3 else c.python for c in cs]
         pythons = [f"3.{p[3:]}" if p.startswith("cp") else p for p in pythons]
         jobs.append(
             {
-                "id": f"{recipe}{ver}-{naming.cuda_tag(cuda)}-torch{label}-{os_name}_{machine}",
+                "id": f"{recipe}{ver}-{naming.cuda_tag(cuda)}-torch{label}-{where.os}_{where.machine}",
                 "recipe": first.recipe_path,
                 "name": recipe,
                 "version": version,
@@ -588,13 +571,13 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
                 "torch_label": label,
                 "torch_requirement": first.torch_requirement,
                 "cuda": cuda,
-                "os": os_name,
-                "machine": machine,
-                "runner": runner,
+                "os": where.os,
+                "machine": where.machine,
+                "runner": where.runner,
                 "pythons": pythons,
                 "abi3": any(c.abi3 for c in cs),
                 "cibw_build": " ".join(
-                    f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{cibw_plat}"
+                    f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{where.cibw_suffix}"
                     for c in cs
                 ),
                 "targets": arch.torch_arch_list(arch.parse_targets(list(first.targets))),
@@ -624,8 +607,6 @@ def table_text(plan_: Plan) -> str:
 
 __all__ = [
     "GITHUB_MAX_JOBS",
-    "OPERATING_SYSTEMS",
-    "PLATFORMS",
     "Cell",
     "Exclusion",
     "Plan",

@@ -27,32 +27,20 @@ assets (``github:OWNER/NAME@TAG``, ghrelease.py) and S3-compatible buckets
 
 from __future__ import annotations
 
-import base64
-import csv
 import difflib
-import email.parser
-import email.policy
 import hashlib
-import io
 import json
 import logging
 import os
-import shutil
 import sys
-import zipfile
-import zlib
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
-from wheelfactory import atomicfile
+from wheelfactory import atomicfile, wheelfile
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.hashing import sha256_hex
 from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
@@ -64,17 +52,16 @@ from wheelfactory.manifest import (
     load_manifest,
     now_upload_time,
 )
+from wheelfactory.naming import STABLE_ABI
 
 log = logging.getLogger(__name__)
 
-BUILD_RECORD_NAME = "wheelfactory-build.json"
 JOURNAL_NAME = ".wheelfactory-journal.json"
 LOCK_NAME = ".wheelfactory.lock"
 FILES_DIR = "files"
 # For tests of atomicity: "stored", "prepared" or "committing:<n renames done>"; the
 # process then dies with os._exit, as a crash would (no cleanup runs).
 CRASH_ENV = "WHEELFACTORY_CRASH_AT"
-_HASHES = ("sha256", "sha384", "sha512")  # PEP 376/427: md5 and sha1 are not allowed
 
 
 # --------------------------------------------------------------------------- checking
@@ -82,7 +69,8 @@ _HASHES = ("sha256", "sha384", "sha512")  # PEP 376/427: md5 and sha1 are not al
 
 @dataclass(frozen=True, kw_only=True)
 class WheelInfo:
-    """A checked wheel, ready to store."""
+    """A checked wheel, ready to store: ``path`` is a private snapshot of the file given,
+    hashed while it was copied, so the bytes stored are the bytes checked and hashed."""
 
     path: Path
     filename: str
@@ -99,139 +87,58 @@ def _refuse(path: Path, why: str, fix: str) -> PublishError:
     return PublishError(f"refusing {path.name}: {why}; {fix}")
 
 
-def _check_record(path: Path, zf: zipfile.ZipFile, dist_info: str) -> None:
-    """Every file is in RECORD with a matching hash and size, and nothing else is."""
-    rebuild = "rebuild the wheel (do not edit wheels by hand)"
-    try:
-        text = zf.read(f"{dist_info}/RECORD").decode("utf-8")
-    except KeyError:
-        raise _refuse(path, f"{dist_info}/RECORD is missing", rebuild) from None
-    unsigned = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
-    recorded: dict[str, tuple[str, str]] = {}
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            continue
-        if len(row) != 3:
-            raise _refuse(path, f"RECORD row {row!r} does not have 3 fields", rebuild)
-        name, digest, size = row
-        recorded[name] = (digest, size)
-    members = {i.filename: i for i in zf.infolist() if not i.is_dir()}
-    for name in members:
-        if name not in recorded and name not in unsigned:
-            raise _refuse(path, f"{name} is not listed in RECORD", rebuild)
-    for name, (digest, size) in recorded.items():
-        if name in unsigned:
-            continue
-        if name not in members:
-            raise _refuse(path, f"RECORD lists {name}, which is not in the wheel", rebuild)
-        algo, _, expected = digest.partition("=")
-        if algo not in _HASHES or not expected:
-            raise _refuse(path, f"RECORD entry for {name} has no sha256 hash", rebuild)
-        h = hashlib.new(algo)
-        with zf.open(name) as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
-        actual = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
-        if actual != expected:
-            raise _refuse(path, f"the hash of {name} does not match RECORD", rebuild)
-        if size and int(size) != members[name].file_size:
-            raise _refuse(path, f"the size of {name} does not match RECORD", rebuild)
+def _snapshot(path: Path, folder: Path) -> tuple[Path, str, int]:
+    """Copy ``path`` into ``folder``, hashing the bytes as they are copied."""
+    dest = folder / path.name
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as src, dest.open("wb") as out:
+        while block := src.read(1 << 20):
+            digest.update(block)
+            out.write(block)
+            size += len(block)
+    return dest, digest.hexdigest(), size
 
 
-def _check_torch_pin(path: Path, requires: list[str], torch: str) -> None:
-    """A wheel labelled torch X.Y must pin torch to X.Y.*, or pip may swap the user's torch."""
-    fix = f"declare Requires-Dist: torch=={torch}.* (wheelfactory build does)"
-    specs = []
-    for line in requires:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement as e:
-            raise _refuse(path, f"Requires-Dist {line!r} is invalid ({e})", "rebuild it") from e
-        if canonicalize_name(req.name) == "torch" and req.marker is None:
-            specs.append(req.specifier)
-    if not specs:
-        raise _refuse(path, "it does not declare a torch requirement", fix)
-    spec = SpecifierSet(",".join(str(s) for s in specs if str(s)))
-    v = Version(torch)
-    inside = (f"{v.major}.{v.minor}.0", f"{v.major}.{v.minor}.99")
-    outside = (f"{v.major}.{v.minor + 1}.0", f"{v.major}.{max(v.minor - 1, 0)}.99")
-    ok = all(spec.contains(x, prereleases=True) for x in inside) and not any(
-        spec.contains(x, prereleases=True) for x in outside if not x.startswith(f"{torch}.")
-    )
-    if not ok:
-        raise _refuse(path, f"its torch requirement {spec} is not torch=={torch}.*", fix)
+def inspect_wheel(path: str | os.PathLike[str], snapshots: Path | None = None) -> WheelInfo:
+    """Check a wheel for publishing; raise PublishError saying what is wrong and what to do.
 
-
-def inspect_wheel(path: str | os.PathLike[str]) -> WheelInfo:
-    """Check a wheel for publishing; raise PublishError saying what is wrong and what to do."""
+    With ``snapshots`` (a private folder), the wheel is first copied there (and hashed while
+    copied), and the copy is what is checked and later stored: a file that changes on disk
+    meanwhile cannot slip other bytes into the index.
+    """
     path = Path(path)
-    label = check_filename(path.name)
+    check_filename(path.name)
     if not path.is_file():
         raise PublishError(f"{path} does not exist; pass the path of a built wheel")
+    if snapshots is not None:
+        path, sha256, size = _snapshot(path, snapshots)
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise _refuse(path, f"it is not a valid zip archive ({e})", "rebuild or re-download it") from e
-    with zf:
-        try:
-            bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
-            raise _refuse(path, f"the archive is corrupt ({e})", "rebuild or re-download it") from e
-        if bad is not None:
-            raise _refuse(path, f"{bad} fails its CRC check", "rebuild or re-download it")
-        for name in zf.namelist():
-            parts = name.replace("\\", "/").split("/")
-            if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-                raise _refuse(path, f"member {name!r} escapes the install folder", "rebuild it")
-        dist_infos = {
-            n.split("/")[0] for n in zf.namelist() if n.split("/")[0].endswith(".dist-info")
-        }
-        if len(dist_infos) != 1:
-            raise _refuse(path, f"it has {len(dist_infos)} .dist-info folders, not 1", "rebuild it")
-        dist_info = dist_infos.pop()
-        try:
-            metadata = zf.read(f"{dist_info}/METADATA")
-        except KeyError:
-            raise _refuse(path, f"{dist_info}/METADATA is missing", "rebuild it") from None
-        _check_record(path, zf, dist_info)
-        build_record = None
-        if f"{dist_info}/{BUILD_RECORD_NAME}" in zf.namelist():
-            try:
-                build_record = json.loads(zf.read(f"{dist_info}/{BUILD_RECORD_NAME}"))
-            except ValueError as e:
-                raise _refuse(path, f"{BUILD_RECORD_NAME} is not JSON ({e})", "rebuild it") from e
-            if not isinstance(build_record, dict):
-                raise _refuse(path, f"{BUILD_RECORD_NAME} is not a JSON object", "rebuild it")
-    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(metadata)
-    name, version = msg.get("Name"), msg.get("Version")
-    if not name or canonicalize_name(name) != label.project:
-        raise _refuse(path, f"METADATA names {name!r}, the filename {label.project!r}", "rebuild it")
-    try:
-        same_version = Version(version or "") == Version(label.version)
-    except InvalidVersion:
-        same_version = False
-    if not same_version:
-        why = f"METADATA version {version!r} differs from the filename's {label.version!r}"
-        raise _refuse(path, why, "rebuild it")
-    requires_python = msg.get("Requires-Python")
-    if requires_python is not None:
-        try:
-            SpecifierSet(requires_python)
-        except InvalidSpecifier as e:
-            raise _refuse(path, f"Requires-Python {requires_python!r} is invalid", "fix it") from e
-    if label.torch != "abi":
-        assert label.torch is not None
-        _check_torch_pin(path, msg.get_all("Requires-Dist") or [], label.torch)
+        wheel = wheelfile.read_wheel(path)
+    except wheelfile.WheelError as e:
+        raise PublishError(f"refusing {e}") from e
+    if snapshots is None:
+        sha256, size = sha256_hex(path), path.stat().st_size
+    label = wheel.label
+    record = wheel.build_record
+    if label.torch == STABLE_ABI and (record is None or record.stable_abi_floor is None):
+        raise _refuse(path, "a stable-ABI wheel needs a build record naming its torch floor",
+                      "build it with wheelfactory")  # fmt: skip
+    torch = f"{label.torch}.0" if label.torch != STABLE_ABI else "0"
+    floor = record.stable_abi_floor if label.torch == STABLE_ABI and record else None
+    problem = wheelfile.torch_pin_problem(wheel, torch=torch if not floor else floor, floor=floor)
+    if problem:
+        raise _refuse(path, problem, "build it with wheelfactory build, which pins torch")
     return WheelInfo(
         path=path,
         filename=path.name,
         project=label.project,
         version=label.version,
-        sha256=sha256_hex(path),
-        size=path.stat().st_size,
-        metadata=metadata,
-        requires_python=requires_python.strip() if requires_python else None,
-        build_record=build_record,
+        sha256=sha256,
+        size=size,
+        metadata=wheel.metadata_bytes,
+        requires_python=wheel.requires_python,
+        build_record=record.to_json() if record else None,
     )
 
 
@@ -257,12 +164,20 @@ class LocalStore:
         dest = self.index / FILES_DIR / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A file of this name not in the manifest is a leftover of a crashed publish.
+        digest = hashlib.sha256()
         with atomicfile.replacing(dest) as out:
             if isinstance(source, bytes):
+                digest.update(source)
                 out.write(source)
             else:
                 with source.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            # hashed while copied: what lands under the name is what the index promises
+            if sha256 is not None and digest.hexdigest() != sha256:
+                msg = f"{filename} changed while it was stored (sha256 {digest.hexdigest()[:12]}...,"
+                raise PublishError(f"{msg} expected {sha256[:12]}...); publish it again")
         return f"{FILES_DIR}/{filename}"
 
 
@@ -452,7 +367,21 @@ def publish(
     index = Path(index)
     hooks = hooks if hooks is not None else default_hooks()
     store = store if store is not None else LocalStore(index=index)
-    infos = [inspect_wheel(w) for w in wheels]  # all checked before anything is written
+    with tempfile.TemporaryDirectory(prefix="wf-publish-") as snapshots:
+        # Every wheel is checked (as a private snapshot) before anything is written.
+        infos = [inspect_wheel(w, Path(snapshots)) for w in wheels]
+        return _publish_checked(infos, index, store, hooks, provenance_urls, upload_time, index_url)
+
+
+def _publish_checked(
+    infos: list[WheelInfo],
+    index: Path,
+    store: Store,
+    hooks: Hooks,
+    provenance_urls: Mapping[str, str] | None,
+    upload_time: Callable[[], str],
+    index_url: str | None,
+) -> PublishResult:
     with _locked(index):
         recover_index(index)
         old = load_manifest(index)

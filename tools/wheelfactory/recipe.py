@@ -20,7 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from wheelfactory import arch
+from wheelfactory import arch, platforms
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, RecipeError
 
@@ -29,8 +29,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-OPERATING_SYSTEMS = ("linux", "windows")
-PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-amd64")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -96,7 +94,7 @@ class Matrix:
     torch: SpecifierSet = field(default_factory=SpecifierSet)
     cuda: SpecifierSet = field(default_factory=SpecifierSet)
     python: SpecifierSet = field(default_factory=SpecifierSet)
-    platforms: tuple[str, ...] = PLATFORMS
+    platforms: tuple[str, ...] = field(default_factory=platforms.names)
     free_threaded: bool = False  # also build for 3.13t / 3.14t where torch ships them
     abi3: bool = False  # one cp3X-abi3 wheel replaces the per-Python wheels
     stable_abi_floor: str | None = None  # one wheel for every torch >= this (torch's stable ABI)
@@ -110,6 +108,34 @@ class BuildSettings:
     msvc_flags: tuple[str, ...] = ()  # extra cl.exe flags for Windows builds
     # glob on a .cu path -> the only targets it may compile for (setup.py gives it all)
     source_targets: Mapping[str, tuple[GpuTarget, ...]] = field(default_factory=dict)
+    # setup.py reads TORCH_CUDA_ARCH_LIST as plain "9.0" and adds the "a" itself
+    plain_arch_list: bool = False
+    # nvcc --compress-mode: "auto" (the CUDA version's default, gpu-targets.toml), "off"
+    # (no flag: nvcc's default), or a mode nvcc takes ("size", "balance", "speed", "none")
+    compress: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnownBad:
+    """A GPU on which this build computes wrong results: the import guard refuses it there
+    and names the version to install instead."""
+
+    arch: str  # compute capability "9.0" (every variant of it: sm_90, sm_90a)
+    reason: str
+    use_instead: str  # a version of the same package that is right on that GPU
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuCheckSpec:
+    """[gpu-check]: how `wheelfactory gpu-check` runs a wheel's kernels on a GPU. The
+    script measures (it prints JSON; see recipes/checks/attention.py); wheelfactory judges
+    the numbers against these tolerances."""
+
+    script: Path  # resolved against the recipe's folder
+    args: Mapping[str, Any]  # passed to the script as JSON: what to call, which shapes
+    min_cosine: float  # every shape's output vs the reference
+    max_abs_error: float | None = None
+    timeout: float = 600.0  # seconds for install + script
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +153,8 @@ class Recipe:
     build: BuildSettings = field(default_factory=BuildSettings)
     fixes: tuple[Fix, ...] = ()
     import_modules: tuple[str, ...] = ()
+    known_bad: tuple[KnownBad, ...] = ()
+    gpu_check: GpuCheckSpec | None = None
     sha256: str = ""  # of the recipe file's bytes, recorded in every wheel's build record
 
     def targets_for(self, cuda: str) -> tuple[GpuTarget, ...]:
@@ -143,8 +171,15 @@ class Recipe:
 
 
 def default_recipe(name: str) -> Recipe:
-    """The recipe used for ``build --source DIR --name NAME``: defaults everywhere."""
-    return Recipe(path=None, name=str(canonicalize_name(name)), version=None, source=None)
+    """The recipe used for ``build --source DIR --name NAME``: defaults everywhere, and a
+    driver stub to link against (harmless unless the tree links -lcuda)."""
+    return Recipe(
+        path=None,
+        name=str(canonicalize_name(name)),
+        version=None,
+        source=None,
+        build=BuildSettings(links_driver=True),
+    )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -305,8 +340,8 @@ def _parse_fix(file: Path, where: str, table: Any) -> Fix:
     when = _Reader(file, f"{where}.when", table.get("when", {}), ("torch", "cuda", "python", "os"))
     oses = when.str_list("os")
     for os_name in oses:
-        if os_name not in OPERATING_SYSTEMS:
-            when.fail(f"os {os_name!r} is unknown", f"use one of {', '.join(OPERATING_SYSTEMS)}", "os")
+        if os_name not in platforms.oses():
+            when.fail(f"os {os_name!r} is unknown", f"use one of {', '.join(platforms.oses())}", "os")
     env, env_append = r.env_table("env"), r.env_table("env-append")
     if not env and not env_append:
         r.fail("changes nothing", "add env = {...} or env-append = {...}")
@@ -321,12 +356,64 @@ def _parse_fix(file: Path, where: str, table: Any) -> Fix:
     )
 
 
+def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
+    r = _Reader(file, where, table, ("arch", "reason", "use-instead"))
+    arch_text = r.str("arch", required=True) or ""
+    if not re.fullmatch(r"\d+\.\d", arch_text):
+        r.fail(f"arch {arch_text!r} is not a compute capability", 'write arch = "9.0"', "arch")
+    use_instead = r.str("use-instead", required=True) or ""
+    try:
+        Version(use_instead)
+    except InvalidVersion:
+        r.fail(f"use-instead {use_instead!r} is not a version", 'write use-instead = "2.2.0.post1"', "use-instead")
+    return KnownBad(arch=arch_text, reason=r.str("reason", required=True) or "", use_instead=use_instead)
+
+
+def _number(r: _Reader, key: str, default: float | None) -> float | None:
+    value = r.table.get(key, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        r.fail(f"must be a number, not {value!r}", f"write {key} = 0.99", key)
+    return None if value is None else float(value)
+
+
+def _parse_gpu_check(file: Path, table: Any) -> GpuCheckSpec:
+    r = _Reader(file, "gpu-check", table, ("script", "args", "min-cosine", "max-abs-error", "timeout"))
+    script = r.str("script", required=True) or ""
+    if not _DEST_RE.match(script):
+        r.fail(f"script {script!r} must be a relative path", 'write script = "checks/attention.py"', "script")
+    resolved = file.resolve().parent / script
+    if not resolved.is_file():
+        r.fail(f"script {script!r} is not a file next to the recipe", "add it or fix the path", "script")
+    args = r.table.get("args", {})
+    if not isinstance(args, dict):
+        r.fail("must be a table", 'write args = { call = "pkg:function" }', "args")
+    min_cosine = _number(r, "min-cosine", None)
+    if min_cosine is None or not 0 < min_cosine <= 1:
+        r.fail(f"min-cosine {min_cosine!r} must be in (0, 1]", "write min-cosine = 0.99", "min-cosine")
+    timeout = _number(r, "timeout", 600.0)
+    if timeout is None or timeout <= 0:
+        r.fail("timeout must be positive seconds", "write timeout = 600", "timeout")
+    return GpuCheckSpec(
+        script=resolved,
+        args=dict(args),
+        min_cosine=float(min_cosine),  # type: ignore[arg-type]
+        max_abs_error=_number(r, "max-abs-error", None),
+        timeout=float(timeout),  # type: ignore[arg-type]
+    )
+
+
 def parse_recipe(text: str, path: Path) -> Recipe:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: not valid TOML ({e}); fix the syntax") from e
-    top = _Reader(path, "recipe", data, ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify"))
+    top = _Reader(
+        path,
+        "recipe",
+        data,
+        ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify",
+         "known-bad", "gpu-check"),
+    )
     del top
     pkg = _Reader(path, "package", data.get("package"), ("name", "version", "upstream-version"))
     name = pkg.str("name", required=True) or ""
@@ -361,11 +448,12 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         data.get("matrix", {}),
         ("torch", "cuda", "python", "platforms", "free-threaded", "abi3", "stable-abi-floor"),
     )
-    platforms = mx.str_list("platforms", PLATFORMS)
-    for platform in platforms:
-        if platform not in PLATFORMS:
-            close = difflib.get_close_matches(platform, PLATFORMS, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"use {', '.join(PLATFORMS)}"
+    known = platforms.names()
+    wanted = mx.str_list("platforms", known)
+    for platform in wanted:
+        if platform not in known:
+            close = difflib.get_close_matches(platform, known, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use {', '.join(known)}"
             mx.fail(f"platform {platform!r} is unknown", fix, "platforms")
     floor = mx.str("stable-abi-floor")
     if floor is not None and not re.fullmatch(r"\d+\.\d+", floor):
@@ -374,7 +462,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         torch=mx.specifier("torch"),
         cuda=mx.specifier("cuda"),
         python=mx.specifier("python"),
-        platforms=platforms,
+        platforms=wanted,
         free_threaded=mx.bool("free-threaded"),
         abi3=mx.bool("abi3"),
         stable_abi_floor=floor,
@@ -385,14 +473,30 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         raise RecipeError(f"{path}: [[targets]] is missing; add a rule: cuda = \">=12.8\", archs = [\"9.0a\"]")
     rules = tuple(_parse_targets(path, f"targets.{i}", t, matrix.cuda) for i, t in enumerate(rules_raw))
 
-    build_keys = ("env", "links-driver", "no-gpu-shim", "msvc-flags", "source-targets")
+    build_keys = (
+        "env", "links-driver", "no-gpu-shim", "msvc-flags", "source-targets", "plain-arch-list",
+        "compress-mode",
+    )  # fmt: skip
     b = _Reader(path, "build", data.get("build", {}), build_keys)
+    compress = b.str("compress-mode", "auto") or "auto"
+    if compress not in ("auto", "off", *arch.COMPRESS_MODES):
+        modes = ", ".join(("auto", "off", *arch.COMPRESS_MODES))
+        b.fail(f"compress-mode {compress!r} is unknown", f"use one of {modes}", "compress-mode")
+    if compress in arch.COMPRESS_MODES:
+        too_old = [c for c in arch.known_cuda_releases()
+                   if matrix.cuda.contains(c) and c < arch.compress_flag_from()]
+        if too_old:
+            b.fail(f"nvcc of CUDA {too_old[0]} has no --compress-mode (it came with"
+                   f" {arch.compress_flag_from()})", 'narrow [matrix].cuda or use "auto"',
+                   "compress-mode")
     build = BuildSettings(
         env=b.env_table("env"),
         links_driver=b.bool("links-driver"),
         no_gpu_shim=b.bool("no-gpu-shim"),
         msvc_flags=b.str_list("msvc-flags"),
         source_targets=b.source_targets("source-targets"),
+        plain_arch_list=b.bool("plain-arch-list"),
+        compress=compress,
     )
     fixes_raw = data.get("fix", [])
     if not isinstance(fixes_raw, list):
@@ -404,6 +508,13 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     for module in modules:
         if not _MODULE_RE.match(module):
             v.fail(f"{module!r} is not a dotted module name", "write import = [\"pkg._ext\"]", "import")
+
+    bad_raw = data.get("known-bad", [])
+    if not isinstance(bad_raw, list):
+        raise RecipeError(f"{path}: [known-bad] must be an array of tables; write [[known-bad]]")
+    known_bad = tuple(_parse_known_bad(path, f"known-bad.{i}", t) for i, t in enumerate(bad_raw))
+
+    gpu_check = _parse_gpu_check(path, data["gpu-check"]) if "gpu-check" in data else None
 
     return Recipe(
         path=path,
@@ -417,8 +528,29 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         build=build,
         fixes=fixes,
         import_modules=modules,
+        known_bad=known_bad,
+        gpu_check=gpu_check,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The nearest directory (from ``start``, default the working directory, upwards) with
+    recipes/ or pyproject.toml: where recipe paths in plans and build records start."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "recipes").is_dir() or (d / "pyproject.toml").is_file():
+            return d
+    return here
+
+
+def display_path(path: Path) -> str:
+    """A recipe's path as plans and build records name it: relative to its repository."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(repo_root(resolved.parent)).as_posix()
+    except ValueError:
+        return resolved.as_posix()
 
 
 def load_recipe(path: str | Path) -> Recipe:

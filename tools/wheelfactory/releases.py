@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from wheelfactory import atomicfile, resources
+from wheelfactory import atomicfile, platforms, resources
 from wheelfactory.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -32,8 +32,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TABLE_VERSION = 1
-# Same names as recipe.PLATFORMS, in canonical order.
-PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-amd64")
 _PYTHON_RE = re.compile(r"^3\.(\d+)(t?)$")
 _CUDA_RE = re.compile(r"^\d+\.\d+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -93,7 +91,7 @@ def cuda_key(cuda: str) -> tuple[int, int]:
 
 
 def platform_key(platform: str) -> int:
-    return PLATFORMS.index(platform)
+    return platforms.names().index(platform)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,14 +216,15 @@ def _parse_variant(where: str, data: Any) -> Variant:
     cuda = table.get("cuda")
     if not isinstance(cuda, str) or not _CUDA_RE.match(cuda):
         raise _fail(where, f'cuda {cuda!r} is not like "12.8"', 'write cuda = "12.8"')
-    platforms = _str_list(where, "platforms", table.get("platforms"))
-    for p in platforms:
-        if p not in PLATFORMS:
-            raise _fail(where, f"platform {p!r} is unknown", f"use {', '.join(PLATFORMS)}")
-    if not platforms or len(set(platforms)) != len(platforms):
+    listed = _str_list(where, "platforms", table.get("platforms"))
+    known = platforms.names()
+    for p in listed:
+        if p not in known:
+            raise _fail(where, f"platform {p!r} is unknown", f"use {', '.join(known)}")
+    if not listed or len(set(listed)) != len(listed):
         raise _fail(where, "platforms is empty or lists one twice", "list each platform once")
     pythons = _pythons(where, table["pythons"]) if "pythons" in table else None
-    return Variant(cuda=cuda, platforms=tuple(sorted(platforms, key=platform_key)), pythons=pythons)
+    return Variant(cuda=cuda, platforms=tuple(sorted(listed, key=platform_key)), pythons=pythons)
 
 
 def _parse_release(where: str, data: Any) -> TorchRelease:
@@ -386,7 +385,6 @@ def normalize_variants(
 
 
 __all__ = [
-    "PLATFORMS",
     "ReleaseTable",
     "TorchRelease",
     "Variant",

@@ -1,9 +1,10 @@
 """Repair a wheel for its OS: the manylinux tag on Linux, never vendoring torch, the CUDA
 runtime or the driver (the exclusion list is data: resources/repair-excludes.toml).
 
-Repairers sit behind a small Protocol with dict dispatch: ``REPAIRERS["linux"]`` is
-auditwheel, ``REPAIRERS["windows"]`` is delvewheel (run on the Windows build host, with
-``--exclude`` from the same data file and the CUDA ``bin`` folder as ``--add-path``).
+Repairers sit behind a small Protocol with dict dispatch on the platform's ``repairer``
+(platforms.toml): ``auditwheel`` on Linux, ``delvewheel`` on Windows (run on the Windows
+build host, with ``--exclude`` from the same data file and the CUDA ``bin`` folder as
+``--add-path``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from wheelfactory import _proc, resources
+from wheelfactory import _proc, platforms, resources
 from wheelfactory.errors import CommandFailedError, ConfigError, RepairError
+from wheelfactory.platforms import Platform
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,30 +207,21 @@ class DelvewheelRepairer:
         )
 
 
+# platforms.toml's ``repairer`` -> the repairer
 REPAIRERS: dict[str, Repairer] = {
-    "linux": AuditwheelRepairer(),
-    "windows": DelvewheelRepairer(),
+    "auditwheel": AuditwheelRepairer(),
+    "delvewheel": DelvewheelRepairer(),
 }
 
 
-def current_os() -> str:
-    return (
-        "windows"
-        if sys.platform == "win32"
-        else "linux"
-        if sys.platform.startswith("linux")
-        else sys.platform
-    )
-
-
 def repair(
-    wheel: Path, out_dir: Path, *, os_name: str | None = None, plat: str | None = None
+    wheel: Path, out_dir: Path, *, platform: Platform | None = None, plat: str | None = None
 ) -> RepairResult:
-    """Repair ``wheel`` with the repairer for ``os_name`` (default: this OS)."""
-    os_name = os_name or current_os()
-    repairer = REPAIRERS.get(os_name)
+    """Repair ``wheel`` with the repairer of ``platform`` (default: this machine's)."""
+    platform = platform or platforms.host()
+    repairer = REPAIRERS.get(platform.repairer)
     if repairer is None:
         raise RepairError(
-            f"no repairer for {os_name!r}: wheels can be repaired on {', '.join(REPAIRERS)}"
+            f"no repairer {platform.repairer!r} for {platform.name}: add it to repair.REPAIRERS"
         )
-    return repairer.repair(wheel, out_dir, excludes=load_excludes(os_name), plat=plat)
+    return repairer.repair(wheel, out_dir, excludes=load_excludes(platform.os), plat=plat)

@@ -263,30 +263,45 @@ def _write_marker(work: Path, prepared: PreparedSource) -> None:
     (work / MARKER).write_text(json.dumps(record, indent=2) + "\n")
 
 
+def read_marker(work: Path) -> PreparedSource | None:
+    """The PreparedSource that prepare_source recorded in ``work`` (None: none there)."""
+    marker = work / MARKER
+    if not marker.exists():
+        return None
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+
+        def fetched(d: dict) -> FetchedSource:
+            return FetchedSource(**{**d, "path": Path(d["path"])})
+
+        return PreparedSource(
+            tree=Path(record["tree"]),
+            main=fetched(record["main"]),
+            extras=tuple(fetched(e) for e in record["extras"]),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise SourceError(f"{marker} is damaged ({e}); delete it and fetch the sources again") from e
+
+
 def _resume(recipe: Recipe, work: Path, local: Path | None) -> PreparedSource | None:
     """The PreparedSource already in ``work`` if it holds these sources; None: nothing to resume."""
-    marker = work / MARKER
-    if not marker.exists() or not (work / "src").is_dir():
+    held_source = read_marker(work) if (work / "src").is_dir() else None
+    if held_source is None:
         log.info("nothing to resume in %s: preparing the sources afresh", work)
         return None
-    record = json.loads(marker.read_text())
-    held = [record["main"]["pin"], *(e["pin"] for e in record["extras"])]
+    held = [s.pin for s in (held_source.main, *held_source.extras)]
     wanted = _wanted_pins(recipe, local)
     if held != wanted:
         raise SourceError(
             f"--resume: {work} holds a build of {held[0]}, not {wanted and wanted[0]}"
             " (or other extra sources): drop --resume for a fresh build, or pass another --work-dir"
         )
-
-    def fetched(d: dict) -> FetchedSource:
-        return FetchedSource(**{**d, "path": Path(d["path"])})
-
-    main, extras = fetched(record["main"]), tuple(fetched(e) for e in record["extras"])
+    main, extras = held_source.main, held_source.extras
     if local is not None:
         keep = tuple(e.dest for e in recipe.extra_sources)
         main = copy_local(local.resolve(), work / "src", update=True, keep=keep)
     log.info("resuming in %s: keeping %s and what was compiled there", work, main.pin)
-    return PreparedSource(tree=Path(record["tree"]), main=main, extras=extras)
+    return PreparedSource(tree=held_source.tree, main=main, extras=extras)
 
 
 def prepare_source(

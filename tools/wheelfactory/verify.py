@@ -1,6 +1,8 @@
-"""Check a built wheel: tags, label, Requires-Dist, RECORD, SASS targets, driver links, imports.
+"""Check a built wheel: tags, label, Requires-Dist, RECORD, nothing of torch or CUDA
+vendored, SASS targets, driver links, the stable ABI, imports.
 
-Every check adds a ``Check`` to a ``VerifyReport`` (JSON with ``"version": 1``);
+The wheel is first read by wheelfile.read_wheel (the validator publish uses too). Every
+check adds a ``Check`` to a ``VerifyReport`` (JSON with ``"version": 1``);
 ``VerifyReport.raise_for_failures()`` raises VerifyError with the first failure's one line.
 
 The import check is cheap and GPU-free: a fresh venv without pip and without a torch
@@ -11,7 +13,7 @@ libcuda stub on LD_LIBRARY_PATH so modules that NEED libcuda.so.1 load.
 
 from __future__ import annotations
 
-import email.parser
+import fnmatch
 import json
 import logging
 import os
@@ -20,25 +22,25 @@ import shutil
 import subprocess
 import sysconfig
 import time
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
-from wheelfactory import _proc, label, naming
+from wheelfactory import _proc, arch, label, naming, platforms, repair, wheelfile
 from wheelfactory.arch import GpuTarget
 from wheelfactory.buildenv import BuildEnv
 from wheelfactory.errors import ToolMissingError, VerifyError
+from wheelfactory.platforms import Platform
+from wheelfactory.record import RECORD_VERSION, BuildRecord
 
 log = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
 _SASS_RE = re.compile(r"\.(sm_\d+[af]?)\.cubin\b")
 _DRIVER_SYMBOL_RE = re.compile(r"^cu[A-Z]\w*$")
-_EXT_SUFFIX_RE = re.compile(r"\.(cpython-[^.]+|abi3)?\.?so$")
+# Mangled C++ names of libtorch's own classes and functions (c10::, at::, torch::): a
+# module that imports one is bound to the torch minor it was compiled against.
+_TORCH_CXX_SYMBOL_RE = re.compile(r"^_ZN?K?(3c10|2at|5torch|6caffe2)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,9 +50,25 @@ class Expectation:
     targets: tuple[GpuTarget, ...]
     torch: str  # "2.14.1"
     cuda: str  # "13.0"
-    python_tag: str  # "cp311"
+    python_tag: str  # "cp311-cp311", "cp310-abi3"
+    platform: Platform
+    torch_requirement: str  # "torch==2.14.*", "torch>=2.10"
+    stable_abi_floor: str | None = None  # a stable-ABI wheel: the oldest torch it loads on
     modules: tuple[str, ...] = ()  # to import; () = every extension module in the wheel
-    platform_prefix: str = "manylinux_"
+
+    @classmethod
+    def of(cls, record: BuildRecord, modules: Sequence[str] = ()) -> Expectation:
+        """What a wheel must be, by its build record (and the modules to import)."""
+        return cls(
+            targets=arch.parse_targets(list(record.targets)),
+            torch=record.torch,
+            cuda=record.cuda,
+            python_tag=record.python_tag,
+            platform=platforms.get(record.platform),
+            torch_requirement=record.torch_requirement,
+            stable_abi_floor=record.stable_abi_floor,
+            modules=tuple(modules),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,128 +173,125 @@ def driver_link_problem(so: Path) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------ wheel facts
+def torch_cxx_symbols(so: Path) -> list[str]:
+    """The C++ symbols of torch (c10::, at::, torch::) that ``so`` imports, sorted."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(so, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        if dynsym is None:
+            return []
+        return sorted(
+            sym.name
+            for sym in dynsym.iter_symbols()
+            if sym["st_shndx"] == "SHN_UNDEF" and _TORCH_CXX_SYMBOL_RE.match(sym.name)
+        )
 
 
-def extension_modules(names: Sequence[str]) -> tuple[str, ...]:
-    """Dotted names of the extension modules among a wheel's file names."""
-    mods = []
-    for name in names:
-        parts = name.split("/")
-        if not name.endswith(".so") or parts[0].endswith((".libs", ".dist-info", ".data")):
-            continue
-        stem = parts[-1].split(".", 1)[0]
-        mods.append(".".join([*parts[:-1], stem]))
-    return tuple(sorted(mods))
+def stable_abi_problem(so: Path) -> str | None:
+    """Why ``so`` is not a stable-ABI module (it imports a torch C++ symbol), or None."""
+    symbols = torch_cxx_symbols(so)
+    if not symbols:
+        return None
+    return (
+        f"{so.name} imports {len(symbols)} torch C++ symbol(s) ({symbols[0]}), so it loads only"
+        " on the torch it was compiled against: build it from a stable-ABI source (torch/csrc/stable"
+        " only), or drop stable-abi-floor from the recipe"
+    )
 
 
-def _metadata(z: zipfile.ZipFile) -> email.message.Message:
-    name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
-    return email.parser.Parser().parsestr(z.read(name).decode())
+# ------------------------------------------------------------------------------ checks
 
 
-def check_tags_and_label(wheel: Path, expect: Expectation) -> list[Check]:
-    """Filename tags, version label, METADATA version and Requires-Dist."""
-    checks: list[Check] = []
-    info = naming.parse_wheel(wheel.name)
-    ok_py = info.python_tags == (expect.python_tag,) and info.abi_tags == (expect.python_tag,)
-    checks.append(
-        Check(
-            name="python tag",
-            ok=ok_py,
-            detail=f"{info.python_tags}/{info.abi_tags}, expected {expect.python_tag}"
-            + ("" if ok_py else f": build with --python of {expect.python_tag}"),
-        )
-    )
-    ok_plat = all(p.startswith(expect.platform_prefix) for p in info.platform_tags)
-    checks.append(
-        Check(
-            name="platform tag",
-            ok=ok_plat,
-            detail=f"{', '.join(info.platform_tags)}"
-            + (
-                ""
-                if ok_plat
-                else f" is not {expect.platform_prefix}*: repair the wheel (auditwheel)"
-            ),
-        )
-    )
-    want = naming.labelled_version(info.public_version, expect.cuda, expect.torch)
-    ok_label = info.version == want
-    checks.append(
-        Check(
-            name="version label",
-            ok=ok_label,
-            detail=f"{info.version}" + ("" if ok_label else f", expected {want}: relabel it"),
-        )
-    )
-    with zipfile.ZipFile(wheel) as z:
-        meta = _metadata(z)
-    ok_meta = meta["Version"] == info.version
-    checks.append(
-        Check(
-            name="metadata version",
-            ok=ok_meta,
-            detail=f"METADATA says {meta['Version']}, filename {info.version}",
-        )
-    )
-    want_req = Requirement(naming.torch_requirement(expect.torch))
-    reqs = [Requirement(r) for r in meta.get_all("Requires-Dist") or []]
-    torch_reqs = [r for r in reqs if canonicalize_name(r.name) == "torch" and not r.marker]
-    ok_req = [str(r.specifier) for r in torch_reqs] == [str(want_req.specifier)]
-    checks.append(
-        Check(
-            name="requires torch",
-            ok=ok_req,
-            detail=f"{[str(r) for r in torch_reqs]}"
-            + ("" if ok_req else f", expected ['{want_req}']: relabel the wheel"),
-        )
-    )
-    problems = label.check_record(wheel)
-    checks.append(
-        Check(name="RECORD", ok=not problems, detail="; ".join(problems[:3]) or "matches")
-    )
-    record = label.read_build_record(wheel)
-    ok_rec = bool(record) and record.get("version") == label.BUILD_RECORD_VERSION
-    checks.append(
-        Check(
-            name="build record",
-            ok=ok_rec,
-            detail=f"{label.BUILD_RECORD} "
-            + (
-                "present" if ok_rec else "missing or not version 1: rebuild with wheelfactory build"
-            ),
-        )
-    )
+def _check(name: str, problem: str | None, ok_detail: str = "ok") -> Check:
+    return Check(name=name, ok=problem is None, detail=problem or ok_detail)
+
+
+def check_tags_and_label(wheel: wheelfile.Wheel, expect: Expectation) -> list[Check]:
+    """Filename tags, version label, torch requirement and build record."""
+    info = wheel.label
+    tags = sorted(f"{py}-{abi}" for py in info.python_tags for abi in info.abi_tags)
+    checks = [
+        _check(
+            "python tag",
+            None if tags == [expect.python_tag]
+            else f"{', '.join(tags)}, expected {expect.python_tag}: build with the recipe's Python",
+            expect.python_tag,
+        ),
+        _check(
+            "platform tag",
+            None if all(expect.platform.matches_tag(p) for p in info.platform_tags)
+            else f"{', '.join(info.platform_tags)} is not a {expect.platform.name} tag:"
+            f" repair the wheel ({expect.platform.repairer})",
+            ", ".join(info.platform_tags),
+        ),
+    ]
+    torch = naming.STABLE_ABI if expect.stable_abi_floor else expect.torch
+    want = naming.labelled_version(info.public_version, expect.cuda, torch)
+    checks.append(_check(
+        "version label", None if info.version == want else f"{info.version}, expected {want}: relabel it",
+        info.version,
+    ))  # fmt: skip
+    checks.append(_check(
+        "requires torch",
+        (p := wheelfile.torch_pin_problem(wheel, torch=expect.torch, floor=expect.stable_abi_floor))
+        and f"{p}: relabel the wheel",
+        expect.torch_requirement,
+    ))  # fmt: skip
+    record = wheel.build_record
+    checks.append(_check(
+        "build record",
+        None if record is not None else
+        f"{wheelfile.RECORD_NAME} is missing: build the wheel with wheelfactory (record version"
+        f" {RECORD_VERSION})",
+        f"version {RECORD_VERSION}",
+    ))  # fmt: skip
     return checks
 
 
+def vendored_problem(files: Sequence[str]) -> str | None:
+    """A file of torch, the CUDA runtime or the driver anywhere in the wheel (a .libs folder
+    included, Linux and Windows names alike, any case), or None."""
+    patterns = [p.lower() for os_name in platforms.oses() for p in repair.load_excludes(os_name)]
+    for name in files:
+        base = name.rsplit("/", 1)[-1].lower()
+        if any(fnmatch.fnmatchcase(base, p) for p in patterns):
+            return (
+                f"{name} is a torch/CUDA library (torch and the driver provide it; two copies in"
+                " one process break): rebuild without vendoring it (resources/repair-excludes.toml)"
+            )
+    return None
+
+
 def check_binaries(
-    unpacked: Path, expect: Expectation, cuobjdump: Path
+    unpacked: Path, modules: Sequence[str], expect: Expectation, cuobjdump: Path | None
 ) -> tuple[list[Check], dict[str, list[str]]]:
-    """SASS targets (promised == present) and the driver-link ELF check of each .so."""
+    """Per extension module: the driver link and (stable ABI) no torch C++ symbols; over all
+    of them: SASS targets promised == present (with cuobjdump)."""
     checks: list[Check] = []
     sass: dict[str, list[str]] = {}
-    sos = sorted(
-        p for p in unpacked.rglob("*.so*") if p.is_file() and not p.parent.name.endswith(".libs")
-    )
-    for so in sos:
+    for module in modules:
+        found = sorted(unpacked.glob(module.replace(".", "/") + ".*"))
+        so = next((p for p in found if p.name.endswith(wheelfile.EXTENSION_SUFFIXES)), None)
+        if so is None or not so.name.endswith(".so"):
+            continue  # Windows modules are checked on Windows (delvewheel's own analysis)
         rel = so.relative_to(unpacked).as_posix()
-        sass[rel] = list_sass(so, cuobjdump)
-        problem = driver_link_problem(so)
-        checks.append(
-            Check(name=f"driver link {so.name}", ok=problem is None, detail=problem or "ok")
-        )
+        checks.append(_check(f"driver link {so.name}", driver_link_problem(so)))
+        if expect.stable_abi_floor:
+            checks.append(_check(f"stable ABI {so.name}", stable_abi_problem(so)))
+        if cuobjdump is not None:
+            sass[rel] = list_sass(so, cuobjdump)
+    if cuobjdump is None:
+        return checks, sass
     present = {sm for sms in sass.values() for sm in sms}
     promised = {t.sm for t in expect.targets}
     missing, extra = sorted(promised - present), sorted(present - promised)
-    ok = not missing and not extra
     detail = f"present {sorted(present)}"
     if missing:
         detail += f"; missing {missing}: the build ignored TORCH_CUDA_ARCH_LIST (add a [[fix]] or no-gpu-shim)"
     if extra:
         detail += f"; not promised {extra}: add them to the recipe's [[targets]] or stop the build emitting them"
-    checks.append(Check(name="SASS targets", ok=ok, detail=detail))
+    checks.append(Check(name="SASS targets", ok=not missing and not extra, detail=detail))
     return checks, sass
 
 
@@ -378,47 +393,42 @@ def verify_wheel(
     stub_dir: Path | None,
     work: Path,
 ) -> VerifyReport:
-    """Run every check on ``wheel``; the import check needs ``build_env`` (skipped when None)."""
-    checks = check_tags_and_label(wheel, expect)
+    """Run every check on ``wheel``; the import check needs ``build_env``."""
+    try:
+        read = wheelfile.read_wheel(wheel)
+    except wheelfile.WheelError as e:
+        return VerifyReport(wheel=wheel.name, checks=(Check(name="wheel", ok=False, detail=str(e)),))
+    checks = [Check(name="wheel", ok=True, detail="zip, dist-info, METADATA and RECORD are sound")]
+    checks += check_tags_and_label(read, expect)
+    checks.append(_check("nothing vendored", vendored_problem(read.files)))
+    found = read.extension_modules()
     work.mkdir(parents=True, exist_ok=True)
     unpacked = work / "verify-unpacked"
     if unpacked.exists():
         shutil.rmtree(unpacked)
     label.unpack(wheel, unpacked)
     try:
-        extra_sites = build_env.torch_paths() if build_env else ()
         try:
-            cuobjdump = find_cuobjdump(extra_sites)
+            cuobjdump: Path | None = find_cuobjdump(build_env.torch_paths() if build_env else ())
         except ToolMissingError as e:
             checks.append(Check(name="SASS targets", ok=False, detail=str(e)))
-            sass: dict[str, list[str]] = {}
-        else:
-            bin_checks, sass = check_binaries(unpacked, expect, cuobjdump)
-            checks += bin_checks
-        with zipfile.ZipFile(wheel) as z:
-            found = extension_modules(z.namelist())
+            cuobjdump = None
+        bin_checks, sass = check_binaries(unpacked, found, expect, cuobjdump)
+        checks += bin_checks
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     modules = expect.modules or found
     imports: list[ImportResult] = []
     if build_env is None:
-        checks.append(
-            Check(name="imports", ok=False, detail="no build env to import with: pass --torch")
-        )
+        checks.append(Check(name="imports", ok=False, detail="no build env to import with: pass --torch"))
     elif not modules:
-        checks.append(
-            Check(
-                name="imports",
-                ok=False,
-                detail="the wheel has no extension modules: is it the right wheel?",
-            )
-        )
+        checks.append(Check(
+            name="imports", ok=False, detail="the wheel has no extension modules: is it the right wheel?"
+        ))  # fmt: skip
     else:
         imports = check_imports(wheel, modules, build_env=build_env, stub_dir=stub_dir, work=work)
-        for r in imports:
-            checks.append(
-                Check(
-                    name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s"
-                )
-            )
+        checks += [
+            Check(name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s")
+            for r in imports
+        ]
     return VerifyReport(wheel=wheel.name, checks=tuple(checks), sass=sass, imports=tuple(imports))

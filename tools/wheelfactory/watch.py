@@ -34,7 +34,7 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from wheelfactory import naming
+from wheelfactory import naming, platforms
 from wheelfactory.errors import NetworkError
 from wheelfactory.plan import Cell, Plan
 from wheelfactory.releases import (
@@ -104,13 +104,9 @@ def python_of(interpreter: str, abi: str) -> str | None:
 
 
 def platform_of(tag: str) -> str | None:
-    if tag == "win_amd64":
-        return "windows-amd64"
-    if "linux" in tag and tag.endswith("_x86_64"):
-        return "linux-x86_64"
-    if "linux" in tag and tag.endswith("_aarch64"):
-        return "linux-aarch64"
-    return None
+    """The platform (platforms.toml) of a torch wheel's platform tag, or None."""
+    found = platforms.of_tag(tag, unrepaired=True)  # older torch wheels: linux_x86_64
+    return found.name if found else None
 
 
 @dataclass(frozen=True, kw_only=True)

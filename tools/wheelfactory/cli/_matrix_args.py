@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wheelfactory import platforms
+
 if TYPE_CHECKING:
     from wheelfactory.plan import Selection
     from wheelfactory.recipe import Recipe
@@ -39,24 +41,15 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
         "--os",
         dest="oses",
         action="append",
-        choices=("linux", "windows"),
+        choices=platforms.oses(),
         default=[],
         help="only this OS (repeatable)",
     )
 
 
-def repo_root(start: Path | None = None) -> Path:
-    """The nearest directory (from the working directory up) with recipes/ or pyproject.toml."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "recipes").is_dir() or (d / "pyproject.toml").is_file():
-            return d
-    return here
-
-
 def load_recipes(args: argparse.Namespace) -> list[Recipe]:
     from wheelfactory.errors import ConfigError
-    from wheelfactory.recipe import load_recipe
+    from wheelfactory.recipe import load_recipe, repo_root
 
     paths = [Path(p) for p in args.recipes]
     if not paths:

@@ -18,7 +18,7 @@ def execute(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from wheelfactory import ci
+    from wheelfactory.ci import matrix
     from wheelfactory.errors import ConfigError
 
     try:
@@ -26,8 +26,8 @@ def execute(args: argparse.Namespace) -> int:
         plan = json.loads(text)
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"cannot read the plan {args.plan} ({e}); write it with wheelfactory plan --format github") from e
-    outputs = ci.split_matrices(plan, slots=args.slots, limit=args.limit)
-    text = ci.render_outputs(outputs)
+    outputs = matrix.split_matrices(plan, slots=args.slots, limit=args.limit)
+    text = matrix.render_outputs(outputs)
     if args.github_output:
         with open(args.github_output, "a", encoding="utf-8") as f:
             f.write(text)

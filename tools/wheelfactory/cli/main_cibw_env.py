@@ -19,7 +19,7 @@ def execute(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from wheelfactory import cibw
+    from wheelfactory.ci import cibw
     from wheelfactory.recipe import load_recipe
 
     job = cibw.parse_job(args.job)

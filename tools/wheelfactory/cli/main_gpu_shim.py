@@ -15,7 +15,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from wheelfactory.build import GPU_SHIM_ENV, write_gpu_shim
+    from wheelfactory.build import write_gpu_shim
+    from wheelfactory.buildvars import GPU_SHIM_ENV
 
     out = args.out.resolve()
     shim = write_gpu_shim(out.parent, name=out.name)

@@ -41,6 +41,7 @@ def execute(args: argparse.Namespace) -> int:
     from wheelfactory import plan as planning
     from wheelfactory import releases
     from wheelfactory.errors import ConfigError
+    from wheelfactory.recipe import repo_root
 
     if args.missing and not args.index:
         raise ConfigError("--missing needs --index DIR|URL; name the index to compare against")
@@ -56,7 +57,7 @@ def execute(args: argparse.Namespace) -> int:
         table,
         published,
         select=_matrix_args.selection(args),
-        root=_matrix_args.repo_root(),
+        root=repo_root(),
     )
 
     matrices = result.github_matrices(args.max_jobs)

@@ -17,9 +17,9 @@ def execute(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from wheelfactory import ci
+    from wheelfactory.ci import release, summary
 
-    wheels = ci.find_wheels(Path(p) for p in args.paths)
-    changed = ci.set_provenance(args.index, [w.name for w in wheels], args.url)
+    wheels = summary.find_wheels(Path(p) for p in args.paths)
+    changed = release.set_provenance(args.index, [w.name for w in wheels], args.url)
     logging.getLogger(__name__).info("provenance set on %d file(s)", len(changed))
     return 0

@@ -16,13 +16,13 @@ def execute(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from wheelfactory import ci
+    from wheelfactory.ci import release, summary
     from wheelfactory.errors import ConfigError, ToolMissingError, VerifyError
 
-    wheels = ci.find_wheels(Path(p) for p in args.paths)
+    wheels = summary.find_wheels(Path(p) for p in args.paths)
     if not wheels:
         raise ConfigError(f"no wheels in {' '.join(args.paths)}; download the build's artifacts first")
-    ci.check_release_assets(wheels)
+    release.check_release_assets(wheels)
     cuobjdump = None
     if not args.no_sass:
         from wheelfactory.verify import find_cuobjdump
@@ -31,7 +31,7 @@ def execute(args: argparse.Namespace) -> int:
             cuobjdump = find_cuobjdump()
         except ToolMissingError as e:
             raise ToolMissingError(f"{e} (or pass --no-sass)") from e
-    failures = [f for w in wheels for f in ci.verify_release(w, cuobjdump=cuobjdump)]
+    failures = [f for w in wheels for f in release.verify_release(w, cuobjdump=cuobjdump)]
     if failures:
         for f in failures[1:]:
             print(f"FAIL {f}")

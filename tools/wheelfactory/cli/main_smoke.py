@@ -16,8 +16,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wheelfactory import ci
+    from wheelfactory.ci import cell
 
-    names = ci.smoke(Path(args.wheel), modules=args.modules)
+    names = cell.smoke(Path(args.wheel), modules=args.modules)
     print(f"imported {len(names)} module(s): {', '.join(names)}")
     return 0

@@ -15,8 +15,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wheelfactory import ci
+    from wheelfactory.ci import summary
 
-    wheels = ci.find_wheels(Path(p) for p in args.paths)
-    print(ci.render_summary(ci.summary_rows(wheels), title=args.title), end="")
+    wheels = summary.find_wheels(Path(p) for p in args.paths)
+    print(summary.render_summary(summary.summary_rows(wheels), title=args.title), end="")
     return 0

@@ -16,7 +16,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="promised GPU targets (default: from the wheel's build record)",
     )
     parser.add_argument(
-        "--torch", metavar="VERSION", help="torch to import with (default: from the build record)"
+        "--torch",
+        metavar="VERSION",
+        help="torch to import with (default: the one it was built against; a stable-ABI wheel"
+        " may be checked against any torch at or above its floor)",
     )
     parser.add_argument(
         "--python", metavar="3.11|PATH", help="interpreter (default: the wheel's cp tag)"
@@ -39,48 +42,42 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    import sys
     import tempfile
+    from dataclasses import replace
 
-    from wheelfactory import arch, buildenv, cudastub, label, naming, verify
+    from wheelfactory import arch, buildenv, cudastub, verify, wheelfile
     from wheelfactory import build as build_stage
     from wheelfactory.errors import ConfigError, ToolMissingError
 
-    info = naming.parse_wheel(args.wheel.name)
-    if not info.is_labelled or info.cuda is None:
+    wheel = wheelfile.read_wheel(args.wheel)  # one line for a missing, corrupt or odd wheel
+    record = wheel.build_record
+    if record is None:
         raise ConfigError(
-            f"{args.wheel.name} has no +cuXYZtorchX.Y label: verify checks wheels made by wheelfactory build"
+            f"{args.wheel.name} has no build record: verify checks wheels made by wheelfactory"
         )
-    record = label.read_build_record(args.wheel) or {}
-    arch_text = args.arch or ",".join(record.get("targets", []))
-    if not arch_text:
-        raise ConfigError(f"{args.wheel.name} has no build record with targets: pass --arch")
-    torch = args.torch or record.get("torch")
-    if not torch:
-        raise ConfigError(
-            f"{args.wheel.name} has no build record naming torch: pass --torch {info.torch}.N"
-        )
-    python_tag = info.python_tags[0]
-    python = args.python or f"{python_tag[2]}.{python_tag[3:].rstrip('t')}"
-    cuda = info.cuda
+    expect = verify.Expectation.of(record, modules=args.modules)
+    if args.arch:
+        expect = replace(expect, targets=arch.parse_targets(args.arch))
+    interp, _, abi = record.python_tag.partition("-")
+    if args.python:
+        python = args.python
+    elif abi == "abi3":  # any CPython at or above the tag's: this one
+        python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    else:
+        python = f"{interp[2]}.{interp[3:].rstrip('t')}"
     cache = buildenv.cache_dir()
     env = buildenv.prepare_env(
         python=buildenv.resolve_python(python),
-        torch=torch,
-        cuda=cuda,
-        index_url=buildenv.resolve_torch_index_url(args.torch_index_url, cuda),
+        torch=args.torch or record.torch,
+        cuda=record.cuda,
+        index_url=buildenv.resolve_torch_index_url(args.torch_index_url, record.cuda),
         cache=cache,
     )
     try:
         stub_dir = cudastub.make_stub(build_stage.find_toolchain().cuda_home, cache / "stubs")
     except ToolMissingError:
         stub_dir = None  # no toolkit: modules that need libcuda.so.1 import only with a driver
-    expect = verify.Expectation(
-        targets=arch.parse_targets(arch_text),
-        torch=torch,
-        cuda=cuda,
-        python_tag=python_tag,
-        modules=tuple(args.modules),
-    )
     with tempfile.TemporaryDirectory(prefix="wheelfactory-verify-") as work:
         report = verify.verify_wheel(
             args.wheel.resolve(), expect, build_env=env, stub_dir=stub_dir, work=Path(work)

@@ -96,10 +96,10 @@ def _index_root():
     return (os.environ.get(_INDEX_ENV) or BUILD["index_root"]).rstrip("/")
 
 
-def _install(torch_minor, cuda):
+def _install(torch_minor, cuda, version=None):
     cu = "cu" + "".join(cuda.split(".")[:2])
     return (
-        f"pip install --force-reinstall '{BUILD['project']}=={BUILD['public_version']}'"
+        f"pip install --force-reinstall '{BUILD['project']}=={version or BUILD['public_version']}'"
         f" --extra-index-url {_index_root()}/{cu}/torch{torch_minor}/simple/"
     )
 
@@ -138,6 +138,14 @@ def problem(torch):
     # "gpu" skips only this check: the factory's own import test on a build machine whose GPU
     # is not one of the targets (the wheel is fine; that GPU just cannot run it).
     caps = None if os.environ.get(_SKIP_ENV) == "gpu" else gpu_capabilities(torch)
+    for bad in BUILD.get("known_bad") or ():
+        want = tuple(int(x) for x in bad["arch"].split("."))
+        if caps and any(tuple(c) == want for c in caps):
+            return (
+                f"{_built_for()}, but it computes wrong results on sm_{want[0]}{want[1]} GPUs like"
+                f" this one ({bad['reason']}): install {BUILD['project']}"
+                f" {bad['use_instead']} instead: {_install(minor, cuda, bad['use_instead'])}{skip}"
+            )
     targets = BUILD["targets"]
     if caps and targets and not any(_target_runs_on(t, c) for t in targets for c in caps):
         sms = ", ".join(f"sm_{c[0]}{c[1]}" for c in caps)

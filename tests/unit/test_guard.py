@@ -256,3 +256,21 @@ def test_skip_gpu_only(tmp_path, monkeypatch) -> None:
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     msg = guard_error(tmp_path, info, fake_torch("2.9.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     assert "this Python has torch 2.9.0+cu128" in msg
+
+
+def test_known_bad_gpu_is_refused_with_what_to_install(tmp_path, monkeypatch) -> None:
+    """The v2.2.0 tag on Hopper: wrong numbers there, so the import says what to install."""
+    from dataclasses import replace
+
+    from wheelfactory.recipe import KnownBad
+
+    bad = KnownBad(arch="9.0", reason="uncomputed output", use_instead=">=2.2.0.post20260117")
+    info = replace(SA2, known_bad=(bad,))
+    msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
+    assert "computes wrong results on sm_90 GPUs like this one (uncomputed output)" in msg
+    assert (f"pip install --force-reinstall 'sageattention>=2.2.0.post20260117' --extra-index-url"
+            f" {ROOT}/cu128/torch2.8/simple/") in msg  # fmt: skip
+    # other GPUs load it; and the factory's own import test (skip=gpu) is not refused
+    run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(12, 0)]), monkeypatch)
+    monkeypatch.setenv("WHEELFACTORY_SKIP_GUARD", "gpu")
+    run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)

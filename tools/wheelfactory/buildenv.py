@@ -134,7 +134,7 @@ def _same_cuda(a: str, b: str) -> bool:
     return (va.major, va.minor) == (vb.major, vb.minor)
 
 
-def _system_sites(python: Path) -> list[Path]:
+def site_dirs(python: Path) -> list[Path]:
     """Site-packages dirs of ``python``: site.getsitepackages() plus those on sys.path (.pth)."""
     code = (
         "import json, site, sys; d = list(site.getsitepackages());"
@@ -252,7 +252,7 @@ def _check_env(root: Path, torch: str, cuda: str, kind: str, base: Interpreter) 
         torch=interp.torch or torch,
         torch_cuda=interp.torch_cuda or cuda,
         kind=kind,
-        site_dirs=tuple(_system_sites(python)),
+        site_dirs=tuple(site_dirs(python)),
         extra_bin=(base.executable.parent,) if kind == "system" else (),
     )
 
@@ -303,7 +303,7 @@ def prepare_env(
                 ).stdout.strip()
             )
             (purelib / "_wheelfactory_base.pth").write_text(
-                "".join(f"{p}\n" for p in _system_sites(base.executable))
+                "".join(f"{p}\n" for p in site_dirs(base.executable))
             )
         if kind == "cached":
             _pip_install(venv_python, [f"torch=={Version(torch).public}"], index_url=index_url)

@@ -81,3 +81,9 @@ class CoverageError(WheelfactoryError):
     """Required wheels are missing from an index."""
 
     return_code = 11
+
+
+class GpuCheckError(WheelfactoryError):
+    """A wheel's kernels gave wrong results on a GPU, or its check could not run."""
+
+    return_code = 12

@@ -14,8 +14,15 @@ for hosts that negotiate on Accept (serve.py does); hosts that cannot (GitHub Pa
 ``index.html`` and installers fall back to HTML. The ``.metadata`` files (PEP 658) live
 beside the wheels in the store and are written by publish.py, not here.
 
-Stable-ABI wheels (label ``cu130torchabi``) go to ``cu130/torchabi/simple/`` and the
-per-CUDA view.
+Stable-ABI wheels (label ``cu130torchabi``, one wheel for every torch from its floor on)
+go to ``cu130/torchabi/simple/``, the per-CUDA view, and the strict view of each torch
+minor they were import-checked against (``PublishedFile.covers``), so a user keeps the
+command of their torch. A file held for a GPU check (``PublishedFile.held``) is in no view.
+
+When a strict view lists both a per-torch wheel and a stable-ABI wheel of one project
+and version, installers take the one PEP 440 ranks higher: local labels compare as text,
+and ``cu130torchabi`` > ``cu130torch2.14``, so pip and uv both take the stable-ABI wheel.
+Either loads there; the one rule keeps every user of a view on the same file.
 
 An unknown project has no page, so a host must answer 404 for it (never 403: uv stops at
 403 but moves on to the next index after a 404). serve.py does; on S3 make sure the
@@ -44,10 +51,13 @@ ROOT_PAGE = "index.html"
 _esc = html.escape  # quote=True: escapes & < > " '
 
 
-def views_of(file: PublishedFile) -> tuple[str, str]:
-    """The two views that list a file: strict ("cu130/torch2.14") and per-CUDA ("cu130")."""
+def views_of(file: PublishedFile) -> tuple[str, ...]:
+    """The views that list a file: strict ("cu130/torch2.14") and per-CUDA ("cu130"); a
+    stable-ABI file also the strict view of each torch minor it covers; a held file none."""
+    if file.held:
+        return ()
     cuda = cuda_tag(file.cuda)
-    return f"{cuda}/torch{file.torch}", cuda
+    return (f"{cuda}/torch{file.torch}", cuda, *(f"{cuda}/torch{m}" for m in file.covers))
 
 
 def project_dir(view: str, project: str) -> str:

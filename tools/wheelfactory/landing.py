@@ -144,7 +144,7 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
             info = _parse_wheel(name)
         except ValueError:
             continue
-        if not info.cuda or _get(f, "yanked"):
+        if not info.cuda or _get(f, "yanked") or _get(f, "held"):
             continue
         fit_platforms, fit_pythons = _fits_of(info)
         platforms, pythons = list(fit_platforms), list(fit_pythons)
@@ -156,6 +156,7 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
             "file": name, "project": info.project, "version": info.public_version,
             "cuda": info.cuda, "torch": info.torch, "floor": floor,
             "platforms": platforms, "pythons": pythons, "targets": [str(t) for t in targets],
+            "gpu_check": gpu_status(f)[1],
         })
     torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
     return {
@@ -190,7 +191,7 @@ def _coverage_html(manifest: Any) -> str:
             info = _parse_wheel(str(_get(f, "filename")))
         except ValueError:
             continue
-        if not info.cuda:
+        if not info.cuda or _get(f, "held"):
             continue
         for key in _fits_of(info)[0]:
             cells[info.project][(info.torch or "", info.cuda)][key].append((info, f))
@@ -242,6 +243,29 @@ def _coverage_html(manifest: Any) -> str:
     return "\n".join(out)
 
 
+def gpu_status(f: Any) -> tuple[str, str]:
+    """(css class, one line): whether and where a file's kernels ran on a GPU."""
+    checks = list(_get(f, "gpu_checks") or ())
+    if not checks:
+        return "unchecked", "not GPU-checked"
+    parts = []
+    for c in checks:
+        where = f"{_get(c, 'gpu')} (sm_{str(_get(c, 'arch')).replace('.', '')}, torch {_get(c, 'torch')}, {str(_get(c, 'date'))[:10]})"
+        verdict = _get(c, "verdict")
+        if verdict == "pass":
+            cos, tf = _get(c, "cosine"), _get(c, "tflops")
+            numbers = ", ".join(x for x in (f"cosine {cos:.4f}" if cos is not None else "",
+                                            f"{tf:.0f} TFLOP/s" if tf is not None else "") if x)
+            parts.append(f"GPU-checked on {where}{': ' + numbers if numbers else ''}")
+        elif verdict == "refused":
+            parts.append(f"refuses to load on {where}: known wrong there")
+        else:
+            parts.append(f"GPU check {verdict} on {where}: {_get(c, 'detail')}")
+    worst = {"fail": "failed", "error": "failed"}
+    cls = next((worst[v] for v in (str(_get(c, "verdict")) for c in checks) if v in worst), "checked")
+    return cls, "; ".join(parts)
+
+
 def _files_html(manifest: Any) -> str:
     esc = html.escape
     rows = []
@@ -262,12 +286,16 @@ def _files_html(manifest: Any) -> str:
         if _get(f, "yanked"):
             reason = _get(f, "yank_reason") or "no reason given"
             status = f'<span class="tag yanked">yanked: {esc(str(reason))}</span>'
+        if _get(f, "held"):
+            status += f' <span class="tag held">held back: {esc(str(_get(f, "held")))}</span>'
+        gpu_cls, gpu_text = gpu_status(f)
         sha = str(_get(f, "sha256") or "")
         size = _human_size(int(_get(f, "size") or 0))
         rows.append(
             f"<tr><td class=fn>{link} {status}</td><td>{esc(size)}"
             f"</td><td>{esc(str(_get(f, 'upload_time') or '')[:10])}</td>"
-            f"<td>{esc(targets)}</td><td><code title=\"{esc(sha)}\">{esc(sha[:12])}</code></td>"
+            f"<td>{esc(targets)}</td><td class=\"gpu {gpu_cls}\">{esc(gpu_text)}</td>"
+            f"<td><code title=\"{esc(sha)}\">{esc(sha[:12])}</code></td>"
             f"<td>{' · '.join(links)}</td></tr>"
         )
     return "\n".join(rows)

@@ -99,6 +99,47 @@ def _check_url(url: str, filename: str) -> None:
         raise PublishError(f"URL {url!r} of {filename} must not contain empty, . or .. segments")
 
 
+VERDICTS = ("pass", "fail", "refused", "error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuCheck:
+    """One run of a wheel's kernels on a GPU (gpucheck.py), signed off by its checker."""
+
+    filename: str
+    sha256: str  # of the file that was installed and run
+    arch: str  # "9.0"
+    gpu: str  # "NVIDIA H200"
+    torch: str  # "2.11.0+cu130"
+    date: str  # "2026-11-30T12:00:00Z"
+    verdict: str  # pass, fail (wrong numbers), refused (the guard refused a known-bad GPU), error
+    detail: str  # one line
+    cosine: float | None = None  # the lowest over the recipe's shapes
+    max_abs_error: float | None = None  # the highest over them
+    tflops: float | None = None  # the best over them
+    checker: str = ""  # what ran it, where
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise PublishError(f"GPU check of {self.filename}: verdict {self.verdict!r} is not one of {VERDICTS}")
+        for name in ("cosine", "max_abs_error", "tflops"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf"))):
+                raise PublishError(f"GPU check of {self.filename}: {name} must be a finite number or null")
+
+    def to_json(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, data: Any) -> GpuCheck:
+        if not isinstance(data, Mapping) or set(data) - set(cls.__dataclass_fields__):
+            raise PublishError("a GPU check entry is not an object of GpuCheck fields; fix the results file")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise PublishError(f"a GPU check entry is incomplete ({e}); fix the results file") from e
+
+
 @dataclass(frozen=True, kw_only=True)
 class PublishedFile:
     """One wheel in the index, as recorded when it was published."""
@@ -116,6 +157,11 @@ class PublishedFile:
     yank_reason: str | None = None
     build_record: Mapping[str, Any] | None = field(default=None, hash=False)
     provenance_url: str | None = None
+    # Why the file is held out of every view (a GPU check pending or failed); None: listed.
+    held: str | None = None
+    # A stable-ABI wheel: the torch minors whose strict views list it (each import-checked).
+    covers: tuple[str, ...] = ()
+    gpu_checks: tuple[GpuCheck, ...] = ()
 
     def __post_init__(self) -> None:
         label = check_filename(self.filename)
@@ -178,6 +224,9 @@ class PublishedFile:
             "yank_reason": self.yank_reason,
             "build_record": dict(self.build_record) if self.build_record is not None else None,
             "provenance_url": self.provenance_url,
+            "held": self.held,
+            "covers": list(self.covers),
+            "gpu_checks": [c.to_json() for c in self.gpu_checks],
         }
 
     @classmethod
@@ -189,11 +238,27 @@ class PublishedFile:
         if unknown:
             msg = f"manifest entry {data.get('filename')!r} has unknown keys {sorted(unknown)}"
             raise PublishError(msg + "; upgrade wheelfactory or fix manifest.json")
+        values = dict(data)
+        if not isinstance(values.get("covers", []), list) or not isinstance(values.get("gpu_checks", []), list):
+            raise PublishError(f"manifest entry {data.get('filename')!r}: covers and gpu_checks must be lists")
+        values["covers"] = tuple(values.get("covers", ()))
+        values["gpu_checks"] = tuple(GpuCheck.from_json(c) for c in values.get("gpu_checks", ()))
         try:
-            return cls(**data)
+            return cls(**values)
         except TypeError as e:
             msg = f"manifest entry {data.get('filename')!r} is incomplete ({e}); fix manifest.json"
             raise PublishError(msg) from e
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The GPU targets its build record names (() when it has none)."""
+        targets = (self.build_record or {}).get("targets")
+        return tuple(str(t) for t in targets) if isinstance(targets, list | tuple) else ()
+
+    @property
+    def stable_abi_floor(self) -> str | None:
+        floor = (self.build_record or {}).get("stable_abi_floor")
+        return str(floor) if floor else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +270,9 @@ class Manifest:
     # The public URL of the index root (https://owner.github.io/wheelfactory/); "" when
     # unknown: pages then use relative links and the landing page asks the browser.
     index_url: str = ""
+    # GPU archs ("9.0") this index's GPU checks run on: a new wheel targeting one of them
+    # is held out of every view until a check there passes (publish --gpu-gate).
+    gpu_gate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_index_url(self.index_url)
@@ -239,6 +307,8 @@ class Manifest:
         out: dict[str, Any] = {"version": self.version}
         if self.index_url:
             out["index_url"] = self.index_url
+        if self.gpu_gate:
+            out["gpu_gate"] = list(self.gpu_gate)
         out["files"] = [f.to_json() for f in self.files]
         return out
 
@@ -248,7 +318,8 @@ class Manifest:
         body = f"\n{entries}\n" if entries else ""
         # index_url only when set, so manifests written before it existed keep their bytes.
         url = f'"index_url": {json.dumps(self.index_url)}, ' if self.index_url else ""
-        return f'{{"version": {self.version}, {url}"files": [{body}]}}\n'.encode()
+        gate = f'"gpu_gate": {json.dumps(list(self.gpu_gate))}, ' if self.gpu_gate else ""
+        return f'{{"version": {self.version}, {url}{gate}"files": [{body}]}}\n'.encode()
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = MANIFEST_NAME) -> Manifest:
@@ -256,13 +327,20 @@ class Manifest:
             msg = f"{source} is not a version {MANIFEST_VERSION} wheelfactory manifest"
             raise PublishError(msg + "; upgrade wheelfactory or restore the file")
         files = data.get("files")
-        if not isinstance(files, list) or set(data) - {"version", "index_url", "files"}:
-            msg = f"{source} must hold only 'version', 'index_url' and a 'files' list"
+        if not isinstance(files, list) or set(data) - {"version", "index_url", "gpu_gate", "files"}:
+            msg = f"{source} must hold only 'version', 'index_url', 'gpu_gate' and a 'files' list"
             raise PublishError(msg + "; restore the file")
         index_url = data.get("index_url", "")
         if not isinstance(index_url, str):
             raise PublishError(f"{source}: index_url must be a string; fix the file")
-        return cls(files=tuple(PublishedFile.from_json(f) for f in files), index_url=index_url)
+        gate = data.get("gpu_gate", [])
+        if not isinstance(gate, list) or not all(isinstance(a, str) for a in gate):
+            raise PublishError(f"{source}: gpu_gate must be a list of archs like \"9.0\"; fix the file")
+        return cls(
+            files=tuple(PublishedFile.from_json(f) for f in files),
+            index_url=index_url,
+            gpu_gate=tuple(gate),
+        )
 
 
 def normalize_index_url(url: str) -> str:

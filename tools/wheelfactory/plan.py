@@ -82,6 +82,7 @@ class Cell:
     targets: tuple[str, ...]  # ("9.0a", "12.0a")
     notes: tuple[str, ...] = ()
     covers: tuple[str, ...] = ()  # abi3: CPythons covered; stable ABI: torch minors covered
+    build_python: str = ""  # abi3: the CPython that builds it ("": the one its tag names)
     stable_abi_floor: str | None = None  # for torch_label "abi": the recipe's floor
 
     @property
@@ -468,7 +469,8 @@ def plan(
                 )
             if abi3:
                 pys = sorted(abi3, key=python_key)
-                floor_py = "cp" + pys[0].replace(".", "") + "-abi3"
+                # the tag the recipe's limited API gives the wheel, else the oldest CPython
+                floor_py = (mx.abi3 if isinstance(mx.abi3, str) else "cp" + pys[0].replace(".", "")) + "-abi3"
                 if skip := _unselected(select, pys, shown=floor_py, **where):
                     excluded.append(skip)
                     continue
@@ -482,6 +484,7 @@ def plan(
                         torch_label=label,
                         cuda=cuda,
                         python=floor_py,
+                        build_python=pys[0],
                         platform=platform,
                         targets=targets,
                         notes=notes + (f"one abi3 wheel for CPython {', '.join(pys)}",),
@@ -559,8 +562,7 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
         where = platforms.get(platform)
         first = cs[0]
         ver = f"-{version}" if version else ""
-        pythons = [c.python.partition("-")[0] if c.abi3 else c.python for c in cs]
-        pythons = [f"3.{p[3:]}" if p.startswith("cp") else p for p in pythons]
+        pythons = [c.build_python or c.python for c in cs]
         jobs.append(
             {
                 "id": f"{recipe}{ver}-{naming.cuda_tag(cuda)}-torch{label}-{where.os}_{where.machine}",
@@ -576,10 +578,7 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
                 "runner": where.runner,
                 "pythons": pythons,
                 "abi3": any(c.abi3 for c in cs),
-                "cibw_build": " ".join(
-                    f"{c.wheel_tags[0]}{'t' if c.python.endswith('t') else ''}-{where.cibw_suffix}"
-                    for c in cs
-                ),
+                "cibw_build": " ".join(f"cp{p.replace('.', '')}-{where.cibw_suffix}" for p in pythons),
                 "targets": arch.torch_arch_list(arch.parse_targets(list(first.targets))),
                 "cells": [c.id for c in cs],
             }

@@ -34,18 +34,20 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from wheelfactory import atomicfile, wheelfile
+from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.hashing import sha256_hex
 from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
 from wheelfactory.manifest import (
     MANIFEST_NAME,
+    GpuCheck,
     Manifest,
     PublishedFile,
     check_filename,
@@ -81,6 +83,11 @@ class WheelInfo:
     metadata: bytes
     requires_python: str | None
     build_record: Mapping[str, Any] | None
+
+
+def _minor(torch: str) -> str:
+    """ "2.14.1+cu130" -> "2.14"."""
+    return ".".join(torch.split("+")[0].split(".")[:2])
 
 
 def _refuse(path: Path, why: str, fix: str) -> PublishError:
@@ -358,11 +365,14 @@ def publish(
     provenance_urls: Mapping[str, str] | None = None,
     upload_time: Callable[[], str] = now_upload_time,
     index_url: str | None = None,
+    gpu_gate: Sequence[str] | None = None,
 ) -> PublishResult:
     """Add ``wheels`` to the index at ``index`` (a local folder) and re-render what changed.
 
     ``index_url``: the index's public root URL, recorded in the manifest for this and
-    later renders (None: keep the recorded one). ``hooks``: default_hooks().
+    later renders (None: keep the recorded one). ``gpu_gate``: the GPU archs ("9.0") whose
+    wheels are held out of every view until a GPU check there passes, recorded likewise
+    (None: keep the recorded gate). ``hooks``: default_hooks().
     """
     index = Path(index)
     hooks = hooks if hooks is not None else default_hooks()
@@ -370,7 +380,9 @@ def publish(
     with tempfile.TemporaryDirectory(prefix="wf-publish-") as snapshots:
         # Every wheel is checked (as a private snapshot) before anything is written.
         infos = [inspect_wheel(w, Path(snapshots)) for w in wheels]
-        return _publish_checked(infos, index, store, hooks, provenance_urls, upload_time, index_url)
+        return _publish_checked(
+            infos, index, store, hooks, provenance_urls, upload_time, index_url, gpu_gate
+        )
 
 
 def _publish_checked(
@@ -381,10 +393,12 @@ def _publish_checked(
     provenance_urls: Mapping[str, str] | None,
     upload_time: Callable[[], str],
     index_url: str | None,
+    gpu_gate: Sequence[str] | None,
 ) -> PublishResult:
     with _locked(index):
         recover_index(index)
         old = load_manifest(index)
+        gate = tuple(gpu_gate) if gpu_gate is not None else old.gpu_gate
         new_files: dict[str, PublishedFile] = {}
         unchanged: list[str] = []
         for info in infos:
@@ -411,8 +425,16 @@ def _publish_checked(
                 upload_time=upload_time(),
                 build_record=info.build_record,
                 provenance_url=(provenance_urls or {}).get(info.filename),
+                # a stable-ABI wheel is listed for the torch it was verified against
+                covers=(_minor(info.build_record["torch"]),)
+                if info.build_record and info.build_record.get("stable_abi_floor")
+                else (),
             )
-        if not new_files and old.with_index_url(index_url) == old:
+            new_files[info.filename] = replace(
+                new_files[info.filename], held=held_reason(new_files[info.filename], gate)
+            )
+        updated = replace(old.with_index_url(index_url), gpu_gate=gate)
+        if not new_files and updated == old:
             log.info("nothing new to publish (%d already published)", len(unchanged))
             return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())
         for info in infos:
@@ -422,13 +444,41 @@ def _publish_checked(
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
                 log.info("stored %s", info.filename)
         _crash_point("stored")
-        new = old.with_files(new_files.values()).with_index_url(index_url)
+        new = updated.with_files(new_files.values())
         pages = _changed_pages(index, old, new, hooks)
         _commit(index, pages, new)
     log.info("published %d wheel(s), rewrote %d page(s)", len(new_files), len(pages))
     return PublishResult(
         added=tuple(sorted(new_files)), unchanged=tuple(unchanged), pages_written=tuple(pages)
     )
+
+
+def _update(
+    index: str | os.PathLike[str],
+    change: Callable[[Manifest], Manifest],
+    hooks: Hooks | None,
+) -> Manifest:
+    """Apply ``change`` to an existing index's manifest and commit the pages that differ."""
+    index = Path(index)
+    if not (index / MANIFEST_NAME).is_file():
+        raise PublishError(f"{index} holds no manifest.json: pass the folder of a published index")
+    hooks = hooks if hooks is not None else default_hooks()
+    with _locked(index):
+        recover_index(index)
+        old = load_manifest(index)
+        new = change(old)
+        if new != old:
+            _commit(index, _changed_pages(index, old, new, hooks), new)
+    return new
+
+
+def _entry(manifest: Manifest, filename: str, where: str | os.PathLike[str]) -> PublishedFile:
+    entry = manifest.get(filename)
+    if entry is None:
+        close = difflib.get_close_matches(filename, list(manifest.by_filename), n=1)
+        hint = f"did you mean {close[0]}?" if close else "see manifest.json for the names"
+        raise PublishError(f"{filename} is not published in {where}; {hint}")
+    return entry
 
 
 def set_yanked(
@@ -440,28 +490,99 @@ def set_yanked(
     hooks: Hooks | None = None,
 ) -> PublishedFile:
     """Yank (PEP 592) or unyank a published file; installers skip a yanked file unless pinned."""
-    index = Path(index)
-    hooks = hooks if hooks is not None else default_hooks()
     filename = Path(filename).name
-    if reason is not None:
-        reason = " ".join(reason.split())  # one line
-    with _locked(index):
-        recover_index(index)
-        old = load_manifest(index)
-        entry = old.get(filename)
-        if entry is None:
-            close = difflib.get_close_matches(filename, list(old.by_filename), n=1)
-            hint = f"did you mean {close[0]}?" if close else "see manifest.json for the names"
-            raise PublishError(f"{filename} is not published in {index}; {hint}")
-        updated = replace(entry, yanked=yanked, yank_reason=(reason or None) if yanked else None)
-        if updated == entry:
-            log.info("%s is already %s", filename, "yanked" if yanked else "not yanked")
-            return entry
-        new = old.with_files([updated])
-        pages = _changed_pages(index, old, new, hooks)
-        _commit(index, pages, new)
+    reason = " ".join(reason.split()) if reason is not None else None  # one line
+
+    def change(old: Manifest) -> Manifest:
+        entry = _entry(old, filename, index)
+        return old.with_files(
+            [replace(entry, yanked=yanked, yank_reason=(reason or None) if yanked else None)]
+        )
+
+    updated = _update(index, change, hooks).by_filename[filename]
     log.info("%s %s", "yanked" if yanked else "unyanked", filename)
     return updated
+
+
+def held_reason(file: PublishedFile, gate: Sequence[str]) -> str | None:
+    """Why a new file waits for a GPU check: its targets run on a gated arch (None: not)."""
+    caps = [tuple(int(x) for x in a.split(".")) for a in gate]
+    reachable = [
+        a for a, cap in zip(gate, caps, strict=True)
+        if any(GpuTarget.parse(t).runs_on(cap) for t in file.targets)  # type: ignore[arg-type]
+    ]  # fmt: skip
+    if not reachable:
+        return None
+    arches = ", ".join(f"sm_{a.replace('.', '')}" for a in reachable)
+    return f"awaiting a GPU check on {arches}"
+
+
+def _judged(entry: PublishedFile, check: GpuCheck, gate: Sequence[str]) -> PublishedFile:
+    """``entry`` with ``check`` recorded (replacing one of the same arch and torch minor),
+    and held or listed as the verdict says."""
+    minor = ".".join(check.torch.split("+")[0].split(".")[:2])
+    kept = [
+        c for c in entry.gpu_checks
+        if (c.arch, ".".join(c.torch.split("+")[0].split(".")[:2])) != (check.arch, minor)
+    ]  # fmt: skip
+    entry = replace(entry, gpu_checks=(*kept, check))
+    where = f"{check.gpu} (sm_{check.arch.replace('.', '')}, torch {check.torch})"
+    if check.verdict in ("pass", "refused"):
+        # a refusal is the import guard saying "wrong on this GPU, install X": safe to list
+        if entry.held and check.arch in gate:
+            entry = replace(entry, held=None)
+    elif check.verdict == "fail":
+        reason = f"GPU check failed on {where}: {check.detail}"
+        if entry.held:
+            entry = replace(entry, held=reason)
+        elif not entry.yanked:
+            entry = replace(entry, yanked=True, yank_reason=reason)
+    elif entry.held:  # error: the check could not run; a listed wheel is left as it is
+        entry = replace(entry, held=f"GPU check could not run on {where}: {check.detail}")
+    return entry
+
+
+def record_gpu_checks(
+    index: str | os.PathLike[str], checks: Sequence[GpuCheck], *, hooks: Hooks | None = None
+) -> Manifest:
+    """Record GPU check results in an index: a pass (or the guard's refusal) on a gated arch
+    releases a held wheel; wrong numbers keep it held, or yank a listed one, with the reason;
+    a check that could not run (crash, timeout) changes nothing already listed."""
+
+    def change(old: Manifest) -> Manifest:
+        updated: dict[str, PublishedFile] = {}
+        for check in checks:
+            entry = updated.get(check.filename) or _entry(old, check.filename, index)
+            if entry.sha256 != check.sha256:
+                raise PublishError(
+                    f"the GPU check of {check.filename} ran sha256 {check.sha256[:12]}..., the"
+                    f" index holds {entry.sha256[:12]}...: check the published file again"
+                )
+            updated[check.filename] = _judged(entry, check, old.gpu_gate)
+        return old.with_files(updated.values())
+
+    return _update(index, change, hooks)
+
+
+def add_covers(
+    index: str | os.PathLike[str], filename: str, torch_minor: str, *, hooks: Hooks | None = None
+) -> PublishedFile:
+    """List a stable-ABI wheel in the strict view of ``torch_minor`` too (after it passed the
+    import check against that torch): the view's pages change, nothing is rebuilt."""
+
+    def change(old: Manifest) -> Manifest:
+        entry = _entry(old, filename, index)
+        if entry.torch != STABLE_ABI:
+            raise PublishError(f"{filename} is built for torch {entry.torch} only: only stable-ABI wheels cover more")
+        floor = entry.stable_abi_floor or "0.0"
+        if tuple(map(int, torch_minor.split("."))) < tuple(map(int, floor.split("."))):
+            raise PublishError(f"{filename} loads on torch >= {floor}, not {torch_minor}")
+        if torch_minor in entry.covers:
+            return old
+        covers = tuple(sorted({*entry.covers, torch_minor}, key=lambda m: tuple(map(int, m.split(".")))))
+        return old.with_files([replace(entry, covers=covers)])
+
+    return _update(index, change, hooks).by_filename[filename]
 
 
 def rerender(

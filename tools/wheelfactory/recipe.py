@@ -96,7 +96,9 @@ class Matrix:
     python: SpecifierSet = field(default_factory=SpecifierSet)
     platforms: tuple[str, ...] = field(default_factory=platforms.names)
     free_threaded: bool = False  # also build for 3.13t / 3.14t where torch ships them
-    abi3: bool = False  # one cp3X-abi3 wheel replaces the per-Python wheels
+    # one cp3X-abi3 wheel replaces the per-Python wheels: true (tagged for the oldest
+    # CPython of each torch), or the tag the source's limited API gives it ("cp310")
+    abi3: bool | str = False
     stable_abi_floor: str | None = None  # one wheel for every torch >= this (torch's stable ABI)
 
 
@@ -122,7 +124,7 @@ class KnownBad:
 
     arch: str  # compute capability "9.0" (every variant of it: sm_90, sm_90a)
     reason: str
-    use_instead: str  # a version of the same package that is right on that GPU
+    use_instead: str  # a version ("2.2.1") or range (">=2.2.1") of the package that is right there
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,10 +365,20 @@ def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
         r.fail(f"arch {arch_text!r} is not a compute capability", 'write arch = "9.0"', "arch")
     use_instead = r.str("use-instead", required=True) or ""
     try:
-        Version(use_instead)
-    except InvalidVersion:
-        r.fail(f"use-instead {use_instead!r} is not a version", 'write use-instead = "2.2.0.post1"', "use-instead")
+        SpecifierSet(use_instead if use_instead[:1] in "<>=!~" else f"=={use_instead}")
+    except InvalidSpecifier:
+        r.fail(f"use-instead {use_instead!r} is neither a version nor a range",
+               'write use-instead = ">=2.2.0.post1"', "use-instead")  # fmt: skip
     return KnownBad(arch=arch_text, reason=r.str("reason", required=True) or "", use_instead=use_instead)
+
+
+def _abi3(mx: _Reader) -> bool | str:
+    value = mx.table.get("abi3", False)
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"cp3\d+", value):
+        mx.fail(f"abi3 {value!r} is neither true/false nor a tag like \"cp310\"", 'write abi3 = "cp310"', "abi3")
+    return value
 
 
 def _number(r: _Reader, key: str, default: float | None) -> float | None:
@@ -464,7 +476,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         python=mx.specifier("python"),
         platforms=wanted,
         free_threaded=mx.bool("free-threaded"),
-        abi3=mx.bool("abi3"),
+        abi3=_abi3(mx),
         stable_abi_floor=floor,
     )
 

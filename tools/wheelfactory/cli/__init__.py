@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "repair": "main_repair",
     "gpu-shim": "main_gpu_shim",
     "nvcc-filter": "main_nvcc_filter",
+    "gpu-check": "main_gpu_check",
 }
 
 

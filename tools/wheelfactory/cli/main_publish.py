@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "add wheels to a static index (store + manifest.json + PEP 503/691 pages)"
 
@@ -54,6 +55,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         " manifest.json and used by this and every later publish, yank and re-render",
     )
     parser.add_argument(
+        "--gpu-gate",
+        metavar="ARCHS",
+        help="GPU archs the index's GPU checks run on, e.g. 9.0: new wheels that target one are"
+        " held out of every view until `wheelfactory gpu-check` passes there (remembered in"
+        " manifest.json; '' turns the gate off)",
+    )
+    parser.add_argument(
+        "--gpu-checks",
+        type=Path,
+        metavar="FILE",
+        help="record the results of `wheelfactory gpu-check --results FILE` after publishing",
+    )
+    parser.add_argument(
         "--provenance-url",
         action="append",
         default=[],
@@ -64,9 +78,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     import os
+    import re
 
     from wheelfactory import publish as pub
     from wheelfactory.errors import ConfigError
+    from wheelfactory.manifest import load_manifest
 
     provenance = {}
     for item in args.provenance_url:
@@ -76,9 +92,19 @@ def execute(args: argparse.Namespace) -> int:
         provenance[name] = url
     # An empty variable (CI before the first publish) means: keep what the manifest says.
     index_url = args.index_url or os.environ.get("WHEELFACTORY_INDEX_URL") or None
+    gate = None
+    if args.gpu_gate is not None:
+        gate = tuple(a.strip() for a in args.gpu_gate.split(",") if a.strip())
+        for a in gate:
+            if not re.fullmatch(r"\d+\.\d", a):
+                raise ConfigError(f"--gpu-gate {a!r} is not a GPU arch like 9.0; write e.g. --gpu-gate 9.0")
+    checks = _read_checks(args.gpu_checks) if args.gpu_checks else None
     if not args.wheels:
         drift = pub.rerender(args.index, index_url=index_url)
         print(f"re-rendered {len(drift)} page(s)")
+        if checks:
+            pub.record_gpu_checks(args.index, checks)
+            print(f"recorded {len(checks)} GPU check(s)")
         return 0
     store = pub.make_store(
         args.store,
@@ -89,11 +115,33 @@ def execute(args: argparse.Namespace) -> int:
         public_url=args.public_url,
     )
     result = pub.publish(
-        args.wheels, args.index, store=store, provenance_urls=provenance, index_url=index_url
-    )
+        args.wheels, args.index, store=store, provenance_urls=provenance, index_url=index_url,
+        gpu_gate=gate,
+    )  # fmt: skip
     for name in result.added:
         print(f"published {name}")
     for name in result.unchanged:
         print(f"already published {name}")
     print(f"{len(result.pages_written)} page(s) written")
+    if checks:
+        pub.record_gpu_checks(args.index, checks)
+        print(f"recorded {len(checks)} GPU check(s)")
+    held = [f for f in load_manifest(args.index).files if f.held and f.filename in result.added]
+    for f in held:
+        print(f"held {f.filename}: {f.held}")
     return 0
+
+
+def _read_checks(path: Path) -> list:
+    import json
+
+    from wheelfactory.errors import ConfigError
+    from wheelfactory.manifest import GpuCheck
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read GPU check results ({e}); pass gpu-check's --results file") from e
+    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("checks"), list):
+        raise ConfigError(f"{path} is not gpu-check's results (version 1); pass gpu-check's --results file")
+    return [GpuCheck.from_json(c) for c in data["checks"]]

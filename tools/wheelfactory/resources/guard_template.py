@@ -96,10 +96,13 @@ def _index_root():
     return (os.environ.get(_INDEX_ENV) or BUILD["index_root"]).rstrip("/")
 
 
-def _install(torch_minor, cuda, version=None):
+def _install(torch_minor, cuda, wanted=None):
+    """The pip command for this project at ``wanted`` (a version or a range) from the view."""
     cu = "cu" + "".join(cuda.split(".")[:2])
+    wanted = wanted or BUILD["public_version"]
+    spec = wanted if wanted[:1] in "<>=!~" else f"=={wanted}"
     return (
-        f"pip install --force-reinstall '{BUILD['project']}=={version or BUILD['public_version']}'"
+        f"pip install --force-reinstall '{BUILD['project']}{spec}'"
         f" --extra-index-url {_index_root()}/{cu}/torch{torch_minor}/simple/"
     )
 

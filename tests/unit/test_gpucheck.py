@@ -1,0 +1,137 @@
+"""gpucheck.judge and the GPU gate of publish: held wheels, recorded checks, yanks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from _index_wheels import make_wheel
+from _records import record_json
+from wheelfactory import gpucheck
+from wheelfactory import publish as pub
+from wheelfactory.errors import PublishError
+from wheelfactory.manifest import GpuCheck, load_manifest
+from wheelfactory.recipe import GpuCheckSpec
+
+SPEC = GpuCheckSpec(script=Path("x.py"), args={}, min_cosine=0.99, max_abs_error=1.0)
+
+
+def out(*cases: dict) -> str:
+    return "warming up\n" + json.dumps({"gpu": "G", "capability": "9.0", "torch": "2.11.0", "cases": list(cases)})
+
+
+@pytest.mark.parametrize(
+    ("output", "verdict", "detail"),
+    [
+        (out({"shape": "s", "cosine": 0.9993, "max_abs_error": 0.05, "tflops": 700.0}), "pass", "cosine >= 0.9993"),
+        (out({"shape": "s4k", "cosine": 0.0001, "max_abs_error": 5.3}), "fail", "cosine 0.0001 < 0.99 at s4k"),
+        (out({"shape": "s", "cosine": 0.999, "max_abs_error": 5.3}), "fail", "max abs error 5.3 > 1.0 at s"),
+        (out({"shape": "s", "cosine": None, "max_abs_error": 0.1}), "fail", "cosine is not a number (None) at s"),
+        ('{"cases": [{"shape": "s", "cosine": NaN, "max_abs_error": 0.1}]}', "fail", "cosine is not a number (nan)"),
+        ("no json here", "error", "printed no result JSON"),
+        (json.dumps({"cases": []}), "error", "no cases"),
+    ],
+)
+def test_judge(output: str, verdict: str, detail: str) -> None:
+    got, line, _ = gpucheck.judge(output, SPEC)
+    assert got == verdict and detail in line and "\n" not in line
+
+
+def check(wheel: Path, verdict: str, *, detail: str = "x", arch: str = "9.0") -> GpuCheck:
+    import hashlib
+
+    return GpuCheck(
+        filename=wheel.name, sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(), arch=arch,
+        gpu="NVIDIA H200", torch="2.14.1+cu130", date="2026-11-30T00:00:00Z", verdict=verdict,
+        detail=detail, cosine=0.9993 if verdict == "pass" else None,
+    )  # fmt: skip
+
+
+def views(index: Path, name: str) -> list[str]:
+    return sorted(p.parent.parent.relative_to(index).as_posix() for p in index.glob(f"**/simple/demo-ext/index.html"))
+
+
+def test_gate_holds_new_wheels_until_a_check_passes(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    hopper = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    blackwell = make_wheel(tmp_path / "b", version="1.0.1", build_record=record_json(targets=["12.0a"]))
+    pub.publish([hopper, blackwell], idx, gpu_gate=["9.0"])
+    files = load_manifest(idx).by_filename
+    assert files[hopper.name].held == "awaiting a GPU check on sm_90"
+    assert files[blackwell.name].held is None  # cannot be checked here: listed, not GPU-checked
+    page = (idx / "cu130/torch2.14/simple/demo-ext/index.html").read_text()
+    assert blackwell.name in page and hopper.name not in page
+    assert load_manifest(idx).gpu_gate == ("9.0",)
+    pub.record_gpu_checks(idx, [check(hopper, "pass")])
+    after = load_manifest(idx).by_filename[hopper.name]
+    assert after.held is None and after.gpu_checks[0].verdict == "pass"
+    assert hopper.name in (idx / "cu130/torch2.14/simple/demo-ext/index.html").read_text()
+    assert pub.index_drift(idx) == []
+
+
+def test_wrong_numbers_keep_a_held_wheel_out_and_yank_a_listed_one(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    listed = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    pub.publish([listed], idx)  # no gate yet: listed at once
+    held = make_wheel(tmp_path / "b", version="1.0.1", build_record=record_json(targets=["9.0a"]))
+    pub.publish([held], idx, gpu_gate=["9.0"])
+    pub.record_gpu_checks(idx, [check(held, "fail", detail="cosine 0.0001 < 0.99"), check(listed, "fail", detail="cosine 0.0001 < 0.99")])
+    files = load_manifest(idx).by_filename
+    assert files[held.name].held == "GPU check failed on NVIDIA H200 (sm_90, torch 2.14.1+cu130): cosine 0.0001 < 0.99"
+    assert files[listed.name].yanked and "cosine 0.0001" in (files[listed.name].yank_reason or "")
+    page = (idx / "cu130/torch2.14/simple/demo-ext/index.html").read_text()
+    assert held.name not in page and "data-yanked=" in page
+
+
+def test_a_check_that_could_not_run_changes_nothing_listed(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    listed = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    pub.publish([listed], idx)
+    pages = {p: p.read_bytes() for p in idx.rglob("index.html") if "simple" in p.parts}
+    pub.record_gpu_checks(idx, [check(listed, "error", detail="timed out after 600 s")])
+    entry = load_manifest(idx).by_filename[listed.name]
+    assert not entry.yanked and entry.held is None and entry.gpu_checks[0].verdict == "error"
+    assert {p: p.read_bytes() for p in pages} == pages
+
+
+def test_checks_of_other_bytes_or_unknown_files_are_refused(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    w = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    pub.publish([w], idx)
+    before = (idx / "manifest.json").read_bytes()
+    with pytest.raises(PublishError, match="index holds"):
+        pub.record_gpu_checks(idx, [replace(check(w, "pass"), sha256="0" * 64)])
+    with pytest.raises(PublishError, match="is not published"):
+        pub.record_gpu_checks(idx, [replace(check(w, "pass"), filename="x-1.0+cu130torch2.14-py3-none-any.whl")])
+    assert (idx / "manifest.json").read_bytes() == before
+    with pytest.raises(PublishError, match="verdict"):
+        replace(check(w, "pass"), verdict="maybe")
+
+
+def test_stable_abi_wheel_covers_more_torch_views(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    stable = make_wheel(
+        tmp_path / "s", torch="abi", requires_torch="torch>=2.10", python_tag="cp310", abi_tag="abi3",
+        build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
+                                 torch_requirement="torch>=2.10", python_tag="cp310-abi3"),
+    )  # fmt: skip
+    pub.publish([stable], idx)
+    assert load_manifest(idx).by_filename[stable.name].covers == ("2.14",)  # verified with it
+    before = {p.relative_to(idx) for p in idx.rglob("*") if p.is_file()}
+    pub.add_covers(idx, stable.name, "2.15")
+    listed = (idx / "cu130/torch2.15/simple/demo-ext/index.html").read_text()
+    assert stable.name in listed and stable.name in (idx / "cu130/torchabi/simple/demo-ext/index.html").read_text()
+    new = {p.relative_to(idx) for p in idx.rglob("*") if p.is_file()} - before
+    assert {str(p) for p in new} == {
+        "cu130/torch2.15/simple/index.html", "cu130/torch2.15/simple/index.json",
+        "cu130/torch2.15/simple/demo-ext/index.html", "cu130/torch2.15/simple/demo-ext/index.json",
+    }
+    with pytest.raises(PublishError, match="loads on torch >= 2.10, not 2.9"):
+        pub.add_covers(idx, stable.name, "2.9")
+    per_torch = make_wheel(tmp_path / "p", build_record=record_json())
+    pub.publish([per_torch], idx)
+    with pytest.raises(PublishError, match="only stable-ABI wheels cover more"):
+        pub.add_covers(idx, per_torch.name, "2.15")

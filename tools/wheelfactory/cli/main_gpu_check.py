@@ -1,0 +1,73 @@
+"""wheelfactory gpu-check: run each wheel's kernels on this machine's GPU (recipe [gpu-check])."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "install wheels the way users do and run the recipe's numeric check on this GPU"
+EXAMPLE = "wheelfactory gpu-check --recipe recipes/sageattention-main.toml --index-url http://127.0.0.1:8000/ --record site/"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", required=True, type=Path, help="the recipe whose [gpu-check] to run (its package's wheels are checked)")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--index-url", metavar="URL", help="root of a served index: check its wheels, installed from their strict views")
+    src.add_argument("--wheels", nargs="+", type=Path, metavar="WHEEL_OR_DIR", help="check these wheel files instead")
+    parser.add_argument("--python", type=Path, default=None, metavar="PATH", help="the Python (with CUDA torch) to check with (default: this one)")
+    parser.add_argument("--results", type=Path, metavar="FILE", help="write the results as JSON (for publish --gpu-checks)")
+    parser.add_argument("--record", type=Path, metavar="INDEX_DIR", help="record the results in this local index (gate held wheels, yank wrong ones)")
+    parser.add_argument("--skip-guard", action="store_true", help="run with the import guard off (measure a known-bad build's raw output)")
+    # Stand-ins for a GPU that torch cannot see: tests drive the plumbing with a CPU check.
+    parser.add_argument("--assume-arch", metavar="X.Y", help=argparse.SUPPRESS)
+    parser.add_argument("--assume-gpu", metavar="NAME", help=argparse.SUPPRESS)
+
+
+def execute(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    import tempfile
+
+    from wheelfactory import gpucheck, publish, wheelfile
+    from wheelfactory.ci.summary import find_wheels
+    from wheelfactory.errors import ConfigError, GpuCheckError
+    from wheelfactory.hashing import sha256_hex
+    from wheelfactory.manifest import load_manifest
+    from wheelfactory.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    if recipe.gpu_check is None:
+        raise ConfigError(f"{args.recipe} has no [gpu-check]: add one (see recipes/README.md)")
+    machine = gpucheck.probe_machine(
+        args.python or Path(sys.executable), gpu=args.assume_gpu, arch=args.assume_arch
+    )
+    if args.index_url:
+        files = load_manifest(args.index_url).files
+        root = args.index_url
+    else:
+        files = []
+        for path in find_wheels(args.wheels):
+            record = wheelfile.read_build_record(path)
+            files.append({
+                "filename": path.name, "sha256": sha256_hex(path), "path": str(path),
+                "build_record": record.to_json() if record else None,
+            })  # fmt: skip
+        root = None
+    candidates, skipped = gpucheck.select(files, recipe.name, machine, index_root=root)
+    print(f"{machine.gpu} (sm_{machine.capability[0]}{machine.capability[1]}), torch {machine.torch}")
+    for line in skipped:
+        print(f"  not checked here: {line}")
+    if not candidates:
+        raise ConfigError(f"no {recipe.name} wheel fits this machine and GPU; see the lines above")
+    with tempfile.TemporaryDirectory(prefix="wf-gpu-check-") as work:
+        results = gpucheck.run(candidates, recipe.gpu_check, machine, work=Path(work), skip_guard=args.skip_guard)
+    print(gpucheck.table(results), end="")
+    if args.results:
+        data = {"version": 1, "checks": [r.to_json() for r in results]}
+        args.results.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    if args.record:
+        publish.record_gpu_checks(args.record, results)
+    bad = [r for r in results if r.verdict in ("fail", "error")]
+    if bad:
+        raise GpuCheckError(f"{bad[0].filename}: {bad[0].verdict}: {bad[0].detail} ({len(bad)} of {len(results)} wheel(s) did not pass)")
+    return 0

@@ -1,0 +1,303 @@
+"""GPU check: run each wheel's kernels on this machine's GPU before users get them.
+
+``wheelfactory gpu-check`` (see cli/main_gpu_check.py):
+
+1. ``probe_machine``: the Python to check with (its torch, CUDA, the GPU and its arch);
+2. ``select``: the wheels of a package, from a served index's manifest or from files, that
+   fit this machine (platform, Python, torch, CUDA) and whose targets run on this GPU;
+3. ``check_wheel``: a fresh venv that sees the machine's torch, the wheel installed the
+   way users install it (``pip install NAME==VERSION --index-url <its strict view>``, or
+   the file), then the recipe's check script (``[gpu-check]``) with a timeout;
+4. ``judge``: the script measures, this module decides: every shape's cosine to the
+   reference at or above ``min-cosine``, its largest error within ``max-abs-error``,
+   every number finite. A crash, a timeout or output that is not the expected JSON is an
+   ``error``; the import guard refusing a known-bad GPU is ``refused`` (the user gets a
+   clear ImportError instead of wrong numbers).
+
+Results are ``manifest.GpuCheck`` records, one per (wheel, arch, torch); publish.py writes
+them into an index's manifest, where they gate held wheels and show on the landing page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform as _platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from wheelfactory import __version__, _proc, buildenv, naming, which
+from wheelfactory.errors import ConfigError, ToolMissingError
+from wheelfactory.manifest import GpuCheck
+from wheelfactory.recipe import GpuCheckSpec
+
+log = logging.getLogger(__name__)
+
+# The import guard's sentence for a GPU the recipe declares known-bad (guard_template.py).
+_REFUSED_MARK = "computes wrong results on sm_"
+_PROBE = r"""
+import json, sys, torch
+cap = torch.cuda.get_device_capability() if torch.cuda.is_available() else None
+print(json.dumps({
+    "torch": torch.__version__, "cuda": torch.version.cuda,
+    "gpu": torch.cuda.get_device_name() if cap else None,
+    "capability": list(cap) if cap else None,
+    "python": "{}.{}".format(*sys.version_info[:2]),
+}))
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Machine:
+    """The Python that checks wheels, and the GPU it sees."""
+
+    python: Path
+    python_version: str  # "3.12"
+    torch: str  # "2.11.0+cu130"
+    torch_cuda: str  # "13.0"
+    gpu: str  # "NVIDIA H200"
+    capability: tuple[int, int]  # (9, 0)
+
+    @property
+    def arch(self) -> str:
+        return f"{self.capability[0]}.{self.capability[1]}"
+
+    def as_which(self) -> which.Machine:
+        return which.Machine(
+            os=which.detect().os, arch=which._normalise_arch(_platform.machine()),
+            python=self.python_version, torch=self.torch, torch_cuda=self.torch_cuda,
+            gpus=(which.Gpu(name=self.gpu, capability=self.capability),),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A wheel to check: its name and hash, and where it comes from."""
+
+    filename: str
+    sha256: str
+    targets: tuple[str, ...]
+    index_view: str | None = None  # install NAME==VERSION from this strict view
+    path: Path | str | None = None  # or this file (a path, or its URL: a held wheel is in no view)
+
+
+def probe_machine(python: Path, *, gpu: str | None = None, arch: str | None = None) -> Machine:
+    """Ask ``python`` for its torch and GPU. ``arch``/``gpu`` stand in for a GPU that torch
+    cannot see (tests drive the plumbing on CPU with a stand-in check)."""
+    try:
+        out = _proc.run([python, "-c", _PROBE], echo=False).stdout.strip().splitlines()[-1]
+        data = json.loads(out)
+    except (ToolMissingError, ValueError, IndexError) as e:
+        raise ConfigError(f"{python} cannot report its torch ({e}); pass a --python with torch") from e
+    if not data.get("cuda"):
+        raise ConfigError(f"torch {data['torch']} in {python} has no CUDA: gpu-check needs a CUDA build of torch")
+    capability = data["capability"]
+    if arch is not None:
+        major, _, minor = arch.partition(".")
+        capability = [int(major), int(minor.rstrip("af") or 0)]
+    if not capability:
+        raise ConfigError(f"{python} sees no GPU (torch.cuda.is_available() is False); run gpu-check on a GPU machine")
+    return Machine(
+        python=python,
+        python_version=data["python"],
+        torch=data["torch"],
+        torch_cuda=data["cuda"],
+        gpu=gpu or data["gpu"] or "unknown GPU",
+        capability=(int(capability[0]), int(capability[1])),
+    )
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+
+
+def select(
+    files: Iterable[Any], package: str, machine: Machine, *, index_root: str | None = None
+) -> tuple[list[Candidate], list[str]]:
+    """(wheels of ``package`` to check on ``machine``, why the others are left out)."""
+    want = which.canonical_name(package)
+    target = machine.as_which()
+    chosen: list[Candidate] = []
+    skipped: list[str] = []
+    for f in files:
+        name = str(_get(f, "filename"))
+        info = which.parse_wheel(name)
+        if info.project != want or not info.cuda:
+            continue
+        record = _get(f, "build_record") or {}
+        targets = tuple(str(t) for t in record.get("targets") or ())
+        floor = record.get("stable_abi_floor")
+        torch_ok = (
+            which._vtuple(machine.torch) >= which._vtuple(str(floor or "99"))
+            if info.torch == naming.STABLE_ABI
+            else info.torch == which.torch_minor(machine.torch)
+        )
+        why = (
+            "its CUDA major is not this torch's" if info.cuda.split(".")[0] != machine.torch_cuda.split(".")[0]
+            else f"built for torch {info.torch}, this machine has {machine.torch}" if not torch_ok
+            else "not for this platform or Python" if not (which.platform_fits(info, target) and which.python_fits(info, target))
+            else f"its targets ({', '.join(targets) or 'none recorded'}) do not run on sm_{machine.capability[0]}{machine.capability[1]}"
+            if not (targets and which.targets_run_on(list(targets), machine.capability))
+            else None
+        )  # fmt: skip
+        if why:
+            skipped.append(f"{name}: {why}")
+            continue
+        view = path = None
+        if index_root is not None and _get(f, "held"):
+            path = urljoin(index_root.rstrip("/") + "/", str(_get(f, "url")))
+        elif index_root is not None:
+            torch = info.torch if info.torch == naming.STABLE_ABI else machine.torch
+            view = f"{index_root.rstrip('/')}/{which.view_path(info.cuda, torch)}/simple/"
+        elif _get(f, "path"):
+            path = Path(str(_get(f, "path")))
+        chosen.append(Candidate(
+            filename=name, sha256=str(_get(f, "sha256")), targets=targets, index_view=view, path=path,
+        ))  # fmt: skip
+    return chosen, skipped
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:400] if lines else "no output"
+
+
+def judge(output: str, spec: GpuCheckSpec) -> tuple[str, str, dict[str, Any]]:
+    """(verdict, one-line detail, the script's JSON) from the script's output."""
+    try:
+        data = json.loads(output.strip().splitlines()[-1], parse_constant=lambda c: float("nan"))
+        cases = data["cases"]
+        if not isinstance(cases, list) or not cases:
+            raise ValueError("no cases")
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        return "error", f"the check script printed no result JSON ({e}): {_one_line(output)}", {}
+    for case in cases:
+        shape = case.get("shape", "?")
+        for key in ("cosine", "max_abs_error"):
+            value = case.get(key)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                return "fail", f"{key} is not a number ({value}) at {shape}", data
+        if case["cosine"] < spec.min_cosine:
+            return "fail", f"cosine {case['cosine']:.4f} < {spec.min_cosine} at {shape}", data
+        if spec.max_abs_error is not None and case["max_abs_error"] > spec.max_abs_error:
+            return "fail", f"max abs error {case['max_abs_error']:.3g} > {spec.max_abs_error} at {shape}", data
+    cosine = min(c["cosine"] for c in cases)
+    return "pass", f"{len(cases)} shapes, cosine >= {cosine:.4f}", data
+
+
+def _venv(machine: Machine, where: Path) -> Path:
+    """A venv that sees the machine's torch and what it needs: the site folders of its
+    Python (a venv's own too, which --system-site-packages would miss) through a .pth file.
+    No pip or setuptools of its own (they would shadow the machine's): the machine's pip
+    installs into it with --python."""
+    _proc.run([machine.python, "-m", "venv", "--without-pip", where], echo=False)
+    python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = _proc.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], echo=False
+    ).stdout.strip()
+    Path(purelib, "_wheelfactory_machine.pth").write_text(
+        "".join(f"{p}\n" for p in buildenv.site_dirs(machine.python)), encoding="utf-8"
+    )
+    return python
+
+
+def check_wheel(
+    candidate: Candidate,
+    spec: GpuCheckSpec,
+    machine: Machine,
+    *,
+    work: Path,
+    skip_guard: bool = False,
+) -> GpuCheck:
+    """Install ``candidate`` as a user would and run the recipe's check; never raises for
+    what the wheel does (a crash, a timeout, NaN: the verdict says so)."""
+    info = naming.parse_wheel(candidate.filename)
+    folder = Path(tempfile.mkdtemp(prefix="check-", dir=work))
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def result(verdict: str, detail: str, data: Mapping[str, Any] | None = None) -> GpuCheck:
+        cases = list((data or {}).get("cases") or [])
+        numbers = [c.get("tflops") for c in cases if isinstance(c.get("tflops"), int | float)]
+        cosines = [c["cosine"] for c in cases if isinstance(c.get("cosine"), int | float)]
+        errors = [c["max_abs_error"] for c in cases if isinstance(c.get("max_abs_error"), int | float)]
+        return GpuCheck(
+            filename=candidate.filename, sha256=candidate.sha256, arch=machine.arch, gpu=machine.gpu,
+            torch=machine.torch, date=started, verdict=verdict, detail=detail,
+            cosine=min(cosines) if cosines and all(map(math.isfinite, cosines)) else None,
+            max_abs_error=max(errors) if errors and all(map(math.isfinite, errors)) else None,
+            tflops=round(max(numbers), 1) if numbers else None,
+            checker=f"wheelfactory {__version__} gpu-check on {_platform.node() or 'unknown host'}",
+        )  # fmt: skip
+
+    try:
+        python = _venv(machine, folder / "venv")
+        install = [machine.python, "-m", "pip", "--python", python, "install", "-q",
+                   "--disable-pip-version-check"]  # fmt: skip
+        if candidate.index_view:
+            install += ["--index-url", candidate.index_view, f"{info.project}=={info.version}"]
+        elif candidate.path:
+            # the file itself; its requirements (torch) must be met by the machine already
+            install += ["--no-index", candidate.path]
+        else:
+            return result("error", "neither an index view nor a file to install from")
+        proc = subprocess.run(
+            [str(a) for a in install], capture_output=True, text=True, timeout=spec.timeout, check=False
+        )
+        if proc.returncode != 0:
+            return result("error", f"pip install failed: {_one_line(proc.stdout + proc.stderr)}")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        if skip_guard:
+            env["WHEELFACTORY_SKIP_GUARD"] = "1"
+        (folder / "cwd").mkdir()
+        proc = subprocess.run(
+            [str(python), str(spec.script), json.dumps(dict(spec.args))],
+            capture_output=True, text=True, timeout=spec.timeout, check=False, cwd=folder / "cwd", env=env,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return result("error", f"timed out after {spec.timeout:.0f} s")
+    finally:
+        shutil.rmtree(folder / "venv", ignore_errors=True)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        line = _one_line(output)
+        verdict = "refused" if _REFUSED_MARK in output else "error"
+        return result(verdict, f"the check exited with status {proc.returncode}: {line}")
+    verdict, detail, data = judge(proc.stdout, spec)
+    return result(verdict, detail, data)
+
+
+def run(
+    candidates: Sequence[Candidate],
+    spec: GpuCheckSpec,
+    machine: Machine,
+    *,
+    work: Path,
+    skip_guard: bool = False,
+) -> list[GpuCheck]:
+    results = []
+    for candidate in candidates:
+        log.info("gpu-check %s on %s (sm_%d%d)", candidate.filename, machine.gpu, *machine.capability)
+        check = check_wheel(candidate, spec, machine, work=work, skip_guard=skip_guard)
+        log.info("  %s: %s", check.verdict, check.detail)
+        results.append(check)
+    return results
+
+
+def table(results: Sequence[GpuCheck]) -> str:
+    """A Markdown table: wheel, arch, cosine, TFLOP/s, verdict."""
+    lines = ["| wheel | GPU (arch) | torch | cosine (min) | TFLOP/s (best) | verdict |",
+             "|---|---|---|---:|---:|---|"]  # fmt: skip
+    for r in results:
+        cos = f"{r.cosine:.4f}" if r.cosine is not None else "-"
+        tf = f"{r.tflops:.1f}" if r.tflops is not None else "-"
+        lines.append(f"| `{r.filename}` | {r.gpu} (sm_{r.arch.replace('.', '')}) | {r.torch} | {cos} | {tf} | {r.verdict}: {r.detail} |")
+    return "\n".join(lines) + "\n"

@@ -128,7 +128,7 @@ def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltW
 
     rebuild = os.environ.get("WHEELFACTORY_TEST_REBUILD") == "1"
     built: dict[str, BuiltWheel] = {}
-    for name in ("quirky_ext", "gpu_probe_ext"):
+    for name in ("quirky_ext", "gpu_probe_ext", "stable_ext"):
         if rebuild:
             out = tmp_path_factory.mktemp(f"fixture-{name}")
         else:

@@ -168,3 +168,32 @@ def test_sass_regex_reads_cuobjdump_output() -> None:
 def test_wheel_roundtrip_via_zip(tmp_path: Path) -> None:
     wheel = make_labelled_wheel(tmp_path, version="0.3.1+cu130torch2.14", requires="torch==2.14.*")
     assert wheelfile.read_wheel(wheel).extension_modules() == ()
+
+
+@needs_cc
+def test_stable_abi_floor_by_the_symbols_torch_exports(tmp_path: Path) -> None:
+    """A stable-ABI module that imports a C-shim symbol newer than its floor does not load
+    there: verify names the symbol (the table is read from torch's own libraries)."""
+    table = verify.stable_abi_table()["first_exported_in"]
+    newer = next(name for name, since in sorted(table.items()) if since == "2.12")
+    old = next(name for name, since in sorted(table.items()) if since == "2.10")
+
+    def module(name: str, symbol: str) -> Path:
+        return cc_shared(tmp_path, name, f"void {symbol}(void); void f(void) {{ {symbol}(); }}\n")
+
+    assert verify.floor_problem(module("_ok", old), "2.10") is None
+    problem = verify.floor_problem(module("_new", newer), "2.10")
+    assert problem is not None and problem.startswith(f"_new.so imports {newer}, first exported by torch 2.12")
+    assert verify.floor_problem(module("_new2", newer), "2.12") is None
+    unknown = verify.floor_problem(module("_odd", "aoti_torch_not_a_real_function"), "2.10")
+    assert unknown is not None and "which no torch from 2.10 to" in unknown
+    assert "older than the stable ABI" in (verify.floor_problem(module("_x", old), "2.8") or "")
+
+
+@needs_cc
+def test_torch_cxx_symbols_are_not_stable_abi(tmp_path: Path) -> None:
+    so = cc_shared(tmp_path, "_C", "void _ZN3c106detail14torchCheckFailEPKcS2_jS2_(void);\n"
+                   "void f(void) { _ZN3c106detail14torchCheckFailEPKcS2_jS2_(); }\n")  # fmt: skip
+    problem = verify.stable_abi_problem(so)
+    assert problem is not None and "_ZN3c106detail14torchCheckFailEPKcS2_jS2_" in problem
+    assert verify.stable_abi_problem(cc_shared(tmp_path, "_ok", "int g(void) { return 1; }\n")) is None

@@ -112,6 +112,16 @@ def compiler_version() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
+def expected_python_tag(recipe: Recipe, interpreter_tag: str) -> str:
+    """The Python tag the recipe promises: "cp311-cp311", or "cp310-abi3" for an abi3 recipe
+    (the tag its limited API gives; True: the building Python's)."""
+    if isinstance(recipe.matrix.abi3, str):
+        return f"{recipe.matrix.abi3}-abi3"
+    if recipe.matrix.abi3:
+        return f"{interpreter_tag}-abi3"
+    return f"{interpreter_tag}-{interpreter_tag}"
+
+
 # Scratch outputs of a run in the work dir; an earlier run's would be taken for this run's.
 _SCRATCH = ("dist", "edit", "edited", "repaired", "label", "labelled", "verify")
 
@@ -234,7 +244,10 @@ def build(request: BuildRequest) -> BuildOutcome:
             verify_stub = cudastub.make_stub(toolchain.cuda_home, request.cache / "stubs")
             report = verify.verify_wheel(
                 labelled,
-                verify.Expectation.of(record, modules=recipe.import_modules),
+                replace(
+                    verify.Expectation.of(record, modules=recipe.import_modules),
+                    python_tag=expected_python_tag(recipe, env.interpreter.tag),
+                ),
                 build_env=env,
                 stub_dir=verify_stub,
                 work=work / "verify",

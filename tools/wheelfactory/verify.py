@@ -24,9 +24,13 @@ import sysconfig
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from wheelfactory import _proc, arch, label, naming, platforms, repair, wheelfile
+from packaging.version import Version
+
+from wheelfactory import _proc, arch, label, naming, platforms, repair, resources, wheelfile
 from wheelfactory.arch import GpuTarget
 from wheelfactory.buildenv import BuildEnv
 from wheelfactory.errors import ToolMissingError, VerifyError
@@ -41,6 +45,8 @@ _DRIVER_SYMBOL_RE = re.compile(r"^cu[A-Z]\w*$")
 # Mangled C++ names of libtorch's own classes and functions (c10::, at::, torch::): a
 # module that imports one is bound to the torch minor it was compiled against.
 _TORCH_CXX_SYMBOL_RE = re.compile(r"^_ZN?K?(3c10|2at|5torch|6caffe2)")
+# libtorch's C shim, the ABI a stable-ABI module links to
+_SHIM_SYMBOL_RE = re.compile(r"^(aoti_torch_|torch_)\w+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +206,44 @@ def stable_abi_problem(so: Path) -> str | None:
     )
 
 
+@cache
+def stable_abi_table() -> dict[str, Any]:
+    """resources/torch-stable-abi.json: the torch minor that first exports each C-shim symbol."""
+    return json.loads((resources.RESOURCES / "torch-stable-abi.json").read_text(encoding="utf-8"))
+
+
+def floor_problem(so: Path, floor: str) -> str | None:
+    """Why ``so`` cannot load on torch ``floor``: a C-shim symbol that torch does not export
+    yet (by the table, read from torch's own libraries), or None."""
+    table = stable_abi_table()
+    minors, first = table["minors"], table["first_exported_in"]
+    if Version(floor) < Version(minors[0]):
+        return f"stable-abi-floor {floor} is older than the stable ABI this needs (torch {minors[0]}): raise it"
+    from elftools.elf.elffile import ELFFile
+
+    with open(so, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        wanted = sorted(
+            s.name for s in (dynsym.iter_symbols() if dynsym is not None else ())
+            if s["st_shndx"] == "SHN_UNDEF" and _SHIM_SYMBOL_RE.match(s.name)
+        )  # fmt: skip
+    for name in wanted:
+        since = first.get(name)
+        if since is None and Version(floor) <= Version(minors[-1]):
+            return (
+                f"{so.name} imports {name}, which no torch from {minors[0]} to {minors[-1]} exports:"
+                " raise stable-abi-floor past them, or refresh resources/torch-stable-abi.json"
+                " (scripts/update_stable_abi.py)"
+            )
+        if since is not None and Version(since) > Version(floor):
+            return (
+                f"{so.name} imports {name}, first exported by torch {since}, so it does not load on"
+                f" its floor {floor}: compile with -DTORCH_TARGET_VERSION of {floor}, or raise"
+                f" stable-abi-floor to {since}"
+            )
+    return None
+
+
 # ------------------------------------------------------------------------------ checks
 
 
@@ -279,6 +323,8 @@ def check_binaries(
         checks.append(_check(f"driver link {so.name}", driver_link_problem(so)))
         if expect.stable_abi_floor:
             checks.append(_check(f"stable ABI {so.name}", stable_abi_problem(so)))
+            checks.append(_check(f"floor torch {expect.stable_abi_floor} {so.name}",
+                                 floor_problem(so, expect.stable_abi_floor)))  # fmt: skip
         if cuobjdump is not None:
             sass[rel] = list_sass(so, cuobjdump)
     if cuobjdump is None:
@@ -399,7 +445,6 @@ def verify_wheel(
     except wheelfile.WheelError as e:
         return VerifyReport(wheel=wheel.name, checks=(Check(name="wheel", ok=False, detail=str(e)),))
     checks = [Check(name="wheel", ok=True, detail="zip, dist-info, METADATA and RECORD are sound")]
-    checks += check_tags_and_label(read, expect)
     checks.append(_check("nothing vendored", vendored_problem(read.files)))
     found = read.extension_modules()
     work.mkdir(parents=True, exist_ok=True)
@@ -417,6 +462,9 @@ def verify_wheel(
         checks += bin_checks
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
+    # after the binaries: a stable-ABI recipe built from a source that is not one fails
+    # first on the symbol that ties it to one torch, which says more than its tags do
+    checks += check_tags_and_label(read, expect)
     modules = expect.modules or found
     imports: list[ImportResult] = []
     if build_env is None:

@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "gpu-shim": "main_gpu_shim",
     "nvcc-filter": "main_nvcc_filter",
     "gpu-check": "main_gpu_check",
+    "cover": "main_cover",
 }
 
 

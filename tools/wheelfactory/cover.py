@@ -41,7 +41,7 @@ def candidates(files: Sequence[PublishedFile], torch: str, cudas: Sequence[str] 
     minor = naming.torch_minor(torch)
     out = []
     for f in files:
-        if f.torch != naming.STABLE_ABI or f.yanked or f.held or minor in f.covers:
+        if f.torch != naming.STABLE_ABI or f.yanked or minor in f.covers:
             continue
         if Version(minor) < Version(f.stable_abi_floor or "999.0"):
             continue

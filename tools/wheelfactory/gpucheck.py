@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import platform as _platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -156,7 +157,10 @@ def select(
         if index_root is not None and _get(f, "held"):
             path = urljoin(index_root.rstrip("/") + "/", str(_get(f, "url")))
         elif index_root is not None:
-            torch = info.torch if info.torch == naming.STABLE_ABI else machine.torch
+            # users take their torch's strict view; a stable-ABI wheel not listed there yet
+            # (no `wheelfactory cover` for this torch) is in the stable-ABI view
+            covered = info.torch != naming.STABLE_ABI or which.torch_minor(machine.torch) in (_get(f, "covers") or ())
+            torch = machine.torch if covered else naming.STABLE_ABI
             view = f"{index_root.rstrip('/')}/{which.view_path(info.cuda, torch)}/simple/"
         elif _get(f, "path"):
             path = Path(str(_get(f, "path")))
@@ -166,9 +170,16 @@ def select(
     return chosen, skipped
 
 
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception)\b")
+
+
 def _one_line(text: str) -> str:
+    """The line that says what went wrong: the traceback's exception line if there is one
+    (torch adds hints after it), else the last line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:400] if lines else "no output"
+    if not lines:
+        return "no output"
+    return next((ln for ln in reversed(lines) if _EXCEPTION_LINE.match(ln)), lines[-1])[:400]
 
 
 def judge(output: str, spec: GpuCheckSpec) -> tuple[str, str, dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from wheelfactory import platforms
 
 if TYPE_CHECKING:
+    from wheelfactory.manifest import Manifest
     from wheelfactory.plan import Selection
     from wheelfactory.recipe import Recipe
 
@@ -89,41 +90,8 @@ def selection(args: argparse.Namespace) -> Selection:
     )
 
 
-def load_published(index: str):  # noqa: ANN201 - a wheelfactory.manifest.Manifest
-    """The index's manifest (wheelfactory.manifest); the plain reader below only stands in
-    while that module is absent from a checkout."""
-    try:
-        from wheelfactory.manifest import load_manifest
-    except ImportError:  # pragma: no cover - manifest.py is written by the publish work
-        return _read_manifest_json(index)
+def load_published(index: str) -> Manifest:
+    """The manifest of the index at ``index`` (a folder or the URL of its root)."""
+    from wheelfactory.manifest import load_manifest
+
     return load_manifest(index)
-
-
-def _read_manifest_json(index: str):  # noqa: ANN202
-    import json
-    import urllib.request
-    from types import SimpleNamespace
-
-    from wheelfactory.errors import NetworkError, PublishError
-
-    try:
-        if index.startswith(("http://", "https://")):
-            with urllib.request.urlopen(index.rstrip("/") + "/manifest.json", timeout=30) as r:  # noqa: S310
-                data = json.loads(r.read())
-        else:
-            path = Path(index) / "manifest.json"
-            data = json.loads(path.read_text()) if path.exists() else {"version": 1, "files": []}
-    except OSError as e:
-        raise NetworkError(f"cannot read the manifest of {index} ({e}); check --index") from e
-    if not isinstance(data, dict) or data.get("version") != 1:
-        raise PublishError(f"{index}: manifest.json is not a version 1 manifest; check --index")
-    files = tuple(
-        SimpleNamespace(
-            filename=f["filename"],
-            yanked=bool(f.get("yanked", False)),
-            size=f.get("size"),
-            upload_time=f.get("upload_time"),
-        )
-        for f in data.get("files", [])
-    )
-    return SimpleNamespace(files=files)

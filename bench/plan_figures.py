@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""What a full release of the plan costs, before and after build-once: compiles, CPU-hours,
+GB of release assets, and how many (torch, CUDA, Python, OS) environments it serves.
+
+    python bench/plan_figures.py [--before REV] [--costs bench/results/cell-costs.json]
+
+"Before" plans the recipes of git revision REV (default 6b85a1c, before stable-ABI and
+abi3 recipes and device-code compression) with today's release table; "after" plans the
+working tree's recipes. One wheel = one compile. Per-wheel time and size come from the
+measured costs file, scaled by the cell's number of GPU targets; a wheel for CUDA >= 13.0
+is compressed (gpu-targets.toml), so it takes the measured compressed size where there is
+one, and a wheel before this change never was. Environments: a per-torch wheel serves its
+(torch, CUDA, Python, platform); an abi3 wheel every CPython from its tag on that its torch
+ships; a stable-ABI wheel every torch from its floor (in today's table) too. Free-threaded
+CPythons are counted apart: abi3 wheels cannot serve them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from wheelfactory import arch, releases
+from wheelfactory.plan import plan
+from wheelfactory.recipe import load_recipe
+from wheelfactory.releases import is_free_threaded, python_key
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipes_at(rev: str | None) -> list:
+    if rev is None:
+        return [(f"recipes/{p.name}", load_recipe(p)) for p in sorted((ROOT / "recipes").glob("*.toml"))]
+    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:recipes"],
+                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="plan-figures-")) / "recipes"
+    tmp.mkdir()
+    out = []
+    for name in names:
+        if name.endswith(".toml"):
+            text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:recipes/{name}"],
+                                  capture_output=True, text=True, check=True).stdout  # fmt: skip
+            (tmp / name).write_text(text)
+            recipe = load_recipe(tmp / name)
+            out.append((f"recipes/{name}", recipe))
+    return out
+
+
+def environments(cell, table) -> set[tuple[str, str, str, str, str]]:
+    """(package, torch minor, CUDA, Python, platform) served by one planned wheel."""
+    if cell.torch_label != "abi":
+        minors = [cell.torch_label]
+    else:
+        floor = tuple(map(int, (cell.stable_abi_floor or "0.0").split(".")))
+        minors = [r.minor for r in table.planning_releases() if tuple(map(int, r.minor.split("."))) >= floor]
+    out = set()
+    for release in table.planning_releases():
+        if release.minor not in minors:
+            continue
+        for variant in release.variants:
+            if variant.cuda != cell.cuda or cell.platform not in variant.platforms:
+                continue
+            for py in release.pythons_of(variant):
+                if cell.abi3:
+                    tag = cell.python.split("-")[0]  # cp310
+                    ok = not is_free_threaded(py) and python_key(py) >= python_key(f"3.{tag[3:]}")
+                else:
+                    ok = py == cell.python
+                if ok:
+                    out.add((cell.recipe, release.minor, cell.cuda, py, cell.platform))
+    return out
+
+
+def cost(path: str, cell, costs: dict, *, compressed: bool) -> tuple[float, float]:
+    """(CPU-seconds, MB) of one wheel, from the measured costs scaled by target count."""
+    entry = costs[path]
+    while "like" in entry:
+        entry = costs[entry["like"]]
+    scale = len(cell.targets) / entry["targets"]
+    sizes = entry["size_mb"]
+    cuda13 = tuple(map(int, cell.cuda.split("."))) >= (13, 0)
+    if compressed and cuda13 and arch.default_compress_mode(cell.cuda):
+        mb = sizes.get("size") or sizes["none"]
+    else:
+        mb = sizes.get("none") or sizes["size"]
+    return 2 * entry["seconds"] * scale, mb * scale
+
+
+def figures(named, costs, table, *, compressed: bool) -> dict:
+    result = plan([r for _, r in named], table)
+    recipe_path = {r.name + (r.version or ""): p for p, r in named}
+    out = {"compiles": len(result.cells), "cpu_hours": 0.0, "gb": 0.0,
+           "per_package": defaultdict(lambda: {"compiles": 0, "envs": set(), "ft_envs": set()})}  # fmt: skip
+    for cell in result.cells:
+        path = recipe_path[cell.recipe + cell.version]
+        seconds, mb = cost(path, cell, costs, compressed=compressed)
+        out["cpu_hours"] += seconds / 3600
+        out["gb"] += mb / 1000
+        pkg = out["per_package"][cell.recipe]
+        pkg["compiles"] += 1
+        for env in environments(cell, table):
+            (pkg["ft_envs"] if is_free_threaded(env[3]) else pkg["envs"]).add(env[1:])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", default="6b85a1c", help="git revision of the recipes before")
+    ap.add_argument("--costs", type=Path, default=ROOT / "bench" / "results" / "cell-costs.json")
+    args = ap.parse_args()
+    costs = json.loads(args.costs.read_text())["recipes"]
+    table = releases.load()
+    before = figures(recipes_at(args.before), costs, table, compressed=False)
+    after = figures(recipes_at(None), costs, table, compressed=True)
+    print(f"{'':28} {'before':>10} {'after':>10}")
+    print(f"{'compiles per full release':28} {before['compiles']:>10} {after['compiles']:>10}")
+    print(f"{'CPU-hours (2-core machine)':28} {before['cpu_hours']:>10.0f} {after['cpu_hours']:>10.0f}")
+    print(f"{'GB of release assets':28} {before['gb']:>10.1f} {after['gb']:>10.1f}")
+    ok = True
+    for pkg in sorted(set(before["per_package"]) | set(after["per_package"])):
+        b, a = before["per_package"][pkg], after["per_package"][pkg]
+        lost = b["envs"] - a["envs"]
+        ok &= not lost
+        print(f"{pkg}: compiles {b['compiles']} -> {a['compiles']}; environments served"
+              f" {len(b['envs'])} -> {len(a['envs'])} (free-threaded {len(b['ft_envs'])} -> {len(a['ft_envs'])});"
+              f" lost: {len(lost)}{' e.g. ' + str(sorted(lost)[0]) if lost else ''}")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,7 +67,9 @@
         return cmp(a.version, b.version) || ((a.torch !== "abi") - (b.torch !== "abi"));
       });
       var best = fitting[fitting.length - 1];
-      var url = viewUrl(s.cuda, best.torch === "abi" ? "abi" : s.torch);
+      // a stable-ABI wheel checked against this torch is in its strict view: same command
+      var inView = best.torch !== "abi" || has(best.covers || [], s.torch);
+      var url = viewUrl(s.cuda, inView ? s.torch : "abi");
       var c = commands(s.project, url);
       return { ok: true, pip: c.pip, uv: c.uv, url: url, wheel: best.file, targets: best.targets };
     }

@@ -19,7 +19,6 @@ too, keyed by a hash of their inputs and of wheelfactory's code (see ``fixture_b
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -136,8 +136,7 @@ def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltW
             out.mkdir(parents=True, exist_ok=True)
         outcome_file = out / "outcome.json"
         log_file = out / "build-output.txt"
-        with open(out.parent / f"{out.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building the same key
+        with FileLock(str(out.parent / f"{out.name}.lock")):  # another session may build it
             if not outcome_file.exists():
                 proc = run_wheelfactory(
                     *build_args(name, out, "--json", str(outcome_file.with_suffix(".tmp")))

@@ -12,10 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from _index_env import torch_env
 from conftest import FIXTURES, run_wheelfactory
-
 from wheelfactory.manifest import load_manifest
 from wheelfactory.serve import start_server
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from _index_wheels import make_wheel
 from _records import record_json
 from wheelfactory import gpucheck
@@ -51,7 +50,7 @@ def check(wheel: Path, verdict: str, *, detail: str = "x", arch: str = "9.0") ->
 
 
 def views(index: Path, name: str) -> list[str]:
-    return sorted(p.parent.parent.relative_to(index).as_posix() for p in index.glob(f"**/simple/demo-ext/index.html"))
+    return sorted(p.parent.parent.relative_to(index).as_posix() for p in index.glob("**/simple/demo-ext/index.html"))
 
 
 def test_gate_holds_new_wheels_until_a_check_passes(tmp_path: Path) -> None:

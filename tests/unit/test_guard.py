@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from wheelfactory import arch, guard
+from wheelfactory import arch, guard, which
 from wheelfactory.errors import BuildError, ConfigError
 from wheelfactory.guard import GuardInfo
 
@@ -79,7 +79,7 @@ def test_other_torch_minor(tmp_path, monkeypatch) -> None:
     built = "sageattention 2.2.0+cu128torch2.8 was built for torch 2.8 with CUDA 12.8"
     assert msg.startswith(built)
     assert "this Python has torch 2.9.1+cu128 with CUDA 12.8" in msg
-    assert ("pip install --force-reinstall 'sageattention==2.2.0' --extra-index-url "
+    assert ('python -m pip install --force-reinstall "sageattention==2.2.0" --extra-index-url '
             f"{ROOT}/cu128/torch2.9/simple/") in msg
     assert "WHEELFACTORY_SKIP_GUARD=1" in msg
 
@@ -93,13 +93,13 @@ def test_other_cuda_major(tmp_path, monkeypatch) -> None:
 def test_cpu_torch(tmp_path, monkeypatch) -> None:
     msg = guard_error(tmp_path, SA2, fake_torch("2.8.0+cpu", None), monkeypatch)
     assert "torch 2.8.0+cpu in this Python has no CUDA" in msg
-    assert msg.endswith("pip install 'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128")
+    assert msg.endswith('python -m pip install "torch==2.8.*" --index-url https://download.pytorch.org/whl/cu128')
 
 
 def test_torch_missing(tmp_path, monkeypatch) -> None:
     msg = guard_error(tmp_path, SA2, None, monkeypatch)  # sys.modules[name] = None: ImportError
     assert "torch does not import" in msg
-    assert msg.endswith("pip install 'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128")
+    assert msg.endswith('python -m pip install "torch==2.8.*" --index-url https://download.pytorch.org/whl/cu128')
 
 
 def test_gpu_outside_targets(tmp_path, monkeypatch) -> None:
@@ -268,9 +268,22 @@ def test_known_bad_gpu_is_refused_with_what_to_install(tmp_path, monkeypatch) ->
     info = replace(SA2, known_bad=(bad,))
     msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     assert "computes wrong results on sm_90 GPUs like this one (uncomputed output)" in msg
-    assert (f"pip install --force-reinstall 'sageattention>=2.2.0.post20260117' --extra-index-url"
+    assert (f'python -m pip install --force-reinstall "sageattention>=2.2.0.post20260117" --extra-index-url'
             f" {ROOT}/cu128/torch2.8/simple/") in msg  # fmt: skip
     # other GPUs load it; and the factory's own import test (skip=gpu) is not refused
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(12, 0)]), monkeypatch)
     monkeypatch.setenv("WHEELFACTORY_SKIP_GUARD", "gpu")
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
+
+
+def test_guard_names_comfyui_portable_python_like_which(tmp_path, monkeypatch) -> None:
+    embedded = tmp_path / "ComfyUI_windows_portable" / "python_embeded"
+    embedded.mkdir(parents=True)
+    (embedded / "python.exe").write_bytes(b"MZ")
+    (embedded / "python312._pth").write_text("python312.zip\n")
+    monkeypatch.setattr(sys, "executable", str(embedded / "python.exe"))
+    monkeypatch.setattr("os.name", "nt")  # the guard's rule reads os.name and sys.executable
+    msg = guard_error(tmp_path, SA2, fake_torch("2.9.1+cu128", "12.8", [(12, 0)]), monkeypatch)
+    monkeypatch.undo()
+    assert 'python_embeded\\python.exe -m pip install --force-reinstall "sageattention==2.2.0"' in msg
+    assert which.python_command(str(embedded / "python.exe"), "windows") == "python_embeded\\python.exe"

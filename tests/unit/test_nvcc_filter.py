@@ -97,3 +97,14 @@ def test_ci_builds_write_and_use_the_filter() -> None:
     assert write in env["CIBW_BEFORE_BUILD"]
     assert 'PYTORCH_NVCC="/tmp/wheelfactory-nvcc-filter/nvcc"' in env["CIBW_ENVIRONMENT"]
     assert 'WHEELFACTORY_NVCC_REAL="/usr/local/cuda/bin/nvcc"' in env["CIBW_ENVIRONMENT"]
+
+
+def test_windows_wrapper_is_a_bat_that_runs_the_filter_with_this_python(tmp_path: Path, monkeypatch) -> None:
+    """torch's ninja build on Windows runs PYTORCH_NVCC as a command: a .bat file there."""
+    monkeypatch.setattr(build.os, "name", "nt")
+    wrapper = build.write_nvcc_filter(tmp_path, "C:/Python312/python.exe")
+    monkeypatch.undo()
+    assert wrapper.name == "nvcc.bat"
+    line = wrapper.read_bytes().decode()  # cmd.exe wants CRLF
+    assert line == f'@"C:/Python312/python.exe" "{tmp_path / "nvcc-filter" / "nvcc_filter.py"}" %*\r\n'
+    assert (tmp_path / "nvcc-filter" / "nvcc_filter.py").read_text() == build.NVCC_FILTER.read_text()

@@ -87,10 +87,10 @@ CASES = [
             "nearest covered is torch 2.14", "--index-url https://download.pytorch.org/whl/cu130"]),
     ("cpu-torch-covered-minor", machine(torch="2.8.0+cpu", torch_cuda=None, gpus=()),
      "sageattention", False, None,
-     ["torch 2.8.0+cpu has no CUDA: install a CUDA build of torch first: pip install "
-      "'torch==2.8.*' --index-url https://download.pytorch.org/whl/cu128"]),
+     ["torch 2.8.0+cpu has no CUDA: install a CUDA build of torch first: python -m pip install "
+      '"torch==2.8.*" --index-url https://download.pytorch.org/whl/cu128']),
     ("no-torch", machine(torch=None, torch_cuda=None), "sageattention", False, None,
-     ["torch is not installed", "'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu130"]),
+     ["torch is not installed", '"torch==2.14.*" --index-url https://download.pytorch.org/whl/cu130']),
     ("python-3.14t", machine(python="3.14", free_threaded=True), "sageattention", False,
      None, ["Python 3.14t", "free-threaded", "covered Pythons: 3.11, 3.12, 3.14"]),
     ("dgx-spark-aarch64-sm121", machine(arch="aarch64", gpus=(SPARK,)), "sageattn3", True,
@@ -101,7 +101,7 @@ CASES = [
                       gpus=()), "sageattention", False, None, ["macOS has no CUDA"]),
     ("torch-2.15-newer-than-covered", machine(torch="2.15.0+cu130"), "sageattention", False,
      "cu130/torch2.14", ["no sageattention wheels for torch 2.15 yet: nearest is torch 2.14",
-                         "pip install 'torch==2.14.*' --index-url https://download.pytorch.org/whl/cu130"]),
+                         'python -m pip install "torch==2.14.*" --index-url https://download.pytorch.org/whl/cu130']),
     ("torch2.8-cu129-other-cuda", machine(torch="2.8.0+cu129", torch_cuda="12.9"),
      "sageattention", False, "cu128/torch2.8", ["torch 2.8 is covered with CUDA 12.8"]),
     ("windows-no-torch2.14", machine(os="windows", glibc=None, gpus=(RTX4090,)), "sageattention",
@@ -127,7 +127,7 @@ def test_advise_table(case) -> None:
     else:
         url = f"{ROOT}/{view}/simple/"
         assert advice.index_url == url
-        assert advice.command == f"pip install {advice.package} --extra-index-url {url}"
+        assert advice.command == f"python -m pip install {advice.package} --extra-index-url {url}"
         assert advice.uv_command == f"uv pip install {advice.package} --extra-index-url {url}"
     if ok:
         assert advice.problems == ()
@@ -156,7 +156,7 @@ def test_without_manifest_the_command_comes_with_a_note() -> None:
     advice = which.advise(machine(), "sageattention", None, index_root=ROOT)
     assert advice.ok
     url = f"{ROOT}/cu130/torch2.14/simple/"
-    assert advice.command == f"pip install sageattention --extra-index-url {url}"
+    assert advice.command == f"python -m pip install sageattention --extra-index-url {url}"
     assert any("manifest.json" in n for n in advice.notes)
 
 
@@ -171,7 +171,7 @@ def test_gpu_outside_the_wheel_targets() -> None:
 def test_advice_json_is_versioned_and_serialisable() -> None:
     data = which.advise(machine(), "sageattention", MANIFEST, index_root=ROOT).to_json()
     assert data["version"] == which.SCHEMA_VERSION
-    assert json.loads(json.dumps(data))["command"].startswith("pip install sageattention")
+    assert json.loads(json.dumps(data))["command"].startswith("python -m pip install sageattention")
 
 
 # --- the duplicated rules agree with the package's own --------------------------------
@@ -246,3 +246,49 @@ def test_which_runs_as_a_plain_script(tmp_path: Path) -> None:
     data = json.loads(out.stdout)
     assert data["package"] == "sageattention"
     assert out.returncode == (0 if data["ok"] else 1)
+
+
+def test_stable_abi_wheel_serves_every_torch_from_its_floor_in_the_users_view() -> None:
+    """A stable-ABI wheel counts for every torch >= its floor; once it was import-checked
+    against the user's torch (covers) the command keeps the user's strict view."""
+    stable = wheel("sageattention", "2.2.1+cu130torchabi", "cp310", LINUX, SA2_TARGETS)
+    stable["filename"] = stable["filename"].replace("-cp310-cp310-", "-cp310-abi3-")
+    stable["build_record"] = {"targets": SA2_TARGETS, "stable_abi_floor": "2.10"}
+    stable["covers"] = ["2.14"]
+    h200 = Gpu(name="NVIDIA H200", capability=(9, 0))
+    for torch, view in (("2.14.1+cu130", "cu130/torch2.14"), ("2.16.0+cu130", "cu130/torchabi"),
+                        ("2.12.0+cu130", "cu130/torchabi")):  # fmt: skip
+        advice = which.advise(machine(python="3.13", torch=torch, torch_cuda="13.0", gpus=(h200,)),
+                        "sageattention", [stable], index_root=ROOT)  # fmt: skip
+        assert advice.ok and advice.wheel == stable["filename"], (torch, advice)
+        assert advice.command == f"python -m pip install sageattention --extra-index-url {ROOT}/{view}/simple/"
+    below = which.advise(machine(python="3.13", torch="2.9.0+cu130", torch_cuda="13.0", gpus=(h200,)),
+                   "sageattention", [stable], index_root=ROOT)  # fmt: skip
+    assert not below.ok
+
+
+def test_comfyui_portable_python_gets_the_command_in_its_own_form(tmp_path) -> None:
+    """ComfyUI portable: python_embeded\\python.exe beside a python3X._pth file, no venv, not
+    on PATH. The layout is made on disk as the portable build unpacks it."""
+    root = tmp_path / "ComfyUI_windows_portable"
+    embedded = root / "python_embeded"
+    embedded.mkdir(parents=True)
+    (embedded / "python.exe").write_bytes(b"MZ")
+    (embedded / "python312._pth").write_text("python312.zip\n.\n../ComfyUI\nimport site\n")
+    (root / "ComfyUI").mkdir()
+    (root / "run_nvidia_gpu.bat").write_text(".\\python_embeded\\python.exe -s ComfyUI\\main.py\n")
+    exe = str(embedded / "python.exe")
+    assert which.python_command(exe, "windows") == "python_embeded\\python.exe"
+    assert which.python_command(exe, "linux") == "python"  # only Windows has the portable build
+    (embedded / "python312._pth").unlink()  # a folder of that name without the ._pth: a venv?
+    assert which.python_command(exe, "windows") == "python"
+    (embedded / "python312._pth").write_text("python312.zip\n")
+    advice = which.advise(
+        machine(os="windows", glibc=None, torch="2.8.0+cu128", torch_cuda="12.8", executable=exe,
+                gpus=(RTX5090,)),
+        "sageattention", MANIFEST, index_root=ROOT,
+    )  # fmt: skip
+    assert advice.ok
+    assert advice.command == (f"python_embeded\\python.exe -m pip install sageattention"
+                              f" --extra-index-url {ROOT}/cu128/torch2.8/simple/")  # fmt: skip
+    assert advice.uv_command and "--python python_embeded\\python.exe" in advice.uv_command

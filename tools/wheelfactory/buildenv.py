@@ -15,7 +15,6 @@ without the mark is removed and rebuilt, so an interrupted install never poisons
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -28,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import _proc, naming
@@ -205,17 +205,15 @@ def env_key(interp: Interpreter, torch: str, cuda: str) -> str:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """One process at a time (filelock: fcntl on POSIX, msvcrt on Windows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(str(path)):
+        yield
 
 
-def _venv_python(root: Path) -> Path:
-    return root / "bin" / "python"
+def venv_python(root: Path) -> Path:
+    """The interpreter of the venv at ``root`` (Scripts\\python.exe on Windows)."""
+    return root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def _pip_install(python: Path, requirements: list[str], *, index_url: str | None) -> None:
@@ -232,7 +230,7 @@ def _pip_install(python: Path, requirements: list[str], *, index_url: str | None
 
 
 def _check_env(root: Path, torch: str, cuda: str, kind: str, base: Interpreter) -> BuildEnv:
-    python = _venv_python(root)
+    python = venv_python(root)
     interp = probe(python)
     if not interp.has_torch(torch, cuda):
         msg = (
@@ -288,14 +286,14 @@ def prepare_env(
         if kind == "system":
             venv_args.append("--system-site-packages")
         _proc.run([*venv_args, root])
-        venv_python = _venv_python(root)
+        env_python = venv_python(root)
         if kind == "system":
             # --system-site-packages sees the BASE interpreter's site-packages only; when
             # --python is itself a venv (or has extra .pth dirs), point at its dirs too.
             purelib = Path(
                 _proc.run(
                     [
-                        venv_python,
+                        env_python,
                         "-c",
                         "import sysconfig; print(sysconfig.get_paths()['purelib'])",
                     ],
@@ -306,13 +304,13 @@ def prepare_env(
                 "".join(f"{p}\n" for p in site_dirs(base.executable))
             )
         if kind == "cached":
-            _pip_install(venv_python, [f"torch=={Version(torch).public}"], index_url=index_url)
+            _pip_install(env_python, [f"torch=={Version(torch).public}"], index_url=index_url)
             missing = list(BUILD_TOOLS)
         else:
             missing = [t for t, v in base.tools.items() if v is None]
         if missing:
             # Build tools come from pip's own configuration (PyPI or a mirror).
-            _pip_install(venv_python, missing, index_url=None)
+            _pip_install(env_python, missing, index_url=None)
         env = _check_env(root, torch, cuda, kind, base)
         mark.write_text(
             json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)})

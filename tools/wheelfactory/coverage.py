@@ -19,14 +19,19 @@ COVERAGE_VERSION = 1
 
 
 class _File(Protocol):
-    filename: str
-    yanked: bool
-    size: int
-    upload_time: str
+    @property
+    def filename(self) -> str: ...
+    @property
+    def yanked(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def upload_time(self) -> str: ...
 
 
 class _Manifest(Protocol):
-    files: Sequence[_File]
+    @property
+    def files(self) -> Sequence[_File]: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -279,6 +279,29 @@ def download_run(
     return _check_against_manifest(paths, hashes)
 
 
+GPU_CHECKS_ARTIFACT = "gpu-checks"  # build.yml's gpu-check job uploads gpu-checks.json so
+
+
+def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:
+    """The results of the run's GPU check job, written to ``dest``; False when the run has
+    none (no GPU runner is configured: the wheels are published not GPU-checked)."""
+    found = [a for a in client.run_artifacts(run_id) if a.get("name") == GPU_CHECKS_ARTIFACT]
+    if not found or found[0].get("expired"):
+        log.info("run %s has no %s artifact: the wheels are not GPU-checked", run_id, GPU_CHECKS_ARTIFACT)
+        return False
+    a = found[0]
+    url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
+    with tempfile.TemporaryDirectory(prefix="wf-gpu-checks-") as tmp:
+        zpath = Path(tmp) / "gpu-checks.zip"
+        client.download(url, zpath, accept="application/vnd.github+json")
+        with zipfile.ZipFile(zpath) as z:
+            names = [n for n in z.namelist() if n.endswith(".json")]
+            if len(names) != 1:
+                raise PublishError(f"artifact {GPU_CHECKS_ARTIFACT} of run {run_id} holds {len(names)} JSON files, not 1; re-run its gpu-check job")
+            dest.write_bytes(z.read(names[0]))
+    return True
+
+
 def download_release(
     client: GitHubClient,
     tag: str,

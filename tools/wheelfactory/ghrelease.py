@@ -126,7 +126,7 @@ class GitHubReleaseStore:
         url: str,
         *,
         body: Any = None,
-        headers: Mapping[str, str] = (),
+        headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200, 201, 204),
     ) -> Any:
         """One request (no redirects followed); JSON answer or None. Retries 5xx/network."""
@@ -139,7 +139,7 @@ class GitHubReleaseStore:
                 "Accept": "application/vnd.github+json",
                 "User-Agent": "wheelfactory",
                 "X-GitHub-Api-Version": API_VERSION,
-                **dict(headers),
+                **dict(headers or {}),
             }
             if self._token_host(url):
                 h["Authorization"] = f"Bearer {self.token}"
@@ -265,8 +265,7 @@ class GitHubReleaseStore:
             + "?"
             + urllib.parse.urlencode({"name": filename}, quote_via=urllib.parse.quote)
         )
-        body: Any = source if isinstance(source, bytes) else None
-        with source.open("rb") if body is None else io.BytesIO(body) as fh:
+        with io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as fh:
             asset = self._send(
                 "POST",
                 target,

@@ -153,7 +153,8 @@ def select(
         if why:
             skipped.append(f"{name}: {why}")
             continue
-        view = path = None
+        view: str | None = None
+        path: Path | str | None = None
         if index_root is not None and _get(f, "held"):
             path = urljoin(index_root.rstrip("/") + "/", str(_get(f, "url")))
         elif index_root is not None:
@@ -211,7 +212,7 @@ def _venv(machine: Machine, where: Path) -> Path:
     No pip or setuptools of its own (they would shadow the machine's): the machine's pip
     installs into it with --python."""
     _proc.run([machine.python, "-m", "venv", "--without-pip", where], echo=False)
-    python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    python = buildenv.venv_python(where)
     purelib = _proc.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], echo=False
     ).stdout.strip()

@@ -50,7 +50,7 @@ SKIP_ENV = "WHEELFACTORY_SKIP_GUARD"
 # Where the guard's install command points; the build passes the index it publishes to,
 # and users can override it at run time with $WHEELFACTORY_INDEX_URL.
 DEFAULT_INDEX_ROOT = "https://wheelfactory.invalid/index"
-_BUILD_LINE = "BUILD = {}  # wheelfactory:build-info"
+_BUILD_LINE = "BUILD: dict = {}  # wheelfactory:build-info"
 _EXT_RE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.(?:[A-Za-z0-9_.-]+\.)?(?:so|pyd)$")
 
 
@@ -103,7 +103,7 @@ def render_guard(info: GuardInfo) -> str:
     template = GUARD_TEMPLATE.read_text(encoding="utf-8")
     if template.count(_BUILD_LINE) != 1:  # pragma: no cover - the template is ours
         raise BuildError(f"{GUARD_TEMPLATE} lost its {_BUILD_LINE!r} line; restore it")
-    filled = f"BUILD = {info.build_dict()!r}  # wheelfactory:build-info"
+    filled = f"BUILD: dict = {info.build_dict()!r}  # wheelfactory:build-info"
     return template.replace(_BUILD_LINE, filled)
 
 

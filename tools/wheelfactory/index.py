@@ -36,6 +36,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote, urlsplit
 
 from packaging.version import Version
@@ -221,18 +222,14 @@ def _plan(manifest: Manifest, hooks: Hooks) -> dict[str, Callable[[], bytes]]:
     plan: dict[str, Callable[[], bytes]] = {}
     for view, projects in _group(manifest).items():
         names = sorted(projects)
-        plan[f"{view}/simple/{HTML_PAGE}"] = lambda v=view, n=names: render_view_html(v, n)
-        plan[f"{view}/simple/{JSON_PAGE}"] = lambda n=names: render_view_json(n)
+        plan[f"{view}/simple/{HTML_PAGE}"] = partial(render_view_html, view, names)
+        plan[f"{view}/simple/{JSON_PAGE}"] = partial(render_view_json, names)
         depth = view.count("/") + 3  # <view>/simple/<project>/
         for project, files in projects.items():
             d = project_dir(view, project)
-            # Bind loop variables as defaults: the thunks run after the loop.
-            plan[f"{d}/{HTML_PAGE}"] = lambda p=project, fs=files, k=depth: render_project_html(
-                p, fs, depth=k
-            )
-            plan[f"{d}/{JSON_PAGE}"] = lambda p=project, fs=files, k=depth: render_project_json(
-                p, fs, depth=k
-            )
+            # partial binds the loop's values: the thunks run after the loop
+            plan[f"{d}/{HTML_PAGE}"] = partial(render_project_html, project, files, depth=depth)
+            plan[f"{d}/{JSON_PAGE}"] = partial(render_project_json, project, files, depth=depth)
     plan[ROOT_PAGE] = lambda: hooks.render_root(manifest).encode()
     return plan
 
@@ -297,16 +294,17 @@ def affected_pages(old: Manifest, new: Manifest, *, hooks: Hooks = DEFAULT_HOOKS
             # identical bytes are left for the writer to skip).
             per_file = {p for f in new.files for p in hooks.file_root_paths(f)}
             pages |= _root_paths(new, hooks) - per_file
-            for f in (f for pair in changed for f in pair if f is not None):
-                pages |= set(hooks.file_root_paths(f))
+            for pair in changed:
+                for file in (x for x in pair if x is not None):
+                    pages |= set(hooks.file_root_paths(file))
         else:
             before, after = _root_files(old, hooks), _root_files(new, hooks)
             pages |= {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
     if not changed:
         return pages
     touched_views: set[str] = set()
-    for before, after in changed:
-        for f in (before, after):
+    for old_file, new_file in changed:
+        for f in (old_file, new_file):
             if f is None:
                 continue
             for view in views_of(f):

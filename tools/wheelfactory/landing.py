@@ -137,7 +137,7 @@ def record_path(filename: str) -> str:
 
 def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
     """What the page's script needs: one entry per installable file, plus the choices."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for f in _files(manifest):
         name = str(_get(f, "filename"))
         try:
@@ -150,13 +150,12 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
         platforms, pythons = list(fit_platforms), list(fit_pythons)
         record = _get(f, "build_record")
         targets = list(record.get("targets") or []) if hasattr(record, "get") else []
-        floor = (record.get("torch_floor") or record.get("stable_abi_floor")
-                 if hasattr(record, "get") else None)
+        floor = record.get("stable_abi_floor") if hasattr(record, "get") else None
         entries.append({
             "file": name, "project": info.project, "version": info.public_version,
             "cuda": info.cuda, "torch": info.torch, "floor": floor,
             "platforms": platforms, "pythons": pythons, "targets": [str(t) for t in targets],
-            "gpu_check": gpu_status(f)[1],
+            "gpu_check": gpu_status(f)[1], "covers": list(_get(f, "covers") or ()),
         })
     torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
     return {
@@ -232,11 +231,11 @@ def _coverage_html(manifest: Any) -> str:
                                   f"{esc(which._python_label(info))}</span>")
                 tds.append(f"<td>{''.join(badges) or '<span class=none>-</span>'}</td>")
             built = max(dates) if dates else "-"
-            size = (f"{_human_size(min(sizes))}" + (f" - {_human_size(max(sizes))}"
-                                                    if max(sizes) != min(sizes) else "")
-                    if sizes else "-")
+            sizes_text = (f"{_human_size(min(sizes))}" + (f" - {_human_size(max(sizes))}"
+                                                          if max(sizes) != min(sizes) else "")
+                          if sizes else "-")
             out.append(f"<tr><th>{esc(tlabel)}</th><td>{esc(cuda)}</td>{''.join(tds)}"
-                       f"<td>{esc(built)}</td><td>{esc(size)}</td></tr>")
+                       f"<td>{esc(built)}</td><td>{esc(sizes_text)}</td></tr>")
         out.append("</tbody></table></div>")
     if not out:
         return "<p>No wheels are published yet.</p>"

@@ -49,12 +49,15 @@ GITHUB_MAX_JOBS = 256  # GitHub's limit of jobs per matrix
 
 
 class _Published(Protocol):
-    filename: str
-    yanked: bool
+    @property
+    def filename(self) -> str: ...
+    @property
+    def yanked(self) -> bool: ...
 
 
 class _Manifest(Protocol):
-    files: Sequence[_Published]
+    @property
+    def files(self) -> Sequence[_Published]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,7 +361,10 @@ def _plan_recipe(
                 for platform in variant.platforms:
                     os_name = platforms.get(platform).os
                     why = _first_reason(
-                        (platform not in mx.platforms, "not in the recipe's matrix.platforms"),
+                        (
+                            platform not in mx.platforms,
+                            mx.platform_reasons.get(platform, "not in the recipe's matrix.platforms"),
+                        ),
                         (
                             bool(select.oses) and os_name not in select.oses,
                             f"not selected by --os {' '.join(select.oses)}",

@@ -40,6 +40,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock
+
 from wheelfactory import atomicfile, wheelfile
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, PublishError
@@ -235,18 +237,10 @@ def _crash_point(point: str) -> None:
 
 @contextmanager
 def _locked(index: Path) -> Iterator[None]:
+    """One publish, yank or re-render of an index at a time (filelock works on Windows too)."""
     index.mkdir(parents=True, exist_ok=True)
-    with (index / LOCK_NAME).open("a") as fh:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: one publisher at a time, by convention
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with FileLock(str(index / LOCK_NAME)):
+        yield
 
 
 def _apply(index: Path, ops: list[list[str]], *, crash_points: bool = False) -> None:

@@ -7,6 +7,7 @@ the format; tests/unit/test_recipe.py has one small recipe per failure.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import hashlib
 import re
@@ -100,6 +101,8 @@ class Matrix:
     # CPython of each torch), or the tag the source's limited API gives it ("cp310")
     abi3: bool | str = False
     stable_abi_floor: str | None = None  # one wheel for every torch >= this (torch's stable ABI)
+    # platforms left out on purpose -> why (plan --explain shows it)
+    platform_reasons: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,13 +218,13 @@ class _Reader:
             self.fail(f"must be a string, not {value!r}", f'write {key} = "..."', key)
         return value
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def bool(self, key: builtins.str, default: bool = False) -> bool:
         value = self.table.get(key, default)
         if not isinstance(value, bool):
             self.fail(f"must be true or false, not {value!r}", f"write {key} = true", key)
         return value
 
-    def str_list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def str_list(self, key: builtins.str, default: tuple[builtins.str, ...] = ()) -> tuple[builtins.str, ...]:
         value = self.table.get(key, list(default))
         if isinstance(value, str):
             value = [value]
@@ -229,7 +232,7 @@ class _Reader:
             self.fail(f"must be a list of strings, not {value!r}", f'write {key} = ["..."]', key)
         return tuple(value)
 
-    def specifier(self, key: str) -> SpecifierSet:
+    def specifier(self, key: builtins.str) -> SpecifierSet:
         text = self.str(key, "") or ""
         try:
             return SpecifierSet(text)
@@ -237,7 +240,7 @@ class _Reader:
             self.fail(f"{text!r} is not a version range", f'write e.g. {key} = ">=12.8"', key)
             raise  # unreachable; fail() raises
 
-    def env_table(self, key: str) -> dict[str, str]:
+    def env_table(self, key: builtins.str) -> dict[builtins.str, builtins.str]:
         value = self.table.get(key, {})
         if not isinstance(value, dict):
             self.fail("must be a table of strings", f'write {key} = {{ NAME = "value" }}', key)
@@ -247,12 +250,12 @@ class _Reader:
         return dict(value)
 
 
-    def source_targets(self, key: str) -> dict[str, tuple[GpuTarget, ...]]:
+    def source_targets(self, key: builtins.str) -> dict[builtins.str, tuple[GpuTarget, ...]]:
         value = self.table.get(key, {})
         example = f'write {key} = {{ "csrc/*_sm90.cu" = ["9.0a"] }}'
         if not isinstance(value, dict):
             self.fail("must be a table of glob = [targets]", example, key)
-        out: dict[str, tuple[GpuTarget, ...]] = {}
+        out: dict[builtins.str, tuple[GpuTarget, ...]] = {}
         for glob, archs in value.items():
             if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
                 self.fail(f"entry {glob!r} must list targets, not {archs!r}", example, key)
@@ -264,7 +267,7 @@ class _Reader:
 
 
 def _parse_source(file: Path, where: str, table: Any, *, extra: bool) -> Source:
-    keys = ("git", "commit", "ref", "url", "sha256", "member")
+    keys: tuple[str, ...] = ("git", "commit", "ref", "url", "sha256", "member")
     keys += ("name", "dest") if extra else ("subdirectory",)
     r = _Reader(file, where, table, keys)
     git, url = r.str("git"), r.str("url")
@@ -372,6 +375,17 @@ def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
     return KnownBad(arch=arch_text, reason=r.str("reason", required=True) or "", use_instead=use_instead)
 
 
+def _left_out(mx: _Reader, wanted: tuple[str, ...]) -> dict[str, str]:
+    value = mx.table.get("platforms-left-out", {})
+    example = 'write platforms-left-out = { windows-amd64 = "why" }'
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        mx.fail("must be a table of platform = \"why it is left out\"", example, "platforms-left-out")
+    for name in value:
+        if name not in platforms.names() or name in wanted:
+            mx.fail(f"{name!r} is not a platform that platforms leaves out", example, "platforms-left-out")
+    return dict(value)
+
+
 def _abi3(mx: _Reader) -> bool | str:
     value = mx.table.get("abi3", False)
     if isinstance(value, bool):
@@ -458,7 +472,8 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         path,
         "matrix",
         data.get("matrix", {}),
-        ("torch", "cuda", "python", "platforms", "free-threaded", "abi3", "stable-abi-floor"),
+        ("torch", "cuda", "python", "platforms", "free-threaded", "abi3", "stable-abi-floor",
+         "platforms-left-out"),
     )
     known = platforms.names()
     wanted = mx.str_list("platforms", known)
@@ -478,6 +493,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         free_threaded=mx.bool("free-threaded"),
         abi3=_abi3(mx),
         stable_abi_floor=floor,
+        platform_reasons=_left_out(mx, wanted),
     )
 
     rules_raw = data.get("targets", [])

@@ -201,7 +201,7 @@ def json_schema() -> dict[str, Any]:
         if tp is type(None):
             return {"type": "null"}
         if is_dataclass(tp):
-            return {"$ref": f"#/$defs/{tp.__name__}"}
+            return {"$ref": f"#/$defs/{tp.__name__}"}  # type: ignore[union-attr]
         if origin is tuple:
             return {"type": "array", "items": of(typing.get_args(tp)[0])}
         if origin in (Mapping, dict):

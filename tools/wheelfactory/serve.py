@@ -75,9 +75,9 @@ def negotiate(accept: str | None) -> str:
         }.get(media)
         if chosen is None or q <= 0:
             continue
-        key = (q, -pos, chosen)
-        if best is None or key[:2] > best[:2]:
-            best = key
+        rank = (q, -pos, chosen)
+        if best is None or rank[:2] > best[:2]:
+            best = rank
     return best[2] if best else TEXT_HTML
 
 
@@ -221,7 +221,8 @@ def start_server(
     thread = threading.Thread(target=server.serve_forever, name="wheelfactory-serve", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
-    url = f"http://{bound_host}:{bound_port}/"
+    host_text = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+    url = f"http://{host_text}:{bound_port}/"
     log.info("serving %s at %s", root, url)
     return IndexServer(url=url, _server=server, _thread=thread)
 

@@ -33,7 +33,7 @@ def _twine() -> list[str]:
 def twine_check(wheels: Sequence[str | os.PathLike[str]]) -> None:
     """Run ``twine check`` on ``wheels``; raise PublishError if any fails."""
     try:
-        _proc.run([*_twine(), "check", *map(os.fspath, wheels)])
+        _proc.run([*_twine(), "check", *(os.fspath(w) for w in wheels)])
     except CommandFailedError as e:
         msg = f"twine check failed ({e}); fix the metadata the log above names and rebuild"
         raise PublishError(msg) from e

@@ -32,7 +32,7 @@ from packaging.version import Version
 
 from wheelfactory import _proc, arch, label, naming, platforms, repair, resources, wheelfile
 from wheelfactory.arch import GpuTarget
-from wheelfactory.buildenv import BuildEnv
+from wheelfactory.buildenv import BuildEnv, venv_python
 from wheelfactory.errors import ToolMissingError, VerifyError
 from wheelfactory.platforms import Platform
 from wheelfactory.record import RECORD_VERSION, BuildRecord
@@ -163,10 +163,10 @@ def driver_link_problem(so: Path) -> str | None:
         undefined: list[str] = []
         for section in elf.iter_sections():
             if isinstance(section, DynamicSection):
-                needed += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                needed += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
         dynsym = elf.get_section_by_name(".dynsym")
         if dynsym is not None:
-            for sym in dynsym.iter_symbols():
+            for sym in dynsym.iter_symbols():  # type: ignore[attr-defined]
                 if sym["st_shndx"] == "SHN_UNDEF" and _DRIVER_SYMBOL_RE.match(sym.name):
                     undefined.append(sym.name)
     if undefined and not any(n.startswith("libcuda.so") for n in needed):
@@ -189,7 +189,7 @@ def torch_cxx_symbols(so: Path) -> list[str]:
             return []
         return sorted(
             sym.name
-            for sym in dynsym.iter_symbols()
+            for sym in dynsym.iter_symbols()  # type: ignore[attr-defined]
             if sym["st_shndx"] == "SHN_UNDEF" and _TORCH_CXX_SYMBOL_RE.match(sym.name)
         )
 
@@ -224,7 +224,7 @@ def floor_problem(so: Path, floor: str) -> str | None:
     with open(so, "rb") as f:
         dynsym = ELFFile(f).get_section_by_name(".dynsym")
         wanted = sorted(
-            s.name for s in (dynsym.iter_symbols() if dynsym is not None else ())
+            s.name for s in (dynsym.iter_symbols() if dynsym is not None else ())  # type: ignore[attr-defined]
             if s["st_shndx"] == "SHN_UNDEF" and _SHIM_SYMBOL_RE.match(s.name)
         )  # fmt: skip
     for name in wanted:
@@ -366,7 +366,7 @@ def make_import_venv(build_env: BuildEnv, where: Path) -> Path:
     if where.exists():
         shutil.rmtree(where)
     _proc.run([build_env.python, "-m", "venv", "--without-pip", where], echo=False)
-    python = where / "bin" / "python"
+    python = venv_python(where)
     purelib = _proc.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], echo=False
     ).stdout.strip()

@@ -28,7 +28,9 @@ import sys
 import sysconfig
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 # The index renderer replaces this line with the index's root URL (keep it on one line).
 INDEX_ROOT = None  # wheelfactory:index-root
@@ -414,7 +416,7 @@ def _get(item: object, key: str, default: object = None) -> object:
 
 def _record(item: object) -> dict:
     rec = _get(item, "build_record")
-    return dict(rec) if hasattr(rec, "keys") else {}  # a dict, or a Mapping of PublishedFile
+    return dict(rec) if isinstance(rec, Mapping) else {}  # a dict, or a PublishedFile's
 
 
 def _targets(item: object) -> list[str] | None:
@@ -422,18 +424,37 @@ def _targets(item: object) -> list[str] | None:
     return [str(t) for t in targets] if isinstance(targets, list) and targets else None
 
 
-def install_commands(package: str, index_url: str, *, force: bool = False) -> tuple[str, str]:
-    """The pip and uv commands that install ``package`` from the strict view ``index_url``."""
+PORTABLE_PYTHON = "python_embeded\\python.exe"  # ComfyUI portable's folder, spelled so
+
+
+def python_command(executable: str, os_name: str) -> str:
+    """How a pasted command runs this Python: "python", or for ComfyUI's portable build on
+    Windows (python_embeded\\python.exe beside a python3X._pth file: no venv, not on PATH)
+    its path from the ComfyUI_windows_portable folder, where its own .bat files run it."""
+    if os_name == "windows" and executable:
+        folder = Path(executable).parent
+        if folder.name.lower() == "python_embeded" and any(folder.glob("python3*._pth")):
+            return PORTABLE_PYTHON
+    return "python"
+
+
+def install_commands(
+    package: str, index_url: str, *, force: bool = False, python: str = "python"
+) -> tuple[str, str]:
+    """The pip and uv commands that install ``package`` from the strict view ``index_url``
+    into ``python`` (python_command): `python -m pip` installs into the Python it names."""
     flag = "--force-reinstall " if force else ""
-    pip = f"pip install {flag}{package} --extra-index-url {index_url}"
-    uv = f"uv pip install {flag}{package} --extra-index-url {index_url}"
+    pip = f"{python} -m pip install {flag}{package} --extra-index-url {index_url}"
+    target = f"--python {python} " if python != "python" else ""
+    uv = f"uv pip install {target}{flag}{package} --extra-index-url {index_url}"
     return pip, uv
 
 
-def torch_install_command(torch: str | None, cuda: str) -> str:
-    """The command that installs a CUDA build of torch (minor ``torch``) from PyTorch's index."""
-    spec = f"'torch=={torch}.*'" if torch and torch != "abi" else "torch"
-    return f"pip install {spec} --index-url {PYTORCH_INDEX}/{cuda_tag(cuda)}"
+def torch_install_command(torch: str | None, cuda: str, *, python: str = "python") -> str:
+    """The command that installs a CUDA build of torch (minor ``torch``) from PyTorch's index.
+    Double quotes: cmd.exe passes single quotes on to pip."""
+    spec = f'"torch=={torch}.*"' if torch and torch != "abi" else "torch"
+    return f"{python} -m pip install {spec} --index-url {PYTORCH_INDEX}/{cuda_tag(cuda)}"
 
 
 def _gpu_misfits(targets: list[str] | None, machine: Machine) -> list[Gpu]:
@@ -457,7 +478,7 @@ def _sm_key(sm: str) -> tuple[int, int]:
 
 def _torch_fits(info: WheelInfo, item: object, machine_torch: str) -> bool:
     if info.torch == "abi":
-        floor = _record(item).get("torch_floor") or _record(item).get("stable_abi_floor")
+        floor = _record(item).get("stable_abi_floor")
         return floor is None or _vtuple(machine_torch) >= _vtuple(str(floor))
     return info.torch == torch_minor(machine_torch)
 
@@ -476,6 +497,7 @@ def advise(
     case the command is built from the machine alone and a note says coverage is unknown.
     """
     pkg = canonical_name(package)
+    py = python_command(machine.executable, machine.os)
     root = (index_root or "<INDEX_ROOT>").rstrip("/")
     desc = machine.describe()
     notes: list[str] = []
@@ -527,20 +549,20 @@ def advise(
         why = (f"torch is installed but does not import ({machine.torch_error}): reinstall it"
                if machine.torch_error else "torch is not installed in this Python")
         return fail(f"{why}: install a CUDA build of torch first: "
-                    f"{torch_install_command(best_torch, best_cuda)}, then run this again",
+                    f"{torch_install_command(best_torch, best_cuda, python=py)}, then run this again",
                     nearest=f"torch {best_torch or '(any)'} with CUDA {best_cuda}")
     if machine.torch_hip:
-        fix = torch_install_command(torch_minor(machine.torch), best_cuda)
+        fix = torch_install_command(torch_minor(machine.torch), best_cuda, python=py)
         return fail(f"torch {machine.torch} is a ROCm build: these wheels need an NVIDIA CUDA "
                     f"build of torch: {fix}")
     if not machine.torch_cuda:
         tminor = torch_minor(machine.torch)
         covered_cuda = _best_cuda(files, machine, only_torch=tminor)
         if files is None or covered_cuda:
-            fix = torch_install_command(tminor, covered_cuda or best_cuda)
+            fix = torch_install_command(tminor, covered_cuda or best_cuda, python=py)
         else:
             fix = (f"torch {tminor} has no wheels here, the nearest covered is torch "
-                   f"{best_torch}: {torch_install_command(best_torch, best_cuda)}")
+                   f"{best_torch}: {torch_install_command(best_torch, best_cuda, python=py)}")
         return fail(f"torch {machine.torch} has no CUDA: install a CUDA build of torch "
                     f"first: {fix}")
 
@@ -549,7 +571,7 @@ def advise(
                      "but its kernels need a GPU to run")
 
     url = f"{root}/{view_path(machine.torch_cuda, machine.torch)}/simple/"
-    pip_cmd, uv_cmd = install_commands(pkg, url)
+    pip_cmd, uv_cmd = install_commands(pkg, url, python=py)
 
     if files is None:
         notes.append("could not read the index's manifest.json, so coverage of this setup "
@@ -566,9 +588,12 @@ def advise(
     if fitting:
         fitting.sort(key=lambda p: (_vtuple(p[0].public_version), p[0].torch != "abi"))
         info, item = fitting[-1]
-        if info.torch == "abi":
+        # a stable-ABI wheel import-checked against this torch is listed in its strict view
+        # (the user's command stays the same); else it is in the stable-ABI view
+        covers = _get(item, "covers") or ()
+        if info.torch == "abi" and torch_minor(machine.torch) not in covers:  # type: ignore[operator]
             url = f"{root}/{view_path(machine.torch_cuda, 'abi')}/simple/"
-            pip_cmd, uv_cmd = install_commands(pkg, url)
+            pip_cmd, uv_cmd = install_commands(pkg, url, python=py)
         targets = _targets(item)
         misfits = _gpu_misfits(targets, machine)
         if misfits:
@@ -647,6 +672,7 @@ def _best_torch(files: list | None, machine: Machine, cuda: str) -> str | None:
 
 def _not_covered(pkg: str, machine: Machine, files: list, exact: list, root: str, fail) -> Advice:
     assert machine.torch and machine.torch_cuda
+    py = python_command(machine.executable, machine.os)
     tminor = torch_minor(machine.torch)
     here = f"torch {tminor} (CUDA {machine.torch_cuda})"
     compatible = [(i, it) for i, it in files if _compatible(i, it, machine)]
@@ -694,9 +720,9 @@ def _not_covered(pkg: str, machine: Machine, files: list, exact: list, root: str
     info, _ = min(compatible, key=distance)
     near_torch = info.torch if info.torch != "abi" else tminor
     near_url = f"{root}/{view_path(info.cuda, info.torch)}/simple/"
-    pip_cmd, uv_cmd = install_commands(pkg, near_url)
+    pip_cmd, uv_cmd = install_commands(pkg, near_url, python=py)
     nearest = f"torch {near_torch} with CUDA {info.cuda}"
-    fix = (f"nearest is {nearest}: {torch_install_command(near_torch, info.cuda)}, "
+    fix = (f"nearest is {nearest}: {torch_install_command(near_torch, info.cuda, python=py)}, "
            f"then: {pip_cmd}")
     return fail(f"{what}: {fix}", nearest=nearest, command=pip_cmd, uv=uv_cmd, url=near_url)
 

@@ -17,6 +17,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY)")
     parser.add_argument("--api-url", help="GitHub API root (default: $GITHUB_API_URL or https://api.github.com)")
     parser.add_argument("--index", help="index folder or URL: check hashes against its manifest (new files are listed)")
+    parser.add_argument("--gpu-checks", metavar="FILE",
+                        help="with --run: also write the run's GPU check results (artifact gpu-checks) here, if it has them")
     parser.add_argument("--skip-known", action="store_true",
                         help="with --index: delete wheels already published (same hash), keep only the new ones")
 
@@ -40,6 +42,9 @@ def execute(args: argparse.Namespace) -> int:
         for f in report.files:
             if f.status == "known":
                 f.path.unlink()
+    if args.gpu_checks and args.run is not None:
+        got = download.download_gpu_checks(client, args.run, Path(args.gpu_checks))
+        print(f"GPU check results: {args.gpu_checks}" if got else "GPU check results: none in this run")
     for f in report.files:
         print(f"{f.status:9} {f.path.name}  sha256={f.sha256}")
     print(f"{len(report.files)} wheel(s), {len(report.new)} new")

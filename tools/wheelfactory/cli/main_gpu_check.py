@@ -10,7 +10,7 @@ EXAMPLE = "wheelfactory gpu-check --recipe recipes/sageattention-main.toml --ind
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", required=True, type=Path, help="the recipe whose [gpu-check] to run (its package's wheels are checked)")
+    parser.add_argument("--recipe", type=Path, help="check this recipe's package with its [gpu-check] (default: each wheel's own recipe, named in its build record, from the repository)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--index-url", metavar="URL", help="root of a served index: check its wheels, installed from their strict views")
     src.add_argument("--wheels", nargs="+", type=Path, metavar="WHEEL_OR_DIR", help="check these wheel files instead")
@@ -27,6 +27,7 @@ def execute(args: argparse.Namespace) -> int:
     import json
     import sys
     import tempfile
+    from typing import Any
 
     from wheelfactory import gpucheck, publish, wheelfile
     from wheelfactory.ci.summary import find_wheels
@@ -35,14 +36,12 @@ def execute(args: argparse.Namespace) -> int:
     from wheelfactory.manifest import load_manifest
     from wheelfactory.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe)
-    if recipe.gpu_check is None:
-        raise ConfigError(f"{args.recipe} has no [gpu-check]: add one (see recipes/README.md)")
     machine = gpucheck.probe_machine(
         args.python or Path(sys.executable), gpu=args.assume_gpu, arch=args.assume_arch
     )
+    files: list[Any]
     if args.index_url:
-        files = load_manifest(args.index_url).files
+        files = list(load_manifest(args.index_url).files)
         root = args.index_url
     else:
         files = []
@@ -53,14 +52,22 @@ def execute(args: argparse.Namespace) -> int:
                 "build_record": record.to_json() if record else None,
             })  # fmt: skip
         root = None
-    candidates, skipped = gpucheck.select(files, recipe.name, machine, index_root=root)
     print(f"{machine.gpu} (sm_{machine.capability[0]}{machine.capability[1]}), torch {machine.torch}")
-    for line in skipped:
-        print(f"  not checked here: {line}")
-    if not candidates:
-        raise ConfigError(f"no {recipe.name} wheel fits this machine and GPU; see the lines above")
-    with tempfile.TemporaryDirectory(prefix="wf-gpu-check-") as work:
-        results = gpucheck.run(candidates, recipe.gpu_check, machine, work=Path(work), skip_guard=args.skip_guard)
+    results = []
+    for recipe_path, group in _by_recipe(files, args.recipe).items():
+        recipe = load_recipe(recipe_path)
+        if recipe.gpu_check is None:
+            if args.recipe is not None:
+                raise ConfigError(f"{recipe_path} has no [gpu-check]: add one (see recipes/README.md)")
+            print(f"  not checked: {recipe_path} has no [gpu-check] ({len(group)} wheel(s))")
+            continue
+        candidates, skipped = gpucheck.select(group, recipe.name, machine, index_root=root)
+        for line in skipped:
+            print(f"  not checked here: {line}")
+        with tempfile.TemporaryDirectory(prefix="wf-gpu-check-") as work:
+            results += gpucheck.run(candidates, recipe.gpu_check, machine, work=Path(work), skip_guard=args.skip_guard)
+    if not results:
+        raise ConfigError("no wheel fits this machine and GPU, or none has a [gpu-check]; see the lines above")
     print(gpucheck.table(results), end="")
     if args.results:
         data = {"version": 1, "checks": [r.to_json() for r in results]}
@@ -71,3 +78,21 @@ def execute(args: argparse.Namespace) -> int:
     if bad:
         raise GpuCheckError(f"{bad[0].filename}: {bad[0].verdict}: {bad[0].detail} ({len(bad)} of {len(results)} wheel(s) did not pass)")
     return 0
+
+
+def _by_recipe(files: list, recipe: Path | None) -> dict[Path, list]:
+    """The files to check, by the recipe whose check applies: ``recipe`` for all, else each
+    file's own (its build record names it, relative to the repository)."""
+    from wheelfactory.errors import ConfigError
+    from wheelfactory.recipe import repo_root
+
+    if recipe is not None:
+        return {recipe: files}
+    groups: dict[Path, list] = {}
+    for f in files:
+        record = (f.get("build_record") if isinstance(f, dict) else f.build_record) or {}
+        name = record.get("recipe")
+        if not name:
+            raise ConfigError(f"{f['filename'] if isinstance(f, dict) else f.filename} names no recipe in its build record: pass --recipe")
+        groups.setdefault(repo_root() / name, []).append(f)
+    return groups

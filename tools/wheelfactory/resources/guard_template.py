@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 # wheelfactory fills in this dict when it adds the guard to a wheel (one line).
-BUILD = {}  # wheelfactory:build-info
+BUILD: dict = {}  # wheelfactory:build-info
 
 _SKIP_ENV = "WHEELFACTORY_SKIP_GUARD"
 _INDEX_ENV = "WHEELFACTORY_INDEX_URL"
@@ -96,13 +96,26 @@ def _index_root():
     return (os.environ.get(_INDEX_ENV) or BUILD["index_root"]).rstrip("/")
 
 
+def _python():
+    """How a pasted command runs this Python (the rule of wheelfactory.which.python_command):
+    ComfyUI portable's python_embeded\\python.exe, else python."""
+    import sys
+
+    folder = os.path.dirname(sys.executable)
+    if os.name == "nt" and os.path.basename(folder).lower() == "python_embeded":
+        if any(n.startswith("python3") and n.endswith("._pth") for n in os.listdir(folder)):
+            return "python_embeded\\python.exe"
+    return "python"
+
+
 def _install(torch_minor, cuda, wanted=None):
-    """The pip command for this project at ``wanted`` (a version or a range) from the view."""
+    """The pip command for this project at ``wanted`` (a version or a range) from the view.
+    Double quotes: cmd.exe passes single quotes on to pip."""
     cu = "cu" + "".join(cuda.split(".")[:2])
     wanted = wanted or BUILD["public_version"]
     spec = wanted if wanted[:1] in "<>=!~" else f"=={wanted}"
     return (
-        f"pip install --force-reinstall '{BUILD['project']}{spec}'"
+        f'{_python()} -m pip install --force-reinstall "{BUILD["project"]}{spec}"'
         f" --extra-index-url {_index_root()}/{cu}/torch{torch_minor}/simple/"
     )
 
@@ -125,7 +138,7 @@ def problem(torch):
     if cuda is None:
         return (
             f"{_built_for()}, but torch {version} in this Python has no CUDA: install a CUDA"
-            f" build of torch: pip install 'torch=={minor}.*' --index-url"
+            f' build of torch: {_python()} -m pip install "torch=={minor}.*" --index-url'
             f" https://download.pytorch.org/whl/cu{BUILD['cuda'].replace('.', '')}"
         )
     if BUILD["torch"] == "abi":
@@ -167,10 +180,10 @@ def check():
         import torch
     except ImportError as e:
         cu = "cu" + BUILD["cuda"].replace(".", "")
-        torch_spec = "torch" if BUILD["torch"] == "abi" else f"'torch=={BUILD['torch']}.*'"
+        torch_spec = "torch" if BUILD["torch"] == "abi" else f'"torch=={BUILD["torch"]}.*"'
         msg = (
             f"{_built_for()}, but torch does not import in this Python ({e}): install it:"
-            f" pip install {torch_spec} --index-url https://download.pytorch.org/whl/{cu}"
+            f" {_python()} -m pip install {torch_spec} --index-url https://download.pytorch.org/whl/{cu}"
         )
         raise ImportError(msg) from e
     msg = problem(torch)

@@ -93,3 +93,69 @@ def test_load_manifest_over_http(served) -> None:
     server, idx = served
     assert load_manifest(server.url) == load_manifest(idx)
     assert load_manifest(server.url.rstrip("/")) == load_manifest(idx)
+
+
+def _raw(url: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, dict(resp.getheaders()), resp.read()
+
+
+def test_hostile_paths_answer_in_http_never_a_redirect_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "index" / "cu130").mkdir(parents=True)
+    (tmp_path / "index" / "cu130" / "index.html").write_text("ok")
+    with start_server(tmp_path / "index") as server:
+        for path in ("/\\evil.example/..", "/%5Cevil.example/..", "//evil.example/..", "/cu130/..//evil/.."):
+            status, headers, _ = _raw(server.url, path)
+            location = headers.get("Location", "")
+            assert not location.startswith(("//", "/\\")), (path, status, location)
+        status, headers, _ = _raw(server.url, "/cu130")
+        assert status == 301 and headers["Location"] == "/cu130/"
+        # far too long: 414; long enough for the filesystem to refuse: 404, no dropped connection
+        assert _raw(server.url, "/" + "a" * 5000)[0] == 414
+        assert _raw(server.url, "/" + "a" * 300 + "/" + "b" * 300)[0] == 404
+
+
+def test_large_files_stream_with_flat_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    root = tmp_path / "index" / "files"
+    root.mkdir(parents=True)
+    big = root / "big-1.0+cu130torch2.14-py3-none-any.whl"
+    with big.open("wb") as f:
+        f.truncate(200 << 20)  # 200 MiB, sparse
+    with start_server(tmp_path / "index") as server:
+        tracemalloc.start()
+        status, headers, body = _raw(server.url, f"/files/{big.name}")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert status == 200 and len(body) == 200 << 20 and headers["Content-Length"] == str(200 << 20)
+    # the client holds the 200 MiB body; the server's share stays a few 1 MiB blocks
+    assert peak < (200 << 20) + (16 << 20), peak
+
+
+def test_responses_are_sent_without_nagle_delay(tmp_path: Path) -> None:
+    import socket
+
+    from wheelfactory import serve
+
+    seen: list[int] = []
+    original = serve.IndexRequestHandler.setup
+
+    def spy(self) -> None:
+        original(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    (tmp_path / "index").mkdir()
+    serve.IndexRequestHandler.setup = spy  # type: ignore[method-assign]
+    try:
+        with start_server(tmp_path / "index") as server:
+            _raw(server.url, "/")
+    finally:
+        serve.IndexRequestHandler.setup = original  # type: ignore[method-assign]
+    assert seen and all(seen)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from filelock import FileLock
+from packaging.utils import parse_wheel_filename
 
 from wheelfactory import atomicfile, wheelfile
 from wheelfactory.arch import GpuTarget
@@ -63,9 +64,12 @@ log = logging.getLogger(__name__)
 JOURNAL_NAME = ".wheelfactory-journal.json"
 LOCK_NAME = ".wheelfactory.lock"
 FILES_DIR = "files"
-# For tests of atomicity: "stored", "prepared" or "committing:<n renames done>"; the
-# process then dies with os._exit, as a crash would (no cleanup runs).
+# For tests of atomicity: "stored", "prepared", "committing:<n renames done>", or a
+# number N: die just before the N-th change publish, yank or unyank makes in the index's
+# folder (tests/integration/test_crash_recovery.py tries every N); the process dies with
+# os._exit, as a crash would (no cleanup runs).
 CRASH_ENV = "WHEELFACTORY_CRASH_AT"
+_changes_made = 0
 
 
 # --------------------------------------------------------------------------- checking
@@ -85,6 +89,13 @@ class WheelInfo:
     metadata: bytes
     requires_python: str | None
     build_record: Mapping[str, Any] | None
+
+
+def wheel_identity(filename: str) -> tuple[str, str, str, frozenset[str]]:
+    """What makes two wheel filenames the same file to an installer: the normalized name,
+    the version (1.0 == 1.0.0), the build tag and the tags."""
+    name, version, build, tags = parse_wheel_filename(filename)
+    return (str(name), str(version), "".join(map(str, build)), frozenset(map(str, tags)))
 
 
 def _minor(torch: str) -> str:
@@ -228,6 +239,16 @@ def make_store(spec: str, index: str | os.PathLike[str], **options: Any) -> Stor
 # --------------------------------------------------------------------------- transactions
 
 
+def _before_change() -> None:
+    """Called before every change to the index's folder (for the fault-injection test)."""
+    global _changes_made
+    _changes_made += 1
+    if os.environ.get(CRASH_ENV) == str(_changes_made):
+        log.error("%s=%d: dying before change %d on purpose", CRASH_ENV, _changes_made, _changes_made)
+        sys.stderr.flush()
+        os._exit(86)
+
+
 def _crash_point(point: str) -> None:
     if os.environ.get(CRASH_ENV) == point:
         log.error("%s=%s: dying here on purpose", CRASH_ENV, point)
@@ -245,6 +266,8 @@ def _locked(index: Path) -> Iterator[None]:
 
 def _apply(index: Path, ops: list[list[str]], *, crash_points: bool = False) -> None:
     for n, (op, *args) in enumerate(ops):
+        if crash_points:
+            _before_change()
         if op == "replace":
             tmp, final = (index / a for a in args)
             if tmp.exists():  # done already when finishing an interrupted commit
@@ -255,12 +278,24 @@ def _apply(index: Path, ops: list[list[str]], *, crash_points: bool = False) -> 
             _crash_point(f"committing:{n + 1}")
 
 
+def _remove_debris(index: Path) -> int:
+    """Hidden temp files a crash left (``.<name>.<random>.tmp``: atomicfile's and the
+    journal's); called with the index locked, when no journal names them any more."""
+    debris = [p for p in index.rglob(".*.tmp") if p.is_file()]
+    for p in debris:
+        p.unlink(missing_ok=True)
+    if debris:
+        log.warning("%s: removed %d temp file(s) an interrupted run left", index, len(debris))
+    return len(debris)
+
+
 def recover_index(index: str | os.PathLike[str]) -> str | None:
-    """Finish a committed publish or undo a prepared one; return what was done, or None."""
+    """Finish a committed publish or undo a prepared one, and remove the temp files an
+    interrupted run left; return what was done, or None."""
     index = Path(index)
     journal = index / JOURNAL_NAME
     if not journal.exists():
-        return None
+        return "removed temp files" if _remove_debris(index) else None
     state = json.loads(journal.read_text())
     if state["state"] == "commit":
         _apply(index, state["ops"])
@@ -271,6 +306,7 @@ def recover_index(index: str | os.PathLike[str]) -> str | None:
                 (index / args[0]).unlink(missing_ok=True)
         done = "threw away an unfinished publish"
     journal.unlink()
+    _remove_debris(index)
     log.warning("%s: %s", index, done)
     return done
 
@@ -297,17 +333,21 @@ def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) 
         ops.append(["replace", tmp, path])
         contents[tmp] = data
     journal = index / JOURNAL_NAME
+    _before_change()
     atomicfile.write_bytes(journal, json.dumps({"state": "prepare", "ops": ops}).encode())
     for tmp, data in contents.items():
         target = index / tmp
         target.parent.mkdir(parents=True, exist_ok=True)
+        _before_change()
         with target.open("wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     _crash_point("prepared")
+    _before_change()
     atomicfile.write_bytes(journal, json.dumps({"state": "commit", "ops": ops}).encode())
     _apply(index, ops, crash_points=True)
+    _before_change()
     journal.unlink()
 
 
@@ -395,7 +435,15 @@ def _publish_checked(
         gate = tuple(gpu_gate) if gpu_gate is not None else old.gpu_gate
         new_files: dict[str, PublishedFile] = {}
         unchanged: list[str] = []
+        spelled = {wheel_identity(f.filename): f for f in old.files}
         for info in infos:
+            other = spelled.get(wheel_identity(info.filename))
+            if other is not None and other.filename != info.filename:
+                raise PublishError(
+                    f"refusing {info.filename}: it is {other.filename}, already published, under"
+                    " another spelling (name case, -/_ or a version like 1.0 vs 1.0.0); a"
+                    " published file never changes: publish it under that name, or a new version"
+                )
             known = old.get(info.filename) or new_files.get(info.filename)
             if known is not None:
                 if known.sha256 != info.sha256:
@@ -433,7 +481,9 @@ def _publish_checked(
             return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())
         for info in infos:
             if info.filename in new_files:
+                _before_change()
                 url = store.put(info.filename, info.path, info.sha256)  # hashed once, in read
+                _before_change()
                 store.put(info.filename + ".metadata", info.metadata)
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
                 log.info("stored %s", info.filename)

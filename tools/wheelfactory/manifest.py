@@ -58,6 +58,13 @@ def format_upload_time(moment: datetime) -> str:
 
 
 def now_upload_time() -> str:
+    """Now, or $SOURCE_DATE_EPOCH (the reproducible-builds convention) when set: the same
+    publish then renders the same bytes, which the crash-recovery test compares."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        if not epoch.isdigit():
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not whole seconds since 1970; unset it")
+        return format_upload_time(datetime.fromtimestamp(int(epoch), timezone.utc))
     return format_upload_time(datetime.now(timezone.utc))
 
 

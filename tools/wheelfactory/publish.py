@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from filelock import FileLock
 from packaging.utils import parse_wheel_filename
+from packaging.version import Version
 
 from wheelfactory import atomicfile, wheelfile
 from wheelfactory.arch import GpuTarget
@@ -91,11 +92,12 @@ class WheelInfo:
     build_record: Mapping[str, Any] | None
 
 
-def wheel_identity(filename: str) -> tuple[str, str, str, frozenset[str]]:
+def wheel_identity(filename: str) -> tuple[str, Version, str, frozenset[str]]:
     """What makes two wheel filenames the same file to an installer: the normalized name,
-    the version (1.0 == 1.0.0), the build tag and the tags."""
+    the version (a Version: 1.0 == 1.0.0, str would keep them apart), the build tag and
+    the tags."""
     name, version, build, tags = parse_wheel_filename(filename)
-    return (str(name), str(version), "".join(map(str, build)), frozenset(map(str, tags)))
+    return (str(name), version, "".join(map(str, build)), frozenset(map(str, tags)))
 
 
 def _minor(torch: str) -> str:
@@ -198,6 +200,7 @@ class LocalStore:
             if sha256 is not None and digest.hexdigest() != sha256:
                 msg = f"{filename} changed while it was stored (sha256 {digest.hexdigest()[:12]}...,"
                 raise PublishError(f"{msg} expected {sha256[:12]}...); publish it again")
+            _before_change()  # the rename: a crash here leaves a full-size temp file
         return f"{FILES_DIR}/{filename}"
 
 
@@ -497,15 +500,21 @@ def _publish_checked(
     )
 
 
+def _existing_index(index: str | os.PathLike[str]) -> Path:
+    """Yank, unyank and re-render change an index; a mistyped path must not create one."""
+    index = Path(index)
+    if not (index / MANIFEST_NAME).is_file():
+        raise PublishError(f"{index} holds no manifest.json: pass the folder of a published index")
+    return index
+
+
 def _update(
     index: str | os.PathLike[str],
     change: Callable[[Manifest], Manifest],
     hooks: Hooks | None,
 ) -> Manifest:
     """Apply ``change`` to an existing index's manifest and commit the pages that differ."""
-    index = Path(index)
-    if not (index / MANIFEST_NAME).is_file():
-        raise PublishError(f"{index} holds no manifest.json: pass the folder of a published index")
+    index = _existing_index(index)
     hooks = hooks if hooks is not None else default_hooks()
     with _locked(index):
         recover_index(index)
@@ -636,7 +645,7 @@ def rerender(
 
     ``index_url`` (not None) is recorded in the manifest first, as publish does.
     """
-    index = Path(index)
+    index = _existing_index(index)
     hooks = hooks if hooks is not None else default_hooks()
     with _locked(index):
         recover_index(index)

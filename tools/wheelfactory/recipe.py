@@ -195,6 +195,8 @@ class _Reader:
 
     def __init__(self, file: Path, where: str, table: Any, allowed: tuple[str, ...]) -> None:
         self.file, self.where = file, where
+        if table is None:
+            self.fail("is missing", f"add a [{where}] table; see recipes/README.md")
         if not isinstance(table, dict):
             self.fail(f"must be a table, not {type(table).__name__}", "see recipes/README.md")
         for key in table:
@@ -587,4 +589,6 @@ def load_recipe(path: str | Path) -> Recipe:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise RecipeError(f"{path}: cannot read recipe ({e.strerror}); check the path") from e
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {e.start}); save the recipe as UTF-8 TOML") from e
     return parse_recipe(text, path)

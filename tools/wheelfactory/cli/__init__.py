@@ -77,6 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.tip:
             print(f"TIP: {e.tip}", file=sys.stderr)
         return e.return_code
+    except OSError as e:
+        # The machine, not the input: a full disk, a path that vanished, no permission.
+        # Index writes are journaled, so the next publish/yank finishes or undoes this one.
+        if args.debug_traceback:
+            traceback.print_exc()
+        where = f": {e.filename}" if e.filename else ""
+        print(f"ERROR: {e.strerror or e}{where}; free disk space or fix the path or its"
+              " permissions, then run the command again", file=sys.stderr)  # fmt: skip
+        return 74  # EX_IOERR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,7 +9,7 @@ HELP = "serve an index folder over HTTP for pip and uv (for testing and private 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", metavar="DIR", help="the index root folder")
-    parser.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=port, default=8000, help="port (0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
 
 
@@ -26,3 +26,11 @@ def execute(args: argparse.Namespace) -> int:
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e}); pick another --port") from e
     return 0
+
+
+def port(text: str) -> int:
+    # argparse turns this ValueError into its one-line usage error
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port: use 0-65535 (0 picks a free one)")
+    return port

@@ -21,6 +21,7 @@ srv.url``. ``wheelfactory serve DIR`` runs it in the foreground.
 
 from __future__ import annotations
 
+import collections
 import http.server
 import logging
 import os
@@ -201,10 +202,14 @@ class IndexRequestHandler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of new connections (pip and uv open
+    # several) then waits out a 1 s SYN retry
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], root: Path) -> None:
         self.root = root
-        self.requests: list[str] = []  # paths asked for, in order (tests read them)
+        # the latest paths asked for, in order (tests read them); bounded for serve_forever
+        self.requests: collections.deque[str] = collections.deque(maxlen=10_000)
         super().__init__(address, IndexRequestHandler)
 
 

@@ -260,3 +260,30 @@ def test_published_files_are_readable_by_a_web_server_user(tmp_path: Path) -> No
     modes = {p.relative_to(idx).as_posix(): oct(p.stat().st_mode & 0o777) for p in published}
     assert set(modes.values()) == {"0o644"}, modes
     assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
+def test_local_store_refuses_bytes_other_than_the_hashed_ones(tmp_path: Path) -> None:
+    """A wheel that changes between hashing and storing is not stored under its name."""
+    src = tmp_path / "w.whl"
+    src.write_bytes(b"the bytes publish hashed")
+    promised = pub.hashlib.sha256(b"the bytes publish hashed").hexdigest()
+    src.write_bytes(b"bytes that changed afterwards")
+    store = pub.LocalStore(index=tmp_path / "index")
+    with pytest.raises(PublishError, match="changed while it was stored"):
+        store.put("w.whl", src, promised)
+    assert list((tmp_path / "index").rglob("*")) == [tmp_path / "index" / "files"]  # no file, no temp
+
+
+def test_publish_stores_the_snapshot_it_checked(tmp_path: Path) -> None:
+    """publish hashes a private copy while copying it, and stores that copy: a change to the
+    original after the check cannot reach the index."""
+    wheel = make_wheel(tmp_path / "w", version="1.0.0")
+    original = wheel.read_bytes()
+    info = pub.inspect_wheel(wheel, tmp_path)
+    wheel.write_bytes(original[:-10] + b"x" * 10)  # the user's file changes now
+    result = pub._publish_checked(
+        [info], tmp_path / "index", pub.LocalStore(index=tmp_path / "index"), pub.default_hooks(),
+        None, pub.now_upload_time, None, None,
+    )  # fmt: skip
+    assert result.added == (wheel.name,)
+    assert (tmp_path / "index" / "files" / wheel.name).read_bytes() == original

@@ -156,3 +156,13 @@ def test_set_provenance_updates_the_manifest(tmp_path):
         release.set_provenance(tmp_path, ["nope-1.0-py3-none-any.whl"], url)
     with pytest.raises(ConfigError, match="not https"):
         release.set_provenance(tmp_path, [WHEEL], "http://x")
+
+
+def test_release_check_refuses_a_vendored_torch_library(tmp_path):
+    rec = record_json(torch="2.14.1", python_tag="py3-none", cuda="13.0")
+    clean = make_index_wheel(tmp_path / "a", version="1.0.0", build_record=rec)
+    lib = "demo_ext.libs/libc10-0badc0de.so"
+    dirty = make_index_wheel(tmp_path / "b", version="1.0.0", build_record=rec, extra_files={lib: b"\x7fELF"})
+    assert not [f for f in release.verify_release(clean, cuobjdump=None) if "vendored" in f]
+    failures = release.verify_release(dirty, cuobjdump=None)
+    assert any(f.startswith(f"{dirty.name}: nothing vendored: {lib}") for f in failures), failures

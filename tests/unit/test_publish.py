@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -287,3 +288,11 @@ def test_publish_stores_the_snapshot_it_checked(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.added == (wheel.name,)
     assert (tmp_path / "index" / "files" / wheel.name).read_bytes() == original
+
+
+def test_a_wheel_carrying_torch_or_cuda_is_refused(tmp_path: Path) -> None:
+    lib = "demo_ext.libs/libtorch_cpu-1a2b3c4d.so"
+    wheel = make_wheel(tmp_path / "w", extra_files={lib: b"\x7fELF"})  # RECORD lists it
+    with pytest.raises(PublishError, match=re.escape(f"refusing {wheel.name}: {lib} is a torch/CUDA")):
+        pub.publish([wheel], tmp_path / "index")
+    assert not (tmp_path / "index").exists()

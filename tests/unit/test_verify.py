@@ -183,7 +183,9 @@ def test_stable_abi_floor_by_the_symbols_torch_exports(tmp_path: Path) -> None:
 
     assert verify.floor_problem(module("_ok", old), "2.10") is None
     problem = verify.floor_problem(module("_new", newer), "2.10")
-    assert problem is not None and problem.startswith(f"_new.so imports {newer}, first exported by torch 2.12")
+    assert problem is not None and problem.startswith(
+        f"_new.so imports {newer}, first exported by torch 2.12"
+    )
     assert verify.floor_problem(module("_new2", newer), "2.12") is None
     unknown = verify.floor_problem(module("_odd", "aoti_torch_not_a_real_function"), "2.10")
     assert unknown is not None and "which no torch from 2.10 to" in unknown
@@ -196,4 +198,56 @@ def test_torch_cxx_symbols_are_not_stable_abi(tmp_path: Path) -> None:
                    "void f(void) { _ZN3c106detail14torchCheckFailEPKcS2_jS2_(); }\n")  # fmt: skip
     problem = verify.stable_abi_problem(so)
     assert problem is not None and "_ZN3c106detail14torchCheckFailEPKcS2_jS2_" in problem
-    assert verify.stable_abi_problem(cc_shared(tmp_path, "_ok", "int g(void) { return 1; }\n")) is None
+    assert (
+        verify.stable_abi_problem(cc_shared(tmp_path, "_ok", "int g(void) { return 1; }\n")) is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("present", "ok", "words"),
+    [
+        (set(EXPECT_SM := {t.sm for t in EXPECT.targets}), True, ["present"]),
+        (EXPECT_SM - {min(EXPECT_SM)}, False, ["missing", min(EXPECT_SM)]),
+        (EXPECT_SM | {"sm_75"}, False, ["not promised", "sm_75"]),
+        (set(), False, ["missing"]),
+    ],
+)
+def test_sass_must_be_exactly_the_promised_targets(
+    present: set[str], ok: bool, words: list[str]
+) -> None:
+    check = verify.sass_check(present, EXPECT)
+    assert check.ok is ok
+    assert all(w in check.detail for w in words), check.detail
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "pkg.libs/libtorch_cpu-1a2b3c4d.so",  # auditwheel's renamed copy
+        "pkg.libs/libc10-5e6f.so",
+        "pkg.libs/libcudart-9a8b7c6d.so.13",
+        "pkg/libcuda.so.1",
+        "pkg.libs/libcublasLt-77.so.13",
+        "pkg/libnvidia-ml.so.1",
+        "pkg.libs/libcaffe2_nvrtc-01.so",
+        "pkg.libs/torch_cpu-ab12.dll",  # delvewheel's mangled name
+        "pkg.libs/C10.DLL",
+        "pkg/cudart64_13.dll",
+        "pkg/nvcuda.dll",
+        "pkg.libs/cusparse64_12-ff.dll",
+        "pkg.libs/libiomp5md-0a1b2c3d4e5f60718293a4b5c6d7e8f9.dll",
+    ],
+)
+def test_any_torch_or_cuda_library_anywhere_is_refused(member: str) -> None:
+    problem = verify.vendored_problem(["pkg/__init__.py", member])
+    assert problem is not None and problem.startswith(member), problem
+
+
+def test_own_libraries_may_be_vendored() -> None:
+    names = [
+        "pkg/_C.abi3.so",
+        "pkg.libs/libstdc++-1a.so.6",
+        "pkg.libs/msvcp140-ab.dll",
+        "pkg/cutlass.py",
+    ]
+    assert verify.vendored_problem(names) is None

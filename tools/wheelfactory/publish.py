@@ -59,6 +59,7 @@ from wheelfactory.manifest import (
     now_upload_time,
 )
 from wheelfactory.naming import STABLE_ABI
+from wheelfactory.verify import vendored_problem
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,9 @@ def inspect_wheel(path: str | os.PathLike[str], snapshots: Path | None = None) -
     problem = wheelfile.torch_pin_problem(wheel, torch=torch if not floor else floor, floor=floor)
     if problem:
         raise _refuse(path, problem, "build it with wheelfactory build, which pins torch")
+    vendored = vendored_problem(wheel.files)
+    if vendored:
+        raise PublishError(f"refusing {path.name}: {vendored}")
     return WheelInfo(
         path=path,
         filename=path.name,

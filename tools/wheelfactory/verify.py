@@ -293,13 +293,19 @@ def check_tags_and_label(wheel: wheelfile.Wheel, expect: Expectation) -> list[Ch
     return checks
 
 
+_VENDORED_HASH = re.compile(r"-[0-9a-f]{8,}(\.so\b.*|\.dll)$")
+
+
 def vendored_problem(files: Sequence[str]) -> str | None:
     """A file of torch, the CUDA runtime or the driver anywhere in the wheel (a .libs folder
     included, Linux and Windows names alike, any case), or None."""
     patterns = [p.lower() for os_name in platforms.oses() for p in repair.load_excludes(os_name)]
     for name in files:
         base = name.rsplit("/", 1)[-1].lower()
-        if any(fnmatch.fnmatchcase(base, p) for p in patterns):
+        # the repairers rename what they vendor: libcudart.so.13 -> libcudart-1a2b3c4d.so.13
+        # (auditwheel), cudart64_13.dll -> cudart64_13-<hash>.dll (delvewheel)
+        original = _VENDORED_HASH.sub(r"\1", base)
+        if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (base, original)):
             return (
                 f"{name} is a torch/CUDA library (torch and the driver provide it; two copies in"
                 " one process break): rebuild without vendoring it (resources/repair-excludes.toml)"
@@ -327,9 +333,15 @@ def check_binaries(
                                  floor_problem(so, expect.stable_abi_floor)))  # fmt: skip
         if cuobjdump is not None:
             sass[rel] = list_sass(so, cuobjdump)
-    if cuobjdump is None:
-        return checks, sass
-    present = {sm for sms in sass.values() for sm in sms}
+    if cuobjdump is not None:
+        checks.append(sass_check({sm for sms in sass.values() for sm in sms}, expect))
+    return checks, sass
+
+
+def sass_check(present: set[str], expect: Expectation) -> Check:
+    """The SASS in the wheel ("sm_90a", ...) is exactly what its build record promises:
+    none missing (a GPU told it is served would get no kernel) and none extra (the wheel
+    would claim less than it runs on, and grow for nothing)."""
     promised = {t.sm for t in expect.targets}
     missing, extra = sorted(promised - present), sorted(present - promised)
     detail = f"present {sorted(present)}"
@@ -337,8 +349,7 @@ def check_binaries(
         detail += f"; missing {missing}: the build ignored TORCH_CUDA_ARCH_LIST (add a [[fix]] or no-gpu-shim)"
     if extra:
         detail += f"; not promised {extra}: add them to the recipe's [[targets]] or stop the build emitting them"
-    checks.append(Check(name="SASS targets", ok=not missing and not extra, detail=detail))
-    return checks, sass
+    return Check(name="SASS targets", ok=not missing and not extra, detail=detail)
 
 
 def _import_error_line(output: str) -> str:

@@ -7,11 +7,16 @@ answers for unknown projects) and the published view as ``--extra-index-url``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import os
 import sys
+import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,8 +65,42 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     wf("publish", *map(str, wheels), "--index", str(idx))
     wf("yank", wheels[2].name, "--index", str(idx), "--reason", "black output on sm_120")
     (tmp / "empty").mkdir()
-    with start_server(idx) as server, start_server(tmp / "empty") as empty:
-        yield {"tmp": tmp, "index": idx, "wheels": wheels, "server": server, "empty": empty}
+    with (
+        start_server(idx) as server,
+        start_server(tmp / "empty") as empty,
+        static_host(idx) as static,
+    ):
+        yield {
+            "tmp": tmp, "index": idx, "wheels": wheels, "server": server, "empty": empty,
+            "static": static,
+        }  # fmt: skip
+
+
+@contextlib.contextmanager
+def static_host(root: Path) -> Iterator[str]:
+    """A plain static file server, as GitHub Pages is: a folder's index.html for the folder,
+    no content negotiation, so pip and uv read the HTML pages (data-yanked included)."""
+    handler = functools.partial(QuietStaticHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietStaticHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def index_url(demo: dict, host: str) -> str:
+    return demo["server"].url if host == "serve" else demo["static"]
+
+
+HOSTS = pytest.mark.parametrize("host", ["serve", "static-html-only"])
 
 
 def test_twine_check_passes_on_published_wheels(demo) -> None:
@@ -69,28 +108,30 @@ def test_twine_check_passes_on_published_wheels(demo) -> None:
     _proc.run([sys.executable, "-m", "twine", "check", *files])
 
 
-def test_pip_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path) -> None:
+@HOSTS
+def test_pip_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path, host: str) -> None:
     env = installer_env(tmp_path)
     py = make_venv(tmp_path / "venv", torch_site, for_uv=False)
     base = ["--index-url", demo["empty"].url + "simple/"]
-    strict = [*base, "--extra-index-url", demo["server"].url + STRICT]
+    strict = [*base, "--extra-index-url", index_url(demo, host) + STRICT]
     demo["server"].requests.clear()
     pip_install(py, [*strict, "demo-ext"], env)
     # Not 1.0.1 (built for torch 2.13, absent from this view), not 1.0.2 (yanked).
     assert run_python(py, IMPORT_CHECK).split() == ["1.0.0+cu130torch2.14", "2.14", "2.14.1"]
-    # pip read Requires-Dist from the PEP 658 .metadata file.
-    assert any(p.endswith(".whl.metadata") for p in demo["server"].requests)
+    if host == "serve":  # pip read Requires-Dist from the PEP 658 .metadata file
+        assert any(p.endswith(".whl.metadata") for p in demo["server"].requests)
     # A yanked file is still installable when pinned with ==.
     out = pip_install(py, [*strict, "demo-ext==1.0.2"], env)
     assert "black output on sm_120" in out  # pip shows the yank reason
     assert run_python(py, IMPORT_CHECK).split()[0] == "1.0.2+cu130torch2.14"
 
 
-def test_uv_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path) -> None:
+@HOSTS
+def test_uv_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path, host: str) -> None:
     env = installer_env(tmp_path)
     py = make_venv(tmp_path / "venv", torch_site, for_uv=True)
     base = ["--index-url", demo["empty"].url + "simple/"]
-    strict = [*base, "--extra-index-url", demo["server"].url + STRICT]
+    strict = [*base, "--extra-index-url", index_url(demo, host) + STRICT]
     uv_install(py, [*strict, "demo-ext"], env)
     assert run_python(py, IMPORT_CHECK).split() == ["1.0.0+cu130torch2.14", "2.14", "2.14.1"]
     # uv (0.13) takes a yanked file only when the pin names its exact version, local

@@ -210,14 +210,14 @@ def test_crash_before_commit_keeps_the_old_index(tmp_path: Path) -> None:
     assert not list(idx.rglob(".*.tmp"))
 
 
-def test_fixture_wheels_install_with_pip_and_uv(request, torch_site: Path, tmp_path: Path) -> None:
-    """The factory's real wheels (tests/integration/conftest.py fixture_wheels), when present."""
-    try:
-        fixture_wheels = request.getfixturevalue("fixture_wheels")
-    except pytest.FixtureLookupError:
-        pytest.skip("fixture_wheels (the build helper's real wheels) is not defined yet")
-    from _index_env import cache_dir
+def test_fixture_wheels_install_with_pip_and_uv(
+    fixture_wheels: dict[str, Path], torch_site: Path, tmp_path: Path
+) -> None:
+    """The factory's real wheels (tests/integration/conftest.py), built for the torch the
+    install venvs hold (both follow WHEELFACTORY_TEST_TORCH), from their strict view."""
+    from _index_env import TORCH, cache_dir
     from wheelfactory.cudastub import make_stub
+    from wheelfactory.index import views_of
 
     wheels = [Path(p) for p in fixture_wheels.values()]
     # No GPU driver here: modules that NEED libcuda.so.1 load against the build's stub.
@@ -230,13 +230,14 @@ def test_fixture_wheels_install_with_pip_and_uv(request, torch_site: Path, tmp_p
     manifest = load_manifest(idx)
     (tmp_path / "empty").mkdir()
     with start_server(idx) as server, start_server(tmp_path / "empty") as empty:
-        tested = [f for f in manifest.files if (f.cuda, f.torch) == ("13.0", "2.14")]
-        if not tested:
-            pytest.skip("fixture_wheels were built for another torch/CUDA than the torch env here")
+        view = f"cu130/torch{'.'.join(TORCH.split('.')[:2])}"
+        tested = [f for f in manifest.files if view in views_of(f)]
+        assert len(tested) == len(wheels), [f.filename for f in manifest.files]
         for f in tested:
             for installer, for_uv in ((pip_install, False), (uv_install, True)):
                 py = make_venv(tmp_path / f"venv-{f.project}-{for_uv}", torch_site, for_uv=for_uv)
-                args = ["--index-url", empty.url + "simple/", "--extra-index-url", server.url + STRICT]
+                strict = f"{server.url}{view}/simple/"
+                args = ["--index-url", empty.url + "simple/", "--extra-index-url", strict]
                 installer(py, [*args, f"{f.project}=={f.version}"], installer_env(tmp_path))
                 top = run_python(
                     py,

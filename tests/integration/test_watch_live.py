@@ -1,6 +1,7 @@
 """watch's PyPI reader against the live PyPI JSON API (one ~1 MB request).
 
-Runs only with --run-integration, and skips when pypi.org cannot be reached.
+Runs only with --run-integration, and skips when pypi.org cannot be reached (a failure
+under CI=true: CI's machine reaches PyPI, see tests/conftest.py).
 PyTorch's own index is not reached from here, so only the PyPI half is live.
 """
 

@@ -50,3 +50,19 @@ def test_vendored_libraries_lists_libs_dirs(tmp_path: Path) -> None:
 def test_repairers_follow_the_protocol() -> None:
     for name, repairer in repair.REPAIRERS.items():
         assert callable(repairer.repair), name
+
+
+def test_auditwheel_is_told_to_leave_every_torch_and_cuda_library_out(tmp_path: Path) -> None:
+    excludes = repair.load_excludes("linux")
+    argv = repair.auditwheel_args(tmp_path / "w.whl", tmp_path / "out", excludes, None)
+    passed = [argv[i + 1] for i, a in enumerate(argv) if a == "--exclude"]
+    assert passed == list(excludes)
+    assert {"libtorch*.so*", "libc10*.so*", "libcudart.so*", "libcuda.so*"} <= set(passed)
+    assert argv[-1] == str(tmp_path / "w.whl")
+
+
+def test_the_post_check_sees_renamed_copies() -> None:
+    vendored = ["x.libs/libcudart-1a2b3c4d.so.13", "x.libs/libgfortran-0badf00d.so.5"]
+    assert repair.forbidden(vendored, repair.load_excludes("linux")) == vendored[:1]
+    dlls = ["x.libs/C10-0123456789abcdef.dll", "x.libs/msvcp140-0123456789abcdef.dll"]
+    assert repair.forbidden(dlls, repair.load_excludes("windows")) == dlls[:1]

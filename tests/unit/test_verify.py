@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from _records import record
-from wheelfactory import label, verify, wheelfile
+from wheelfactory import label, repair, verify, wheelfile
 from wheelfactory.errors import VerifyError
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
@@ -239,7 +239,7 @@ def test_sass_must_be_exactly_the_promised_targets(
     ],
 )
 def test_any_torch_or_cuda_library_anywhere_is_refused(member: str) -> None:
-    problem = verify.vendored_problem(["pkg/__init__.py", member])
+    problem = repair.vendored_problem(["pkg/__init__.py", member])
     assert problem is not None and problem.startswith(member), problem
 
 
@@ -250,4 +250,4 @@ def test_own_libraries_may_be_vendored() -> None:
         "pkg.libs/msvcp140-ab.dll",
         "pkg/cutlass.py",
     ]
-    assert verify.vendored_problem(names) is None
+    assert repair.vendored_problem(names) is None

@@ -59,7 +59,7 @@ from wheelfactory.manifest import (
     now_upload_time,
 )
 from wheelfactory.naming import STABLE_ABI
-from wheelfactory.verify import vendored_problem
+from wheelfactory.repair import vendored_problem
 
 log = logging.getLogger(__name__)
 

@@ -62,9 +62,35 @@ def load_excludes(os_name: str) -> tuple[str, ...]:
     return tuple(table["exclude"])
 
 
+# The repairers rename what they vendor: libcudart.so.13 -> libcudart-1a2b3c4d.so.13
+# (auditwheel), cudart64_13.dll -> cudart64_13-<hash>.dll (delvewheel).
+_RENAMED = re.compile(r"-[0-9a-f]{8,}(\.so\b.*|\.dll)$")
+
+
 def forbidden(names: list[str] | tuple[str, ...], excludes: tuple[str, ...]) -> list[str]:
-    """The library file names among ``names`` that match a never-vendor pattern."""
-    return [n for n in names if any(fnmatch.fnmatch(Path(n).name, p) for p in excludes)]
+    """The paths among ``names`` whose file matches a never-vendor pattern, as named or as
+    a repairer renamed it, in any case (DLL names are case-insensitive)."""
+    patterns = [p.lower() for p in excludes]
+    bad = []
+    for name in names:
+        base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+        candidates = (base, _RENAMED.sub(r"\1", base))
+        if any(fnmatch.fnmatchcase(c, p) for p in patterns for c in candidates):
+            bad.append(name)
+    return bad
+
+
+def vendored_problem(files: list[str] | tuple[str, ...]) -> str | None:
+    """A file of torch, the CUDA runtime or the driver anywhere in a wheel (a .libs folder
+    included, Linux and Windows names alike), or None."""
+    every_os = tuple(p for os_name in platforms.oses() for p in load_excludes(os_name))
+    bad = forbidden(files, every_os)
+    if not bad:
+        return None
+    return (
+        f"{bad[0]} is a torch/CUDA library (torch and the driver provide it; two copies in one"
+        " process break): rebuild without vendoring it (resources/repair-excludes.toml)"
+    )
 
 
 def vendored_libraries(wheel: Path) -> tuple[str, ...]:
@@ -83,6 +109,17 @@ def _tool_env() -> dict[str, str]:
     return env
 
 
+def auditwheel_args(
+    wheel: Path, out_dir: Path, excludes: tuple[str, ...], plat: str | None
+) -> list[str]:
+    """``repair --plat P -w OUT --exclude PATTERN ... WHEEL``: every never-vendor pattern
+    is an --exclude, so auditwheel leaves torch's and CUDA's libraries to the user's torch."""
+    argv = ["repair", "--plat", plat or "auto", "-w", str(out_dir)]
+    for pattern in excludes:
+        argv += ["--exclude", pattern]
+    return [*argv, str(wheel)]
+
+
 class AuditwheelRepairer:
     name = "auditwheel"
 
@@ -96,11 +133,9 @@ class AuditwheelRepairer:
         tool = " ".join(version[:2]) if version else "auditwheel"
         out_dir.mkdir(parents=True, exist_ok=True)
         before = set(out_dir.glob("*.whl"))
-        argv: list[str] = [*auditwheel, "repair", "--plat", plat or "auto", "-w", str(out_dir)]
-        for pattern in excludes:
-            argv += ["--exclude", pattern]
         try:
-            out = _proc.run([*argv, str(wheel)], env=env).stdout
+            argv = [*auditwheel, *auditwheel_args(wheel, out_dir, excludes, plat)]
+            out = _proc.run(argv, env=env).stdout
         except CommandFailedError as e:
             msg = f"auditwheel could not repair {wheel.name} (see its output above): build in a manylinux image or pass a higher --plat"
             raise RepairError(msg) from e
@@ -193,9 +228,7 @@ class DelvewheelRepairer:
         repaired = new[0]
         policy = repaired.name[: -len(".whl")].rsplit("-", 1)[-1]  # win_amd64
         vendored = vendored_libraries(repaired)
-        # DLL names are case-insensitive (and delvewheel mangles them: c10-<hash>.dll)
-        lower = tuple(p.lower() for p in excludes)
-        bad = [v for v in vendored if forbidden([v.lower()], lower)]
+        bad = forbidden(vendored, excludes)
         if bad:
             names = ", ".join(Path(b).name for b in bad)
             fix = "add the pattern to resources/repair-excludes.toml"

@@ -222,8 +222,8 @@ class IndexServer:
     _thread: threading.Thread | None
 
     @property
-    def requests(self) -> list[str]:
-        """The URL paths asked for so far, in order."""
+    def requests(self) -> collections.deque[str]:
+        """The URL paths asked for so far (the latest 10,000), in order."""
         return self._server.requests
 
     def stop(self) -> None:

@@ -13,7 +13,6 @@ libcuda stub on LD_LIBRARY_PATH so modules that NEED libcuda.so.1 load.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import os
@@ -293,26 +292,6 @@ def check_tags_and_label(wheel: wheelfile.Wheel, expect: Expectation) -> list[Ch
     return checks
 
 
-_VENDORED_HASH = re.compile(r"-[0-9a-f]{8,}(\.so\b.*|\.dll)$")
-
-
-def vendored_problem(files: Sequence[str]) -> str | None:
-    """A file of torch, the CUDA runtime or the driver anywhere in the wheel (a .libs folder
-    included, Linux and Windows names alike, any case), or None."""
-    patterns = [p.lower() for os_name in platforms.oses() for p in repair.load_excludes(os_name)]
-    for name in files:
-        base = name.rsplit("/", 1)[-1].lower()
-        # the repairers rename what they vendor: libcudart.so.13 -> libcudart-1a2b3c4d.so.13
-        # (auditwheel), cudart64_13.dll -> cudart64_13-<hash>.dll (delvewheel)
-        original = _VENDORED_HASH.sub(r"\1", base)
-        if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (base, original)):
-            return (
-                f"{name} is a torch/CUDA library (torch and the driver provide it; two copies in"
-                " one process break): rebuild without vendoring it (resources/repair-excludes.toml)"
-            )
-    return None
-
-
 def check_binaries(
     unpacked: Path, modules: Sequence[str], expect: Expectation, cuobjdump: Path | None
 ) -> tuple[list[Check], dict[str, list[str]]]:
@@ -456,7 +435,7 @@ def verify_wheel(
     except wheelfile.WheelError as e:
         return VerifyReport(wheel=wheel.name, checks=(Check(name="wheel", ok=False, detail=str(e)),))
     checks = [Check(name="wheel", ok=True, detail="zip, dist-info, METADATA and RECORD are sound")]
-    checks.append(_check("nothing vendored", vendored_problem(read.files)))
+    checks.append(_check("nothing vendored", repair.vendored_problem(read.files)))
     found = read.extension_modules()
     work.mkdir(parents=True, exist_ok=True)
     unpacked = work / "verify-unpacked"

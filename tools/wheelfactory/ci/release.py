@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from wheelfactory import label, verify, wheelfile
+from wheelfactory import label, repair, verify, wheelfile
 from wheelfactory.errors import ConfigError, PublishError
 
 RELEASE_ASSET_LIMIT = 2 * 1024**3  # GitHub Release assets: "each file must be under 2 GiB"
@@ -44,7 +44,7 @@ def verify_release(wheel: Path, *, cuobjdump: Path | None) -> list[str]:
         return [f"{wheel.name}: no build record; rebuild it with wheelfactory"]
     expect = verify.Expectation.of(record)
     checks = verify.check_tags_and_label(read, expect)
-    problem = verify.vendored_problem(read.files)
+    problem = repair.vendored_problem(read.files)
     if problem:
         checks.append(verify.Check(name="nothing vendored", ok=False, detail=problem))
     with tempfile.TemporaryDirectory(prefix="wf-release-check-") as tmp:

@@ -153,3 +153,11 @@ def test_strip_debug_removes_debug_sections_only(tmp_path: Path) -> None:
         symbols = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()}
     assert not any(name.startswith(".debug") for name in sections)
     assert "exported" in symbols and so.stat().st_size < before
+
+
+def test_requires_dist_pins_the_torch_minor_or_the_floor() -> None:
+    from wheelfactory import naming
+
+    assert naming.torch_requirement("2.14.1+cu130") == "torch==2.14.*"
+    assert naming.torch_requirement("2.9.0") == "torch==2.9.*"
+    assert naming.torch_requirement("2.14.1", stable_abi_floor="2.10") == "torch>=2.10"

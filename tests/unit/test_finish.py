@@ -1,0 +1,52 @@
+"""finish.new_record: what a wheel's build record says about its build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wheelfactory import arch, finish
+from wheelfactory.recipe import load_recipe
+from wheelfactory.record import BuildRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_record_says_what_was_built() -> None:
+    recipe = load_recipe(ROOT / "recipes" / "sageattention.toml")
+    record = finish.new_record(
+        recipe,
+        upstream_version="2.2.0",
+        builder="local",
+        platform="linux-x86_64",
+        torch="2.9.1+cu128",
+        cuda="12.8",
+        python_tag="cp312-cp312",
+        targets=arch.parse_targets("9.0a,12.0a"),
+        changes=[],
+    )
+    assert record.targets == ("9.0a", "12.0a")
+    assert (record.torch, record.cuda, record.python_tag) == ("2.9.1", "12.8", "cp312-cp312")
+    assert record.torch_requirement == "torch==2.9.*"
+    assert record.package_version.endswith("+cu128torch2.9")
+    assert record.recipe == "recipes/sageattention.toml" and record.recipe_sha256
+    assert BuildRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+def test_a_stable_abi_record_names_its_floor() -> None:
+    recipe = load_recipe(ROOT / "recipes" / "sageattention-stable.toml")
+    floor = recipe.matrix.stable_abi_floor
+    record = finish.new_record(
+        recipe,
+        upstream_version="2.2.0",
+        builder="local",
+        platform="linux-x86_64",
+        torch="2.14.1",
+        cuda="13.0",
+        python_tag="cp310-abi3",
+        targets=arch.parse_targets("9.0a"),
+        changes=[],
+    )
+    assert record.stable_abi_floor == floor
+    assert record.torch_requirement == f"torch>={floor}"
+    assert record.package_version.endswith("+cu130torchabi")

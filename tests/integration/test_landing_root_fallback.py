@@ -58,7 +58,8 @@ def test_page_without_index_url_uses_its_own_address(tmp_path: Path) -> None:
                 pg.select_option("#sel-platform", "linux-x86_64")
                 assert pg.get_attribute("#result", "data-ok") == "1", pg.inner_text("#verdict")
                 view = f"{root}/cu130/torch2.14/simple/"
-                assert pg.inner_text("#cmd-pip") == f"pip install demo-ext --extra-index-url {view}"
+                assert pg.inner_text("#cmd-pip") == (
+                    f"python -m pip install demo-ext --extra-index-url {view}")
                 shown = pg.eval_on_selector_all(".wf-root", "els => els.map(e => e.textContent)")
                 assert shown and set(shown) == {root}
             browser.close()

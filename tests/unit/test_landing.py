@@ -3,17 +3,25 @@ served with the index root filled in, and the hook into the index renderer."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
-from wheelfactory import index, landing, which
+from wheelfactory import arch, index, landing, which
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import Manifest, PublishedFile
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
 ROOT = "https://wheels.example.org/idx"
 HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)>&amp;\u2028'
 
@@ -132,3 +140,172 @@ def test_hooks_put_the_landing_page_into_the_index() -> None:
     assert pages["index.html"] == landing.render_landing(manifest(), ROOT)["index.html"]
     assert "which.py" in pages and "assets/landing.js" in pages
     assert any(p.startswith("cu130/torch2.14/simple/") for p in pages)
+
+
+# --------------------------------------------------------------------------- GPUs by name
+
+# The picker's rows as the issue names them: product -> compute capability.
+PRODUCTS = {"rtx30": "8.6", "rtx40": "8.9", "rtx50": "12.0", "rtx-pro-blackwell": "12.0",
+            "a100": "8.0", "h100": "9.0", "b200": "10.0", "b300": "10.3", "gb10": "12.1"}
+
+
+def test_gpu_table_is_the_products_with_known_capabilities() -> None:
+    products = landing.gpu_products()
+    assert {g.key: g.capability_text for g in products} == PRODUCTS
+    assert len({g.key for g in products}) == len(products)
+    for g in products:
+        assert g.name and g.short
+        assert g.capability_text in arch.target_table(), g  # a row of gpu-targets.toml
+
+
+@pytest.mark.parametrize(("targets", "gpus"), [
+    (("12.0a", "12.1a"), {"rtx50", "rtx-pro-blackwell", "gb10"}),
+    (("12.0a",), {"rtx50", "rtx-pro-blackwell"}),  # "a": exactly 12.0, not the GB10's 12.1
+    (("12.0",), {"rtx50", "rtx-pro-blackwell", "gb10"}),  # plain: later minors of 12 too
+    (("9.0a",), {"h100"}),
+    (("8.0",), {"rtx30", "rtx40", "a100"}),  # 8.6 and 8.9 run 8.0's SASS, 9.0 does not
+    (("8.9+PTX",), {"rtx40", "h100", "b200", "b300", "rtx50", "rtx-pro-blackwell", "gb10"}),
+    (("10.0a",), {"b200"}),
+    (("10.0f",), {"b200", "b300"}),
+    (("sm_bogus", "9.0a"), {"h100"}),  # a target that does not parse runs on nothing
+    ((), set()),
+])
+def test_gpus_running(targets, gpus) -> None:
+    assert set(landing.gpus_running(targets)) == gpus
+    # The same answer as which.py's copy of the rule (the one users run).
+    for g in landing.gpu_products():
+        parsed = [t for t in targets if t != "sm_bogus"]
+        assert (g.key in gpus) == which.targets_run_on(parsed, g.capability), g
+
+
+def _entries(*files: tuple[str, list[str]]) -> list[dict]:
+    return [{"project": p, "targets": t} for p, t in files]
+
+
+def test_gpu_problems_say_what_the_package_needs() -> None:
+    entries = _entries(("sageattn3", ["12.0a", "12.1a"]), ("sageattn3", ["12.0a"]),
+                       ("sageattention", ["8.0", "8.9", "9.0a", "12.0a"]))
+    problems = landing.gpu_problems(entries)
+    assert problems["sageattn3"]["a100"] == (
+        "sageattn3 needs an RTX 50 series, RTX PRO Blackwell or GB10 / DGX Spark GPU "
+        "(compute capability 12.0 or 12.1): the A100 is compute capability 8.0, and no "
+        "sageattn3 wheel has kernels for it; sageattention runs on the A100")
+    assert set(problems["sageattn3"]) == set(PRODUCTS) - {"rtx50", "rtx-pro-blackwell", "gb10"}
+    # This sageattention runs on all but the B200 and B300 (no 10.x SASS, no PTX) and the
+    # GB10 (12.1: 12.0a is for exactly 12.0); sageattn3 runs on the GB10 only.
+    assert set(problems["sageattention"]) == {"b200", "b300", "gb10"}
+    assert problems["sageattention"]["gb10"].endswith(
+        "no sageattention wheel has kernels for it; sageattn3 runs on the GB10 / DGX Spark")
+    assert problems["sageattention"]["b300"].endswith(
+        "the B300 is compute capability 10.3, and no sageattention wheel has kernels for it")
+
+
+def test_gpu_problems_leave_unknown_targets_unjudged() -> None:
+    # A wheel without targets in its build record may run anywhere (which.py agrees).
+    entries = _entries(("demo", ["9.0a"]), ("demo", []))
+    assert landing.gpu_problems(entries) == {}
+
+
+@pytest.mark.parametrize(("name", "article"), [
+    ("RTX 50 series", "an"), ("A100", "an"), ("H100 / H200", "an"), ("B200", "a"),
+    ("GB10 / DGX Spark", "a"), ("GeForce RTX 30 series", "a"), ("Orin", "an"),
+])
+def test_indefinite_article(name, article) -> None:
+    assert landing._indefinite_article(name) == article
+
+
+def test_page_data_maps_each_file_to_its_gpus() -> None:
+    page = landing.render_landing(manifest(), ROOT)["index.html"].decode()
+    data = _data(page)
+    assert [g["key"] for g in data["gpus"]] == list(PRODUCTS)
+    for entry in data["files"]:
+        gpus = data["runs_on"][",".join(entry["targets"])]
+        assert gpus == list(landing.gpus_running(tuple(entry["targets"])))
+    assert data["runs_on"]["12.1a"] == ["gb10"]
+    assert "a100" in data["gpu_problems"]["sageattn3"]
+    assert data["portable_python"] == which.PORTABLE_PYTHON
+
+
+def _data(page: str) -> dict:
+    island = re.search(r'<script id="wf-data" type="application/json">(.*?)</script>', page, re.S)
+    return json.loads(island.group(1))
+
+
+# --------------------------------------------------------------------------- the full plan
+
+
+class _Coverage(HTMLParser):
+    """Badges per (project, row, column), and the ids of the files table's rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = ""
+        self.row = -1
+        self.col = -1
+        self.heads: dict[str, list[str]] = {}
+        self.badges: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
+        self.row_ids: set[str] = set()
+        self._badge: str | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        d = dict(attrs)
+        if tag == "table" and "data-project" in d:
+            self.project, self.row = d["data-project"], -1
+            self.heads[self.project] = []
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "th" and self._in_head and self.project:
+            self.heads[self.project].append(d.get("data-platform", ""))
+        elif tag == "tr" and not self._in_head:
+            self.row, self.col = self.row + 1, -1
+            if "id" in d:
+                self.row_ids.add(d["id"])
+        elif tag in ("td", "th") and not self._in_head:
+            self.col += 1
+        elif tag == "a" and "py" in (d.get("class") or "").split():
+            self._badge = d["data-f"]
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "thead":
+            self._in_head = False
+        elif tag == "table":
+            self.project = ""
+
+    def handle_data(self, data) -> None:
+        if self._badge is not None:
+            key = (self.project, self.row, self.col)
+            self.badges.setdefault(key, []).append((data, self._badge))
+            self._badge = None
+
+
+def test_full_plan_page_stays_small_and_grouped() -> None:
+    from _full_plan import full_plan_manifest
+
+    m = full_plan_manifest()
+    page = landing.render_landing(m, m.index_url)["index.html"]
+    assert len(page) < 300_000, len(page)
+    parser = _Coverage()
+    parser.feed(page.decode())
+    oses = list(landing.PLATFORMS)
+    assert parser.heads == {p: ["", ""] + oses for p in ("sageattention", "sageattn3")}
+    grouped = 0
+    for key, badges in parser.badges.items():
+        labels = [label for label, _ in badges]
+        assert len(labels) == len(set(labels)), (key, labels)  # one badge per Python
+        for _, rows in badges:
+            assert {f"f{n}" for n in rows.split()} <= parser.row_ids
+            grouped += len(rows.split()) > 1
+    assert grouped  # sageattention 2.2.0 and its post-release share their badges
+    assert sum(len(rows.split()) for b in parser.badges.values() for _, rows in b) == len(m.files)
+
+
+def test_templates_ship_as_package_data() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["wheelfactory"]
+    package = Path(landing.__file__).parent
+    assert landing.TEMPLATES.is_relative_to(package)
+    for name in ("landing.html", "landing.css", "landing.js"):
+        rel = (landing.TEMPLATES / name).relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+    assert any(fnmatch.fnmatch(landing.GPUS.relative_to(package).as_posix(), p) for p in patterns)

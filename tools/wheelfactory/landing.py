@@ -1,19 +1,22 @@
 """The index's landing page: ``render_landing(manifest, index_root_url) -> {path: bytes}``.
 
-Rendered into the index root from the templates in the repository's ``index/`` folder
-(HTML, CSS, JS; no external assets, no trackers, works offline and from ``file://``):
+Rendered into the index root from the templates in ``resources/landing/`` (package data,
+so an installed wheelfactory publishes it too; HTML, CSS, JS; no external assets, no
+trackers, works offline and from ``file://``):
 
-- ``index.html``: what the index is; a selector (OS, Python, torch, CUDA, package) that
-  shows the install command, fed by the manifest's data embedded as JSON; a coverage
-  matrix per package (torch x CUDA rows, OS columns, Python badges, built date, size);
-  the list of files with links to their build records and attestations;
+- ``index.html``: what the index is; a selector (package, OS, GPU by product name, Python,
+  torch, CUDA) that shows the install command, fed by the manifest's data embedded as
+  JSON; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
+  cell whatever the versions; a badge opens its files); the list of files with links to
+  their build records and attestations;
 - ``which.py``: wheelfactory/which.py verbatim, its ``INDEX_ROOT`` line set to the root;
 - ``assets/landing.css``, ``assets/landing.js``;
 - ``records/<wheel filename>.json``: each file's build record, linked from the page.
 
 Pure and deterministic: the same manifest and root give the same bytes (nothing is taken
 from the clock or the environment). Which files fit which OS and Python is decided here,
-with which.py's own rules, so the page's JavaScript only looks values up;
+with which.py's own rules, and which GPUs (resources/gpus.toml) their kernels run on, with
+arch.py's, so the page's JavaScript only looks values up;
 tests/integration/test_landing_browser.py checks in Chromium that the command the page
 shows is the one ``which.advise()`` gives for the same setup.
 """
@@ -23,17 +26,27 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wheelfactory import platforms, which
+from wheelfactory import arch, platforms, resources, which
 from wheelfactory.errors import ConfigError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "index"
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Package data (not the repository's top level), so that a non-editable install publishes
+# the page too.
+TEMPLATES = resources.RESOURCES / "landing"
+GPUS = resources.RESOURCES / "gpus.toml"
 INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
 # Shown where the root URL goes when the manifest has no index_url; landing.js replaces it
 # (elements of class wf-root) with the root it reads from the browser's location.
@@ -47,6 +60,114 @@ PLATFORMS: dict[str, tuple[str, str, str]] = {
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
 
 _PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
+
+
+# --------------------------------------------------------------------------- GPUs by name
+
+
+@dataclass(frozen=True)
+class GpuProduct:
+    """One row of resources/gpus.toml: a GPU as its owner knows it."""
+
+    key: str  # "rtx50"
+    name: str  # "GeForce RTX 50 series (5060 - 5090)", shown in the picker
+    short: str  # "RTX 50 series", used in sentences
+    capability: tuple[int, int]  # (12, 0)
+
+    @property
+    def capability_text(self) -> str:
+        return f"{self.capability[0]}.{self.capability[1]}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"key": self.key, "name": self.name, "short": self.short,
+                "capability": self.capability_text}
+
+
+@cache
+def gpu_products() -> tuple[GpuProduct, ...]:
+    """The GPU picker's rows, in the table's order."""
+    with GPUS.open("rb") as f:
+        rows = tomllib.load(f)["gpu"]
+    products = []
+    for row in rows:
+        major, minor = (int(p) for p in str(row["capability"]).split("."))
+        products.append(GpuProduct(key=row["key"], name=row["name"], short=row["short"],
+                                   capability=(major, minor)))
+    return tuple(products)
+
+
+@lru_cache(maxsize=1024)
+def gpus_running(targets: tuple[str, ...]) -> tuple[str, ...]:
+    """Keys of the GPUs that kernels built for ``targets`` run on (arch.GpuTarget.runs_on).
+    A target that does not parse runs on nothing (a manifest is data from outside)."""
+    parsed = []
+    for text in targets:
+        try:
+            parsed.append(arch.GpuTarget.parse(text))
+        except ConfigError:
+            continue
+    return tuple(g.key for g in gpu_products()
+                 if any(t.runs_on(g.capability) for t in parsed))
+
+
+def _or_list(words: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _indefinite_article(name: str) -> str:
+    """"an" before a vowel sound. Initialisms are read letter by letter: an RTX, an H100,
+    an A100, a B200, a GB10; words as words: a GeForce."""
+    initialism = len(name) > 1 and (name[1].isupper() or name[1].isdigit())
+    vowel_sounds = "AEFHILMNORSX" if initialism else "AEIOU"
+    return "an" if name[:1].upper() in vowel_sounds else "a"
+
+
+def gpu_not_covered(project: str, gpu: GpuProduct, covered: list[GpuProduct],
+                    alternatives: list[str]) -> str:
+    """The sentence for a GPU that no wheel of ``project`` runs on: what the project needs,
+    what this GPU is, and which other package in the index does run on it."""
+    if covered:
+        names = list(dict.fromkeys(p.short for p in covered))
+        caps = sorted({p.capability for p in covered})
+        needs = (f"{project} needs {_indefinite_article(names[0])} {_or_list(names)} GPU "
+                 f"(compute capability {_or_list([f'{a}.{b}' for a, b in caps])})")
+    else:
+        needs = f"{project} has kernels for none of the GPUs listed here"
+    text = (f"{needs}: the {gpu.short} is compute capability {gpu.capability_text}, and no "
+            f"{project} wheel has kernels for it")
+    if alternatives:
+        text += f"; {_or_list(alternatives)} runs on the {gpu.short}"
+    return text
+
+
+def gpu_problems(entries: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """{project: {gpu key: why no wheel of it runs on that GPU}}; GPUs not listed are
+    covered by some wheel. A project with a wheel of unknown targets is not judged (as
+    which.py does not reject one)."""
+    runs: dict[str, set[str]] = defaultdict(set)
+    unknown: set[str] = set()
+    for e in entries:
+        if not e["targets"]:
+            unknown.add(e["project"])
+        runs[e["project"]].update(gpus_running(tuple(e["targets"])))
+    problems: dict[str, dict[str, str]] = {}
+    for project in sorted(set(runs) - unknown):
+        covered = [g for g in gpu_products() if g.key in runs[project]]
+        for gpu in gpu_products():
+            if gpu.key in runs[project]:
+                continue
+            others = [p for p in sorted(runs) if p != project and gpu.key in runs[p]]
+            problems.setdefault(project, {})[gpu.key] = gpu_not_covered(
+                project, gpu, covered, others)
+    return problems
+
+
+def runs_on_table(entries: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """{targets joined by ",": GPU keys}: the page looks a file's GPUs up by its targets
+    (a few distinct target lists serve thousands of files)."""
+    return {",".join(e["targets"]): list(gpus_running(tuple(e["targets"])))
+            for e in entries if e["targets"]}
 
 
 _MISSING = object()
@@ -151,17 +272,26 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
         record = _get(f, "build_record")
         targets = list(record.get("targets") or []) if hasattr(record, "get") else []
         floor = record.get("stable_abi_floor") if hasattr(record, "get") else None
-        entries.append({
+        entry = {
             "file": name, "project": info.project, "version": info.public_version,
-            "cuda": info.cuda, "torch": info.torch, "floor": floor,
+            "cuda": info.cuda, "torch": info.torch,
             "platforms": platforms, "pythons": pythons, "targets": [str(t) for t in targets],
-            "gpu_check": gpu_status(f)[1], "covers": list(_get(f, "covers") or ()),
-        })
+        }
+        # Only where set: the page has one entry per file, and the page must stay small.
+        if floor:
+            entry["floor"] = floor
+        if _get(f, "covers"):
+            entry["covers"] = list(_get(f, "covers"))
+        entries.append(entry)
     torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
     return {
         "root": index_root_url.rstrip("/"),
         "pytorch_index": which.PYTORCH_INDEX,
+        "portable_python": which.PORTABLE_PYTHON,
         "files": entries,
+        "gpus": [g.to_json() for g in gpu_products()],
+        "runs_on": runs_on_table(entries),
+        "gpu_problems": gpu_problems(entries),
         "projects": sorted({e["project"] for e in entries}),
         "platforms": [[k, v[0]] for k, v in PLATFORMS.items()
                       if any(k in e["platforms"] for e in entries)],
@@ -180,66 +310,85 @@ def _script_json(data: Any) -> str:
     return text
 
 
-def _coverage_html(manifest: Any) -> str:
-    """Per package: rows torch x CUDA, columns OS, cells = Python badges."""
-    esc = html.escape
-    cells: dict[str, dict[tuple[str, str], dict[str, list[Any]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list)))
-    for f in _files(manifest):
+Cells = dict[str, dict[tuple[str, str], dict[str, dict[str, list[tuple[int, Any, Any]]]]]]
+
+
+def _coverage_cells(manifest: Any) -> Cells:
+    """{project: {(torch, CUDA): {platform: {Python label: [(file row, file, info)]}}}};
+    the file row is the file's place in the files table (its id, f<row>)."""
+    cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for row, f in enumerate(_files(manifest)):
         try:
             info = _parse_wheel(str(_get(f, "filename")))
         except ValueError:
             continue
         if not info.cuda or _get(f, "held"):
             continue
+        label = which._python_label(info)
         for key in _fits_of(info)[0]:
-            cells[info.project][(info.torch or "", info.cuda)][key].append((info, f))
-    out = []
-    for project in sorted(cells):
-        rows = cells[project]
-        plats = [k for k in PLATFORMS if any(k in r for r in rows.values())]
-        out.append(f'<h3 id="cov-{esc(project)}">{esc(project)}</h3>')
-        out.append('<div class="scroll"><table class="matrix"><thead><tr><th>torch</th>'
-                   '<th>CUDA</th>' + "".join(f"<th>{esc(PLATFORMS[k][0])}</th>" for k in plats)
-                   + "<th>built</th><th>size</th></tr></thead><tbody>")
+            cells[info.project][(info.torch or "", info.cuda)][key][label].append((row, f, info))
+    return cells
 
-        def row_key(k: tuple[str, str]) -> tuple:
-            torch, cuda = k
-            return (torch == "abi", _sort_version(torch), _sort_version(cuda))
 
-        for torch, cuda in sorted(rows, key=row_key, reverse=True):
-            row = rows[(torch, cuda)]
-            tlabel = "stable ABI" if torch == "abi" else torch
-            tds = []
-            dates, sizes = [], []
-            for key in plats:
-                badges = []
-                for info, f in sorted(row.get(key, []),
-                                      key=lambda p: _sort_version(which._python_label(p[0]))):
-                    yanked = bool(_get(f, "yanked"))
-                    date = str(_get(f, "upload_time") or "")[:10]
-                    size = int(_get(f, "size") or 0)
-                    if not yanked:
-                        dates.append(date)
-                        sizes.append(size)
-                    title = f"{info.filename} | {_human_size(size)} | built {date}"
-                    if yanked:
-                        reason = _get(f, "yank_reason") or "no reason given"
-                        title += f" | YANKED: {reason}"
-                    cls = "py yanked" if yanked else "py"
-                    badges.append(f'<span class="{cls}" title="{esc(title)}">'
-                                  f"{esc(which._python_label(info))}</span>")
-                tds.append(f"<td>{''.join(badges) or '<span class=none>-</span>'}</td>")
-            built = max(dates) if dates else "-"
-            sizes_text = (f"{_human_size(min(sizes))}" + (f" - {_human_size(max(sizes))}"
-                                                          if max(sizes) != min(sizes) else "")
-                          if sizes else "-")
-            out.append(f"<tr><th>{esc(tlabel)}</th><td>{esc(cuda)}</td>{''.join(tds)}"
-                       f"<td>{esc(built)}</td><td>{esc(sizes_text)}</td></tr>")
-        out.append("</tbody></table></div>")
-    if not out:
-        return "<p>No wheels are published yet.</p>"
+def _badge(label: str, files: list[tuple[int, Any, Any]]) -> str:
+    """One Python of one cell, whatever the versions: newest first, struck through only
+    when all are yanked. It links to the first file's row; data-f lists every row, which
+    the page's script shows under the cell on a tap (no hover-only information)."""
+    files = sorted(files, key=lambda p: (bool(_get(p[1], "yanked")),
+                                         [-n for n in _sort_version(p[2].public_version)]))
+    cls = "py yanked" if all(_get(f, "yanked") for _, f, _ in files) else "py"
+    rows = " ".join(str(row) for row, _, _ in files)
+    return (f'<a class="{cls}" href="#f{files[0][0]}" data-f="{rows}">'
+            f"{html.escape(label)}</a>")
+
+
+def _coverage_row(torch: str, cuda: str, cell: dict[str, dict[str, list]],
+                  plats: list[str]) -> str:
+    tds = []
+    for key in plats:
+        labels = sorted(cell.get(key, {}), key=lambda label: (_sort_version(label), label))
+        badges = "".join(_badge(label, cell[key][label]) for label in labels)
+        tds.append(f"<td>{badges or '<span class=none>-</span>'}</td>")
+    esc = html.escape
+    return f'<td data-torch="{esc(torch)}" data-cuda="{esc(cuda)}">{esc(cuda)}</td>{"".join(tds)}'
+
+
+def _coverage_table(project: str, rows: dict[tuple[str, str], dict], plats: list[str]) -> str:
+    """Rows grouped by torch (newest first, stable ABI on top), one per CUDA."""
+    esc = html.escape
+    versions = sorted({info.public_version for cell in rows.values() for labels in cell.values()
+                       for files in labels.values() for _, _, info in files}, key=_sort_version)
+    heads = "".join(f'<th data-platform="{esc(k)}">{esc(PLATFORMS[k][0])}</th>' for k in plats)
+    out = [f'<h3 id="cov-{esc(project)}">{esc(project)}</h3>',
+           f'<p class="small">Versions: {esc(", ".join(versions))}</p>',
+           f'<div class="scroll"><table class="matrix" data-project="{esc(project)}">'
+           f"<thead><tr><th>torch</th><th>CUDA</th>{heads}</tr></thead>"]
+    by_torch: dict[str, list[str]] = defaultdict(list)
+    for torch, cuda in rows:
+        by_torch[torch].append(cuda)
+    for torch in sorted(by_torch, key=lambda t: (t == "abi", _sort_version(t)), reverse=True):
+        cudas = sorted(by_torch[torch], key=_sort_version, reverse=True)
+        label = "stable ABI" if torch == "abi" else torch
+        out.append("<tbody>")
+        for i, cuda in enumerate(cudas):
+            # The torch on its group's first row only (no rowspan: the page's script
+            # inserts a row of files under any row).
+            head = f"<th>{esc(label)}</th>" if i == 0 else "<th></th>"
+            out.append(f"<tr>{head}{_coverage_row(torch, cuda, rows[(torch, cuda)], plats)}</tr>")
+        out.append("</tbody>")
+    out.append("</table></div>")
     return "\n".join(out)
+
+
+def _coverage_html(manifest: Any) -> str:
+    """Per package: rows torch x CUDA, one column per OS of the index (every package shows
+    every OS, so a missing one reads as "-"), cells = Python badges."""
+    cells = _coverage_cells(manifest)
+    if not cells:
+        return "<p>No wheels are published yet.</p>"
+    plats = [k for k in PLATFORMS
+             if any(k in cell for rows in cells.values() for cell in rows.values())]
+    return "\n".join(_coverage_table(project, cells[project], plats) for project in sorted(cells))
 
 
 def gpu_status(f: Any) -> tuple[str, str]:
@@ -268,7 +417,7 @@ def gpu_status(f: Any) -> tuple[str, str]:
 def _files_html(manifest: Any) -> str:
     esc = html.escape
     rows = []
-    for f in _files(manifest):
+    for row, f in enumerate(_files(manifest)):  # row: the id the coverage badges link to
         name = str(_get(f, "filename"))
         href = _safe_href(str(_get(f, "url") or ""))
         link = f'<a href="{esc(href)}">{esc(name)}</a>' if href else esc(name)
@@ -291,10 +440,10 @@ def _files_html(manifest: Any) -> str:
         sha = str(_get(f, "sha256") or "")
         size = _human_size(int(_get(f, "size") or 0))
         rows.append(
-            f"<tr><td class=fn>{link} {status}</td><td>{esc(size)}"
+            f"<tr id=f{row}><td class=fn>{link} {status}</td><td>{esc(size)}"
             f"</td><td>{esc(str(_get(f, 'upload_time') or '')[:10])}</td>"
             f"<td>{esc(targets)}</td><td class=\"gpu {gpu_cls}\">{esc(gpu_text)}</td>"
-            f"<td><code title=\"{esc(sha)}\">{esc(sha[:12])}</code></td>"
+            f"<td><code>{esc(sha[:12])}</code></td>"  # all 64: manifest.json, the views
             f"<td>{' · '.join(links)}</td></tr>"
         )
     return "\n".join(rows)
@@ -305,7 +454,7 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
         key = m.group(1)
         if key not in values:
             raise ConfigError(f"landing template uses {{{{ {key} }}}}, which landing.py does "
-                              "not provide; fix index/landing.html")
+                              "not provide; fix resources/landing/landing.html")
         return values[key]
 
     return _PLACEHOLDER_RE.sub(sub, template)
@@ -327,8 +476,8 @@ def _read_template(name: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"landing template {path} is missing ({e}); run from a checkout "
-                          "of the wheelfactory repository") from e
+        raise ConfigError(f"landing template {path} is missing ({e}): the wheelfactory "
+                          "install is incomplete; reinstall it") from e
 
 
 def render_landing(manifest: Any, index_root_url: str) -> dict[str, bytes]:
@@ -355,6 +504,7 @@ def render_landing(manifest: Any, index_root_url: str) -> dict[str, bytes]:
         "file_count": str(len(_files(manifest))),
         "project": esc(example_project),
         "projects": esc(", ".join(data["projects"]) or "none yet"),
+        "portable_python": esc(which.PORTABLE_PYTHON),
     })
     out = {
         "index.html": page.encode("utf-8"),

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 HELP = "build, repair, label and verify one wheel for one torch/CUDA/Python"
+EXAMPLE = (
+    "wheelfactory build recipes/sageattention.toml --torch 2.9.1 --cuda 13.0 --python 3.11"
+    " --arch 9.0a --out dist/"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "split `plan --format github` output into matrix0..N/count0..N outputs for build.yml's matrix jobs"
+EXAMPLE = (
+    "wheelfactory ci-matrix plan.json --limit 1"
+    "  # plan.json: wheelfactory plan --format github > plan.json"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

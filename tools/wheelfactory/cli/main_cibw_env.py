@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "print the cibuildwheel settings (CIBW_*) of one planned CI job, as $GITHUB_ENV lines"
+EXAMPLE = (
+    """wheelfactory cibw-env --job "$(jq -c '.matrices[0].include[0]' plan.json)" --format json"""
+    "  # plan.json: wheelfactory plan --format github > plan.json"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import sys
 from wheelfactory.cli import _matrix_args
 
 HELP = "compare the planned wheels with an index's manifest (exit 11 when any is missing)"
+EXAMPLE = "wheelfactory coverage --index site/ --torch 2.14"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

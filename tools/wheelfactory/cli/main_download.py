@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "download wheels from a GitHub Actions run's artifacts or a release's assets, checked against an index"
+EXAMPLE = (
+    "wheelfactory download --run 123456789 --out dist/ --repo OWNER/NAME"
+    " --index site/ --skip-known"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

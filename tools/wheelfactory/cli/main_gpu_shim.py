@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 HELP = "write the no-GPU shim for setup.py files that ask torch.cuda for the GPU (CI before-build)"
+EXAMPLE = "wheelfactory gpu-shim --out /tmp/wheelfactory-gpu-shim"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

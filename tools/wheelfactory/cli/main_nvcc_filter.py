@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 HELP = "write the nvcc wrapper that limits -gencode per source file (CI before-build)"
+EXAMPLE = "wheelfactory nvcc-filter --out /tmp/wheelfactory-nvcc-filter"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import sys
 from wheelfactory.cli import _matrix_args
 
 HELP = "list the wheels (cells) the recipes need over the torch release table"
+EXAMPLE = "wheelfactory plan recipes/sageattention.toml --torch 2.9 --cuda 13.0 --explain"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

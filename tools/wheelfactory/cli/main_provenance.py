@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "record an attestation URL as the provenance of published wheels (manifest provenance_url)"
+EXAMPLE = (
+    "wheelfactory provenance dist/ --index site/"
+    " --url https://github.com/OWNER/NAME/attestations/1234567"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 HELP = "add wheels to a static index (store + manifest.json + PEP 503/691 pages)"
+EXAMPLE = "wheelfactory publish dist/*.whl --index site/ --index-url https://example.org/wheels"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "check downloaded wheels before release: 2 GiB asset limit, tags, label, RECORD and SASS vs build record"
+EXAMPLE = "wheelfactory release-check dist/"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

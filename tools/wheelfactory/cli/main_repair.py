@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 HELP = "finish a freshly built wheel: import guard, repair without vendoring torch/CUDA, label (+cuXYZtorchA.B), build record"
+EXAMPLE = (
+    "wheelfactory repair build/sageattention-2.2.0-cp311-cp311-linux_x86_64.whl"
+    " --out wheelhouse/ --recipe recipes/sageattention.toml --torch 2.9.1 --cuda 13.0"
+    " --arch 9.0a --source-work build/work"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

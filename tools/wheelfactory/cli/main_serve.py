@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "serve an index folder over HTTP for pip and uv (for testing and private networks)"
+EXAMPLE = "wheelfactory serve site/ --port 8000"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "import torch and then each extension module of an installed wheel (the CI test step)"
+EXAMPLE = (
+    "wheelfactory smoke dist/sageattention-2.2.0+cu130torch2.9-cp311-cp311-*.whl"
+    "  # after pip install-ing it and its torch"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

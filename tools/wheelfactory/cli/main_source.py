@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "fetch and check a recipe's pinned sources into a folder; print the tree to build"
+EXAMPLE = "wheelfactory source recipes/sageattention.toml --out build/work"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "print a Markdown table (cell, wheel, size, time, targets) of wheels, from their build records"
+EXAMPLE = 'wheelfactory summary dist/ --title "Wheels built" >> "$GITHUB_STEP_SUMMARY"'
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

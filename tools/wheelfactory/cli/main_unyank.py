@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 HELP = "unyank a published wheel: installers may pick it again"
+EXAMPLE = (
+    "wheelfactory unyank sageattention-2.2.0+cu128torch2.8-cp312-cp312-win_amd64.whl --index site/"
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "upload wheels to a private registry (pypiserver, devpi, ...) after twine check"
+EXAMPLE = "wheelfactory upload dist/*.whl --repository-url http://127.0.0.1:8080/ --skip-existing"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 HELP = "check a wheel: tags, version label, Requires-Dist, SASS targets, imports in a fresh venv"
+EXAMPLE = "wheelfactory verify dist/sageattention-2.2.0+cu130torch2.9-cp311-cp311-*.whl"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from wheelfactory.cli import _matrix_args
 HELP = (
     "update the torch release table from PyPI and PyTorch's index; print cells that became missing"
 )
+EXAMPLE = "wheelfactory watch --dry-run"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

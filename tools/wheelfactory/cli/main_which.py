@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "print the pip/uv command that installs the right wheel for this machine"
+EXAMPLE = "wheelfactory which sageattention --index-url http://127.0.0.1:8000/"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

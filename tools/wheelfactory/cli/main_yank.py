@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "yank a published wheel: installers skip it unless a request pins its version with =="
+EXAMPLE = (
+    "wheelfactory yank sageattention-2.2.0+cu128torch2.8-cp312-cp312-win_amd64.whl"
+    ' --index site/ --reason "black output on sm_120 (issue 42)"'
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -71,3 +72,46 @@ def test_resolve_python_errors_in_one_line() -> None:
         buildenv.resolve_python("9.99")
     with pytest.raises(ToolMissingError, match=r"not found: pass --python 3.11 or a path"):
         buildenv.resolve_python("/no/such/python")
+
+
+def test_an_unreachable_torch_index_fails_in_seconds_naming_host_and_option() -> None:
+    import socket
+    import time
+
+    from wheelfactory.errors import NetworkError
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(
+        NetworkError, match=r"cannot reach 127\.0\.0\.1 for torch 2\.14\.1 .*--torch-index-url ''"
+    ):
+        buildenv.check_reachable(f"http://127.0.0.1:{port}/whl/cu130", "2.14.1", timeout=2)
+    assert time.monotonic() - start < 5
+
+
+def test_an_index_that_answers_is_reachable_even_with_an_error(tmp_path: Path) -> None:
+    from wheelfactory.serve import start_server
+
+    with start_server(tmp_path) as server:  # answers 404 for /torch/: pip will report that
+        buildenv.check_reachable(server.url, "2.14.1")
+    buildenv.check_reachable("file:///nowhere", "2.14.1")  # local indexes are not probed
+
+
+def test_torch_versions_are_checked_against_the_release_table() -> None:
+    from wheelfactory import releases
+    from wheelfactory.errors import ConfigError
+
+    table = releases.load()
+    newest = table.releases[-1]
+    table.check_build(newest.version, newest.cudas[-1])  # a real build passes
+    with pytest.raises(
+        ConfigError, match=r"torch 2\.9 is not a torch release \(nearest: 2\.9\.1, 2\.9\.0"
+    ):
+        table.check_build("2.9", "12.8")
+    with pytest.raises(ConfigError, match=rf"nearest: {re.escape(newest.version)}"):
+        table.check_build("2.99.0", "13.0")
+    with pytest.raises(ConfigError, match=r"has no CUDA 11\.1 build \(it has "):
+        table.check_build(newest.version, "11.1")
+    table.check_build("2.16.0.dev20261201", "13.0")  # nightlies are not in the table

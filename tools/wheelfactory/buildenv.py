@@ -22,6 +22,9 @@ import os
 import re
 import shutil
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import _proc, naming
-from wheelfactory.errors import ConfigError, ToolMissingError
+from wheelfactory.errors import ConfigError, NetworkError, ToolMissingError
 
 log = logging.getLogger(__name__)
 
@@ -277,45 +280,95 @@ def prepare_env(
         mark = root / READY_MARK
         if mark.exists():
             log.info("build env: reusing %s", root)
+            mark.touch()  # last used: `wheelfactory cache prune --older-than` reads it
             return _check_env(root, torch, cuda, kind, base)
         if root.exists():
             log.info("build env: removing incomplete %s", root)
             shutil.rmtree(root)
+        if kind == "cached" and index_url is not None:
+            check_reachable(index_url, torch)
         log.info("build env: creating %s (%s)", root, kind)
-        venv_args: list[str | os.PathLike[str]] = [base.executable, "-m", "venv"]
-        if kind == "system":
-            venv_args.append("--system-site-packages")
-        _proc.run([*venv_args, root])
-        env_python = venv_python(root)
-        if kind == "system":
-            # --system-site-packages sees the BASE interpreter's site-packages only; when
-            # --python is itself a venv (or has extra .pth dirs), point at its dirs too.
-            purelib = Path(
-                _proc.run(
-                    [
-                        env_python,
-                        "-c",
-                        "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                    ],
-                    echo=False,
-                ).stdout.strip()
-            )
-            (purelib / "_wheelfactory_base.pth").write_text(
-                "".join(f"{p}\n" for p in site_dirs(base.executable))
-            )
-        if kind == "cached":
-            _pip_install(env_python, [f"torch=={Version(torch).public}"], index_url=index_url)
-            missing = list(BUILD_TOOLS)
-        else:
-            missing = [t for t, v in base.tools.items() if v is None]
-        if missing:
-            # Build tools come from pip's own configuration (PyPI or a mirror).
-            _pip_install(env_python, missing, index_url=None)
-        env = _check_env(root, torch, cuda, kind, base)
-        mark.write_text(
-            json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)})
-        )
+        try:
+            env = _create_env(root, base, kind, torch, cuda, index_url)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)  # nothing half-made stays in the cache
+            raise
+        log.info(
+            "build env: created %s (%.1f GB; `wheelfactory cache` lists and removes envs)",
+            root, tree_size(root) / 1e9,
+        )  # fmt: skip
         return env
+
+
+def _create_env(
+    root: Path, base: Interpreter, kind: str, torch: str, cuda: str, index_url: str | None
+) -> BuildEnv:
+    """A venv at ``root`` with torch and the build tools, marked ready when it checks out."""
+    venv_args: list[str | os.PathLike[str]] = [base.executable, "-m", "venv"]
+    if kind == "system":
+        venv_args.append("--system-site-packages")
+    _proc.run([*venv_args, root])
+    env_python = venv_python(root)
+    if kind == "system":
+        # --system-site-packages sees the BASE interpreter's site-packages only; when
+        # --python is itself a venv (or has extra .pth dirs), point at its dirs too.
+        purelib = Path(
+            _proc.run(
+                [
+                    env_python,
+                    "-c",
+                    "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                ],
+                echo=False,
+            ).stdout.strip()
+        )
+        (purelib / "_wheelfactory_base.pth").write_text(
+            "".join(f"{p}\n" for p in site_dirs(base.executable))
+        )
+    if kind == "cached":
+        _pip_install(env_python, [f"torch=={Version(torch).public}"], index_url=index_url)
+        missing = list(BUILD_TOOLS)
+    else:
+        missing = [t for t, v in base.tools.items() if v is None]
+    if missing:
+        # Build tools come from pip's own configuration (PyPI or a mirror).
+        _pip_install(env_python, missing, index_url=None)
+    env = _check_env(root, torch, cuda, kind, base)
+    (root / READY_MARK).write_text(
+        json.dumps({"torch": env.torch, "cuda": env.torch_cuda, "python": str(base.executable)})
+    )
+    return env
+
+
+def check_reachable(index_url: str, torch: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, naming the host and the option to use, when torch's index is out of
+    reach (pip would retry for minutes, then blame some dependency). An HTTP error is an
+    answer: pip reports what the index said."""
+    if urllib.parse.urlsplit(index_url).scheme not in ("http", "https"):
+        return
+    try:
+        urllib.request.urlopen(index_url.rstrip("/") + "/torch/", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as e:
+        host = urllib.parse.urlsplit(index_url).hostname
+        reason = getattr(e, "reason", e)
+        raise NetworkError(
+            f"cannot reach {host} for torch {torch} ({reason}): pass --torch-index-url '' to take"
+            " torch from pip's configuration, or --torch-index-url URL of an index that has it"
+        ) from e
+
+
+def tree_size(root: Path) -> int:
+    """Bytes under ``root`` (files only, links not followed)."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def running_python_tag() -> str:

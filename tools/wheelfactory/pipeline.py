@@ -33,6 +33,7 @@ from wheelfactory import (
     guard,
     naming,
     platforms,
+    releases,
     source,
     verify,
 )
@@ -126,102 +127,161 @@ def expected_python_tag(recipe: Recipe, interpreter_tag: str) -> str:
 _SCRATCH = ("dist", "edit", "edited", "repaired", "label", "labelled", "verify")
 
 
-def build(request: BuildRequest) -> BuildOutcome:
-    """Build, finish (guard, repair, label) and verify one wheel; raise a WheelfactoryError."""
-    stages: dict[str, float] = {}
-    recipe = request.recipe
+@dataclass(frozen=True, kw_only=True)
+class CheckedRequest:
+    """What check_request found: the request can be built on this machine."""
+
+    targets: tuple[GpuTarget, ...]
+    toolchain: build_stage.Toolchain
+    host: platforms.Platform
+
+
+def check_request(request: BuildRequest) -> CheckedRequest:
+    """Everything that can be refused before anything is downloaded or created: the GPU
+    targets for the CUDA, the torch release and its CUDA build, a stable-ABI floor, nvcc's
+    version, and a --source folder."""
     targets = resolve_targets(request)
-    finish.torch_label(recipe, request.torch)  # a stable-ABI recipe refuses torch < its floor
+    releases.load().check_build(request.torch, request.cuda)
+    finish.torch_label(
+        request.recipe, request.torch
+    )  # a stable-ABI recipe refuses torch < its floor
+    if request.source_dir is not None and not request.source_dir.is_dir():
+        raise ConfigError(
+            f"--source {request.source_dir} is not a folder: pass a checkout of the source"
+        )
     toolchain = build_stage.find_toolchain()
     build_stage.check_cuda_matches(toolchain, request.cuda)
-    host = platforms.host()
-    out_dir = request.out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = request.work_dir or Path(tempfile.mkdtemp(prefix=f"wheelfactory-{recipe.name}-"))
+    return CheckedRequest(targets=targets, toolchain=toolchain, host=platforms.host())
+
+
+def build(request: BuildRequest) -> BuildOutcome:
+    """Build, finish (guard, repair, label) and verify one wheel; raise a WheelfactoryError."""
+    checked = check_request(request)
+    work = _fresh_work_dir(request)
+    log.info(
+        "building %s for torch %s, CUDA %s, targets %s (work dir %s)", request.recipe.name,
+        request.torch, request.cuda, arch.torch_arch_list(checked.targets), work,
+    )  # fmt: skip
+    stages: dict[str, float] = {}
+    with _stage("env", stages):
+        env = buildenv.prepare_env(
+            python=request.python, torch=request.torch, cuda=request.cuda,
+            index_url=request.torch_index_url, cache=request.cache,
+        )  # fmt: skip
+    with _stage("source", stages):
+        prepared = source.prepare_source(
+            request.recipe,
+            work,
+            local=request.source_dir,
+            cache=request.cache,
+            resume=request.resume,
+        )
+    with _stage("build", stages):
+        built, changes = _compile(request, checked, env, prepared, work)
+    record = _new_record(request, checked, env, prepared, built, changes, stages)
+    with _stage("finish", stages):
+        finished = finish.finish(
+            built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat
+        )
+    report = None
+    if request.verify:
+        with _stage("verify", stages):
+            report = _verify(request, checked, env, finished, work)
+    return _deliver(request, checked, work, finished, report, built, stages)
+
+
+def _fresh_work_dir(request: BuildRequest) -> Path:
+    work = request.work_dir or Path(tempfile.mkdtemp(prefix=f"wheelfactory-{request.recipe.name}-"))
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for scratch in _SCRATCH:
         shutil.rmtree(work / scratch, ignore_errors=True)
-    log.info(
-        "building %s for torch %s, CUDA %s, targets %s (work dir %s)",
-        recipe.name, request.torch, request.cuda, arch.torch_arch_list(targets), work,
-    )  # fmt: skip
+    return work
 
-    with _stage("env", stages):
-        env = buildenv.prepare_env(
-            python=request.python,
-            torch=request.torch,
-            cuda=request.cuda,
-            index_url=request.torch_index_url,
-            cache=request.cache,
-        )
-    with _stage("source", stages):
-        prepared = source.prepare_source(
-            recipe, work, local=request.source_dir, cache=request.cache, resume=request.resume
-        )
 
-    log_file = work / "build.log"
-    with _stage("build", stages):
-        stub_dir = cudastub.make_stub(
-            toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub
-        )
-        shim_dir = build_stage.write_gpu_shim(work) if recipe.build.no_gpu_shim else None
-        nvcc_filter = (
-            build_stage.write_nvcc_filter(work, sys.executable)
-            if recipe.build.source_targets
-            else None
-        )
-        changes = buildvars.build_changes(
-            recipe,
-            torch=request.torch,
-            cuda=request.cuda,
-            python=env.interpreter.version,
-            targets=targets,
-            jobs=request.jobs or build_stage.default_jobs(),
-            host=buildvars.BuildHost(
-                platform=host,
-                cuda_home=str(toolchain.cuda_home),
-                driver_stubs=str(stub_dir),
-                gpu_shim_dir=str(shim_dir) if shim_dir else None,
-                nvcc_filter=str(nvcc_filter) if nvcc_filter else None,
-                real_nvcc=str(toolchain.nvcc),
-            ),
-        )
-        fixes = recipe.fixes_for(
-            torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os=host.os
-        )
-        for fix in fixes:
-            log.info("fix: %s", fix.why)
-        composed = build_stage.compose_env(
-            os.environ,
-            build_env=env,
-            toolchain=toolchain,
-            changes=changes,
-            fixes=[f.why for f in fixes],
-        )
-        built = build_stage.run_build(
-            prepared.tree, build_env=env, composed=composed, out_dir=work / "dist", log_file=log_file
-        )
-
+def _compile(
+    request: BuildRequest,
+    checked: CheckedRequest,
+    env: buildenv.BuildEnv,
+    prepared: source.PreparedSource,
+    work: Path,
+) -> tuple[build_stage.BuildResult, list[buildvars.EnvChange]]:
+    """The build variables and the recipe's fixes, then the backend's build of the wheel."""
+    recipe, toolchain = request.recipe, checked.toolchain
+    stub_dir = cudastub.make_stub(
+        toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub
+    )
+    shim_dir = build_stage.write_gpu_shim(work) if recipe.build.no_gpu_shim else None
+    nvcc_filter = (
+        build_stage.write_nvcc_filter(work, sys.executable) if recipe.build.source_targets else None
+    )
+    changes = buildvars.build_changes(
+        recipe,
+        torch=request.torch,
+        cuda=request.cuda,
+        python=env.interpreter.version,
+        targets=checked.targets,
+        jobs=request.jobs or build_stage.default_jobs(),
+        host=buildvars.BuildHost(
+            platform=checked.host,
+            cuda_home=str(toolchain.cuda_home),
+            driver_stubs=str(stub_dir),
+            gpu_shim_dir=str(shim_dir) if shim_dir else None,
+            nvcc_filter=str(nvcc_filter) if nvcc_filter else None,
+            real_nvcc=str(toolchain.nvcc),
+        ),
+    )
+    fixes = recipe.fixes_for(
+        torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os=checked.host.os
+    )
+    for fix in fixes:
+        log.info("fix: %s", fix.why)
+    composed = build_stage.compose_env(
+        os.environ,
+        build_env=env,
+        toolchain=toolchain,
+        changes=changes,
+        fixes=[f.why for f in fixes],
+    )
+    built = build_stage.run_build(
+        prepared.tree,
+        build_env=env,
+        composed=composed,
+        out_dir=work / "dist",
+        log_file=work / "build.log",
+    )
     raw = naming.parse_wheel(built.wheel.name)
     if raw.project != canonicalize_name(recipe.name):
         raise BuildError(
             f"the build made {raw.project}, not {recipe.name}: fix [package].name (or --name)"
         )
-    record = finish.new_record(
-        recipe,
+    return built, changes
+
+
+def _new_record(
+    request: BuildRequest,
+    checked: CheckedRequest,
+    env: buildenv.BuildEnv,
+    prepared: source.PreparedSource,
+    built: build_stage.BuildResult,
+    changes: list[buildvars.EnvChange],
+    stages: dict[str, float],
+) -> BuildRecord:
+    raw = naming.parse_wheel(built.wheel.name)
+    return finish.new_record(
+        request.recipe,
         upstream_version=raw.public_version,
         builder="wheelfactory build",
-        platform=host.name,
+        platform=checked.host.name,
         torch=env.torch,
         cuda=request.cuda,
         python_tag=f"{raw.python_tags[0]}-{raw.abi_tags[0]}",
-        targets=targets,
+        targets=checked.targets,
         changes=changes,
         prepared=prepared,
         index_url=request.index_url if request.with_guard else None,
         strip_debug=request.strip_debug,
-        nvcc=toolchain.nvcc_version,
+        nvcc=checked.toolchain.nvcc_version,
         python=env.interpreter.full_version,
         tools={
             "wheelfactory": __version__,
@@ -232,35 +292,50 @@ def build(request: BuildRequest) -> BuildOutcome:
         timings=dict(stages),
         compile_steps=built.compile_steps,
     )
-    with _stage("finish", stages):
-        finished = finish.finish(
-            built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat
-        )
-    labelled, record = finished.wheel, finished.record
 
-    report = None
-    if request.verify:
-        with _stage("verify", stages):
-            verify_stub = cudastub.make_stub(toolchain.cuda_home, request.cache / "stubs")
-            report = verify.verify_wheel(
-                labelled,
-                replace(
-                    verify.Expectation.of(record, modules=recipe.import_modules),
-                    python_tag=expected_python_tag(recipe, env.interpreter.tag),
-                ),
-                build_env=env,
-                stub_dir=verify_stub,
-                work=work / "verify",
-            )
-        if not report.ok:
-            # The wheel stays in the work dir: only verified wheels reach --out.
-            (work / f"{labelled.name}.verify.json").write_text(report.to_json())
-            log.info("unverified wheel kept at %s", labelled)
-            report.raise_for_failures()
-    # Only a verified wheel reaches --out (replacing one of the same name).
-    out_wheel = out_dir / labelled.name
-    shutil.move(labelled, out_wheel)
-    shutil.copyfile(log_file, out_dir / f"{out_wheel.name}.build.log")
+
+def _verify(
+    request: BuildRequest,
+    checked: CheckedRequest,
+    env: buildenv.BuildEnv,
+    finished: finish.Finished,
+    work: Path,
+) -> verify.VerifyReport:
+    """Verify the finished wheel; a failure keeps it (and its report) in the work dir."""
+    expect = replace(
+        verify.Expectation.of(finished.record, modules=request.recipe.import_modules),
+        python_tag=expected_python_tag(request.recipe, env.interpreter.tag),
+    )
+    report = verify.verify_wheel(
+        finished.wheel,
+        expect,
+        build_env=env,
+        stub_dir=cudastub.make_stub(checked.toolchain.cuda_home, request.cache / "stubs"),
+        work=work / "verify",
+    )
+    if not report.ok:
+        (work / f"{finished.wheel.name}.verify.json").write_text(report.to_json())
+        log.info("unverified wheel kept at %s", finished.wheel)
+        report.raise_for_failures()
+    return report
+
+
+def _deliver(
+    request: BuildRequest,
+    checked: CheckedRequest,
+    work: Path,
+    finished: finish.Finished,
+    report: verify.VerifyReport | None,
+    built: build_stage.BuildResult,
+    stages: dict[str, float],
+) -> BuildOutcome:
+    """Only a verified wheel reaches --out (replacing one of the same name), with its logs."""
+    out_dir = request.out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_wheel = out_dir / finished.wheel.name
+    shutil.move(finished.wheel, out_wheel)
+    log_file = out_dir / f"{out_wheel.name}.build.log"
+    shutil.copyfile(work / "build.log", log_file)
     report_file = None
     if report is not None:
         report_file = out_dir / f"{out_wheel.name}.verify.json"
@@ -270,13 +345,13 @@ def build(request: BuildRequest) -> BuildOutcome:
     return BuildOutcome(
         wheel=out_wheel,
         size=out_wheel.stat().st_size,
-        targets=targets,
+        targets=checked.targets,
         stages=stages,
         policy=finished.repaired.policy,
-        record=replace(record, timings={**record.timings, **stages}),
+        record=replace(finished.record, timings={**finished.record.timings, **stages}),
         report=report,
         report_file=report_file,
-        log_file=out_dir / f"{out_wheel.name}.build.log",
+        log_file=log_file,
         compile_steps=built.compile_steps,
         vendored=finished.repaired.vendored,
     )

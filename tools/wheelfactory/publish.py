@@ -493,12 +493,12 @@ def _publish_checked(
                 _before_change()
                 store.put(info.filename + ".metadata", info.metadata)
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
-                log.info("stored %s", info.filename)
+                log.debug("stored %s", info.filename)
         _crash_point("stored")
         new = updated.with_files(new_files.values())
         pages = _changed_pages(index, old, new, hooks)
         _commit(index, pages, new)
-    log.info("published %d wheel(s), rewrote %d page(s)", len(new_files), len(pages))
+    log.debug("published %d wheel(s), rewrote %d page(s)", len(new_files), len(pages))
     return PublishResult(
         added=tuple(sorted(new_files)), unchanged=tuple(unchanged), pages_written=tuple(pages)
     )
@@ -557,7 +557,7 @@ def set_yanked(
         )
 
     updated = _update(index, change, hooks).by_filename[filename]
-    log.info("%s %s", "yanked" if yanked else "unyanked", filename)
+    log.debug("%s %s", "yanked" if yanked else "unyanked", filename)
     return updated
 
 

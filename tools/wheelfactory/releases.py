@@ -165,6 +165,38 @@ class ReleaseTable:
     def cudas(self) -> tuple[str, ...]:
         return tuple(sorted({c for r in self.releases for c in r.cudas}, key=cuda_key))
 
+    def check_build(self, torch: str, cuda: str) -> None:
+        """Refuse, before anything is downloaded, a torch the table does not know or a CUDA
+        it was not built for, naming the nearest real ones. Pre-releases and local builds
+        (2.15.0.dev20261101, 2.14.1+mine) are not in the table and pass."""
+        try:
+            wanted = Version(torch)
+        except InvalidVersion as e:
+            raise ConfigError(f"--torch {torch!r} is not a version: pass a release like 2.14.1") from e
+        if wanted.is_prerelease or wanted.is_devrelease or wanted.local:
+            return
+        release = self.get(torch)
+        if release is None:
+            near = ", ".join(r.version for r in self.nearest(wanted))
+            raise ConfigError(
+                f"torch {torch} is not a torch release (nearest: {near}); pass one of those, or"
+                " run `wheelfactory watch` if it came out after the release table was updated"
+            )
+        if cuda not in release.cudas:
+            raise ConfigError(
+                f"torch {torch} has no CUDA {cuda} build (it has {', '.join(release.cudas)}):"
+                " pass one of those as --cuda, with the matching nvcc"
+            )
+
+    def nearest(self, wanted: Version, count: int = 3) -> tuple[TorchRelease, ...]:
+        """Releases of the closest minors to ``wanted``, the newest patch first."""
+
+        def closeness(r: TorchRelease) -> tuple[int, list[int]]:
+            minors_apart = abs((r.parsed.major - wanted.major) * 100 + r.parsed.minor - wanted.minor)
+            return (minors_apart, [-part for part in r.parsed.release])  # then newest first
+
+        return tuple(sorted(self.releases, key=closeness)[:count])
+
     def with_release(self, release: TorchRelease) -> ReleaseTable:
         """A new table with ``release`` added or replacing the one of the same version."""
         kept = [r for r in self.releases if r.version != release.version]

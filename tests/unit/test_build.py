@@ -278,3 +278,15 @@ def test_gpu_shim_answers_for_torch_cuda(tmp_path: Path) -> None:
     assert (
         proc.returncode != 0 and "Found no NVIDIA driver" in proc.stderr
     )  # no shim without the variable
+
+
+def test_the_progress_line_names_the_file_compiled() -> None:
+    from wheelfactory.build import compiled_source
+
+    nvcc = (
+        "[1/2] /usr/local/cuda/bin/nvcc --generate-dependencies-with-compile --dependency-output"
+        " /w/build/scale.o.d -I/x/include -c -c /w/src/csrc/scale.cu -o /w/build/scale.o -O3"
+    )
+    assert compiled_source(nvcc) == "scale.cu"  # torch's rule repeats -c
+    assert compiled_source("[2/3] c++ -MMD -MF /w/b.o.d -c /w/src/binding.cpp -o /w/b.o") == "binding.cpp"
+    assert compiled_source("[3/3] c++ -shared /w/a.o /w/b.o -o /w/hello_ext/_C.so") == ""

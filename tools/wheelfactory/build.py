@@ -147,6 +147,16 @@ def parse_progress(line: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+_SOURCE_RE = re.compile(r"(?:^|\s)([^\s'\"]+\.(?:cu|cpp|cc|cxx|c))(?=\s|$)")
+
+
+def compiled_source(step_line: str) -> str:
+    """The source file a ninja step compiles ("scale.cu"), or "" (a link step). torch's
+    ninja rules may repeat -c ("-c -c src.cu"), so the source is found by its suffix."""
+    m = _SOURCE_RE.search(step_line)
+    return Path(m.group(1)).name if m else ""
+
+
 class ProgressLogger:
     """Logs "compiling n/m" for each new ninja step (and keeps the last one seen)."""
 
@@ -166,8 +176,7 @@ class ProgressLogger:
         if step:
             self.total += 1
             self.last = step
-            m = re.search(r"\s-c\s+(\S+)", line) or re.search(r"\s-o\s+(\S+)", line)
-            what = Path(m.group(1)).name if m else ""
+            what = compiled_source(line)
             log.info(
                 "  compiling %d/%d (%.0f s) %s",
                 step[0],

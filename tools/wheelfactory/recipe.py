@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import hashlib
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -572,6 +573,20 @@ def repo_root(start: Path | None = None) -> Path:
         if (d / "recipes").is_dir() or (d / "pyproject.toml").is_file():
             return d
     return here
+
+
+RECIPES_ENV = "WHEELFACTORY_RECIPES"
+
+
+def recipe_dirs() -> list[Path]:
+    """Where commands look for recipes when none are named, in order: $WHEELFACTORY_RECIPES;
+    the recipes/ of the repository around the working directory; that of the checkout this
+    wheelfactory runs from (an editable install), so any working directory works."""
+    if os.environ.get(RECIPES_ENV):
+        return [Path(os.environ[RECIPES_ENV]).expanduser()]
+    here = repo_root() / "recipes"
+    installed_from = Path(__file__).resolve().parents[2] / "recipes"
+    return [here] if here == installed_from else [here, installed_from]
 
 
 def display_path(path: Path) -> str:

@@ -50,14 +50,15 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
 
 def load_recipes(args: argparse.Namespace) -> list[Recipe]:
     from wheelfactory.errors import ConfigError
-    from wheelfactory.recipe import load_recipe, repo_root
+    from wheelfactory.recipe import RECIPES_ENV, load_recipe, recipe_dirs
 
     paths = [Path(p) for p in args.recipes]
     if not paths:
-        recipes_dir = repo_root() / "recipes"
-        paths = sorted(recipes_dir.glob("*.toml"))
+        looked = recipe_dirs()
+        paths = next((found for d in looked if (found := sorted(d.glob("*.toml")))), [])
         if not paths:
-            msg = f"no recipes found in {recipes_dir}; pass recipe files or run from the repository"
+            where = " or ".join(str(d) for d in looked)
+            msg = f"no recipes in {where}: pass recipe files, or set {RECIPES_ENV}=DIR"
             raise ConfigError(msg)
     return [load_recipe(p) for p in paths]
 

@@ -314,7 +314,7 @@ def test_always_failing_server_one_line_and_table_untouched(
 ) -> None:
     before = table_file.read_bytes()
     with Server(always_fail=True) as srv:
-        with pytest.raises(NetworkError, match="failed 3 times"):
+        with pytest.raises(NetworkError, match="failed after 3 tries"):
             observe(releases.load(table_file), pypi_url=srv.url, pytorch_url=srv.url, fetcher=FAST)
         code, out, err = run_cli(
             monkeypatch,

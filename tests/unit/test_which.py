@@ -168,6 +168,15 @@ def test_gpu_outside_the_wheel_targets() -> None:
     assert "sm_89" in advice.problems[0] and "9.0a" in advice.problems[0]
 
 
+def test_a_gpu_the_package_misses_is_pointed_at_the_index_packages_that_run_on_it() -> None:
+    # H100 (sm_90) and sageattn3 (Blackwell only): the index's own data says what else fits
+    advice = which.advise(machine(), "sageattn3", MANIFEST, index_root=ROOT)
+    assert advice.problems[0].endswith("is sm_90: install sageattention instead")
+    only_sa3 = [f for f in MANIFEST if "sageattn3" in f["filename"]]
+    advice = which.advise(machine(), "sageattn3", only_sa3, index_root=ROOT)
+    assert advice.problems[0].endswith("is sm_90: no package here runs on it")
+
+
 def test_advice_json_is_versioned_and_serialisable() -> None:
     data = which.advise(machine(), "sageattention", MANIFEST, index_root=ROOT).to_json()
     assert data["version"] == which.SCHEMA_VERSION

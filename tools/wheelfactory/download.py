@@ -13,158 +13,26 @@ GitHub REST API shapes used (docs.github.com/en/rest/actions/artifacts and
 - ``GET /repos/{o}/{r}/releases/assets/{id}`` with ``Accept: application/octet-stream``
   -> 200 with the bytes, or 302 to storage.
 
-The token (``GITHUB_TOKEN``) goes only to the API host: redirects are followed by hand
-and the Authorization header is dropped on any other host (signed storage URLs must
-not receive it, and must not leak it).
+The GitHub client (token only to the API host, redirects by hand) is github.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
 import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from wheelfactory import naming
-from wheelfactory.errors import ConfigError, NetworkError, PublishError
+from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.github import CHUNK, DEFAULT_API_URL, GitHubClient
 from wheelfactory.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
-
-DEFAULT_API_URL = "https://api.github.com"
-API_VERSION = "2022-11-28"
-_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-_MAX_REDIRECTS = 5
-_CHUNK = 1 << 20
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        return None  # let the 3xx surface as HTTPError; GitHubClient follows it itself
-
-
-@dataclass(frozen=True, kw_only=True)
-class GitHubClient:
-    """A minimal GitHub REST client: GET JSON, download bytes, bounded retries."""
-
-    repo: str
-    api_url: str = DEFAULT_API_URL
-    token: str | None = None
-    tries: int = 3
-    backoff: float = 1.0
-    timeout: float = 60.0
-    _opener: Any = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if not _REPO_RE.match(self.repo):
-            raise ConfigError(f"{self.repo!r} is not OWNER/NAME; pass --repo like thu-ml/SageAttention")
-        parsed = urllib.parse.urlsplit(self.api_url)
-        if parsed.scheme not in ("https", "http") or not parsed.netloc:
-            raise ConfigError(f"{self.api_url!r} is not an http(s) URL; pass --api-url https://api.github.com")
-        if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ConfigError(f"{self.api_url!r}: refusing to send a token over plain http; use https")
-        object.__setattr__(self, "_opener", urllib.request.build_opener(_NoRedirect()))
-
-    # -- transport
-
-    def _is_api_host(self, url: str) -> bool:
-        a, b = urllib.parse.urlsplit(self.api_url), urllib.parse.urlsplit(url)
-        return (a.scheme, a.netloc) == (b.scheme, b.netloc)
-
-    def _open(self, url: str, accept: str) -> Any:
-        """Open ``url``, following redirects by hand; the token goes to the API host only."""
-        for _ in range(_MAX_REDIRECTS + 1):
-            headers = {"Accept": accept, "User-Agent": "wheelfactory", "X-GitHub-Api-Version": API_VERSION}
-            if self.token and self._is_api_host(url):
-                headers["Authorization"] = f"Bearer {self.token}"
-            request = urllib.request.Request(url, headers=headers)
-            try:
-                return self._opener.open(request, timeout=self.timeout)
-            except urllib.error.HTTPError as e:
-                if e.code in (301, 302, 303, 307, 308) and e.headers.get("Location"):
-                    url = urllib.parse.urljoin(url, e.headers["Location"])
-                    e.close()
-                    continue
-                raise
-        raise NetworkError(f"{url}: more than {_MAX_REDIRECTS} redirects; check --api-url")
-
-    def _with_retries(self, what: str, func: Any) -> Any:
-        delay = self.backoff
-        for attempt in range(1, self.tries + 1):
-            try:
-                return func()
-            except urllib.error.HTTPError as e:
-                if e.code in (401, 403, 404):
-                    hint = {
-                        401: "set GITHUB_TOKEN to a token that can read this repository",
-                        403: "the token lacks permission (actions: read / contents: read) or hit a rate limit",
-                        404: "check --repo, the run id or tag, and that the token can see the repository",
-                    }[e.code]
-                    raise NetworkError(f"{what}: HTTP {e.code}; {hint}") from e
-                err: Exception = e
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                err = e
-            if attempt == self.tries:
-                raise NetworkError(f"{what}: failed after {self.tries} tries ({err}); retry later or check --api-url") from err
-            log.warning("%s: %s; retrying in %.1f s", what, err, delay)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError  # pragma: no cover
-
-    def get_json(self, path: str) -> Any:
-        url = self.api_url.rstrip("/") + path
-
-        def fetch() -> Any:
-            with self._open(url, "application/vnd.github+json") as resp:
-                return json.loads(resp.read())
-
-        return self._with_retries(f"GET {path}", fetch)
-
-    def download(self, url: str, dest: Path, *, accept: str = "application/octet-stream") -> str:
-        """Stream ``url`` to ``dest``; return its sha256."""
-
-        def fetch() -> str:
-            digest = hashlib.sha256()
-            tmp = dest.with_name(dest.name + ".part")
-            with self._open(url, accept) as resp, open(tmp, "wb") as out:
-                while chunk := resp.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            os.replace(tmp, dest)
-            return digest.hexdigest()
-
-        return self._with_retries(f"GET {url}", fetch)
-
-    # -- endpoints
-
-    def run_artifacts(self, run_id: int) -> list[dict[str, Any]]:
-        artifacts: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            data = self.get_json(f"/repos/{self.repo}/actions/runs/{run_id}/artifacts?per_page=100&page={page}")
-            batch = data.get("artifacts", [])
-            artifacts += batch
-            if not batch or len(artifacts) >= int(data.get("total_count", 0)):
-                return artifacts
-            page += 1
-
-    def release_assets(self, tag: str) -> list[dict[str, Any]]:
-        quoted = urllib.parse.quote(tag, safe="")
-        data = self.get_json(f"/repos/{self.repo}/releases/tags/{quoted}")
-        return list(data.get("assets", []))
-
 
 # --------------------------------------------------------------------------- results
 
@@ -210,7 +78,7 @@ def _unpack_wheels(zip_path: Path, out: Path, *, artifact: str) -> list[Path]:
                 name = _safe_wheel_name(info.filename.rsplit("/", 1)[-1])
                 target = out / name
                 with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                    shutil.copyfileobj(src, dst, CHUNK)
                 got.append(target)
     except zipfile.BadZipFile as e:
         raise PublishError(f"artifact {artifact}: not a zip ({e}); download it again") from e

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wheelfactory.download import API_VERSION, DEFAULT_API_URL, GitHubClient
+from wheelfactory.github import API_VERSION, DEFAULT_API_URL, GitHubClient
 from wheelfactory.errors import ConfigError, NetworkError, PublishError
 from wheelfactory.hashing import sha256_hex
 from wheelfactory.naming import parse_wheel

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -36,8 +35,9 @@ from urllib.parse import urljoin, urlsplit
 from packaging.utils import canonicalize_name
 
 from wheelfactory import atomicfile
-from wheelfactory.errors import ConfigError, NetworkError, PublishError
+from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.naming import WheelLabel, parse_wheel
+from wheelfactory.retry import with_retries
 
 log = logging.getLogger(__name__)
 
@@ -387,19 +387,15 @@ def load_manifest(index: str | os.PathLike[str], *, timeout: float = 30, tries: 
     """
     if _is_url(index):
         url = urljoin(str(index).rstrip("/") + "/", MANIFEST_NAME)
-        for attempt in range(1, tries + 1):
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
-                    raw = resp.read()
-                break
-            except urllib.error.HTTPError as e:
-                if e.code == 404 or attempt == tries:
-                    msg = f"GET {url} answered {e.code}; check the index URL (its root, not a view)"
-                    raise NetworkError(msg) from e
-            except (urllib.error.URLError, OSError) as e:
-                if attempt == tries:
-                    raise NetworkError(f"GET {url} failed ({e}); check the URL and network") from e
-            time.sleep(0.5 * attempt)
+
+        def fetch() -> bytes:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+                return bytes(resp.read())
+
+        raw = with_retries(
+            f"GET {url}", fetch, tries=tries, backoff=0.5, fix="check the URL and network",
+            on_http_error=lambda e: f"GET {url} answered {e.code}; check the index URL (its root, not a view)",
+        )  # fmt: skip
         source = url
     else:
         path = Path(index) / MANIFEST_NAME

@@ -44,6 +44,7 @@ from wheelfactory.releases import (
     normalize_variants,
     python_key,
 )
+from wheelfactory.retry import with_retries
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ PYPI_URL = "https://pypi.org"
 PYTORCH_INDEX_URL = "https://download.pytorch.org"
 ACCEPT_SIMPLE = "application/vnd.pypi.simple.v1+json, text/html;q=0.2"
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>([^<]+)</a>", re.IGNORECASE)
-_RETRY_STATUS = {429, 500, 502, 503, 504}
 EXTRA_MINORS = 4
 
 
@@ -67,29 +67,24 @@ class Fetcher:
 
     def get(self, url: str, *, accept: str = "*/*") -> tuple[str, bytes] | None:
         """(content type, body), or None for a 404. Raises NetworkError after the last try."""
-        last = ""
-        for attempt in range(self.tries):
-            if attempt:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-            req = urllib.request.Request(
-                url, headers={"Accept": accept, "User-Agent": self.user_agent}
-            )
+
+        def attempt() -> tuple[str, bytes] | None:
+            req = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": self.user_agent})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                     return resp.headers.get("Content-Type", ""), resp.read()
             except urllib.error.HTTPError as e:
                 if e.code == 404:
                     return None
-                if e.code not in _RETRY_STATUS:
-                    raise NetworkError(
-                        f"GET {url} answered {e.code}; check the URL (--pypi-url / --pytorch-index-url)"
-                    ) from e
-                last = f"HTTP {e.code}"
-            except (urllib.error.URLError, OSError) as e:
-                last = str(getattr(e, "reason", e))
-            log.debug("GET %s failed (%s), try %d of %d", url, last, attempt + 1, self.tries)
-        msg = f"GET {url} failed {self.tries} times ({last}); the table was not changed, run watch again later"
-        raise NetworkError(msg)
+                raise
+
+        return with_retries(
+            f"GET {url}", attempt, tries=self.tries, backoff=self.backoff, sleep=self.sleep,
+            fix="the table was not changed, run watch again later",
+            on_http_error=lambda e: (
+                f"GET {url} answered {e.code}; check the URL (--pypi-url / --pytorch-index-url)"
+            ),
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- parsing

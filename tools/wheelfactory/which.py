@@ -538,7 +538,7 @@ def advise(
         return fail(f"{machine.implementation} is not covered: use CPython "
                     "(torch extensions need it)")
 
-    gpu_problem = _package_gpu_problem(pkg, files, machine)
+    gpu_problem = _package_gpu_problem(pkg, files, machine, manifest_files or ())
     if gpu_problem:
         return fail(gpu_problem)
 
@@ -598,7 +598,8 @@ def advise(
         misfits = _gpu_misfits(targets, machine)
         if misfits:
             problem = _targets_problem(pkg, targets or [], misfits[0],
-                                       f"wheel for {view_path(machine.torch_cuda, machine.torch)}")
+                                       f"wheel for {view_path(machine.torch_cuda, machine.torch)}",
+                                       _runs_on_elsewhere(pkg, manifest_files or (), misfits[0]))
             return fail(problem, command=pip_cmd, uv=uv_cmd, url=url)
         if targets is None:
             notes.append("the wheel's build record does not list its GPU targets: "
@@ -610,16 +611,37 @@ def advise(
     return _not_covered(pkg, machine, files, exact, root, fail)
 
 
-def _targets_problem(pkg: str, targets: list[str], gpu: Gpu, what: str) -> str:
+def _targets_problem(pkg: str, targets: list[str], gpu: Gpu, what: str,
+                     others: list[str] | None = None) -> str:
+    """``others``: the index's other packages with a wheel that runs on ``gpu``."""
     if targets and _needs_blackwell(targets):
+        instead = f"install {' or '.join(others)} instead" if others else "no package here runs on it"
         return (f"{pkg} needs a Blackwell GPU ({_sms(targets)}); this GPU ({gpu.name}) is "
-                f"{sm_name(gpu.capability)}: install sageattention (SageAttention 2) instead")
+                f"{sm_name(gpu.capability)}: {instead}")
     return (f"the {pkg} {what} carries kernels for {', '.join(targets)} only; this GPU "
             f"({gpu.name}) is {sm_name(gpu.capability)} and would fail with 'no kernel image "
             "is available': open an issue to ask for this GPU target")
 
 
-def _package_gpu_problem(pkg: str, files: list | None, machine: Machine) -> str | None:
+def _runs_on_elsewhere(pkg: str, manifest_files: list | tuple, gpu: Gpu) -> list[str]:
+    """The other packages of the index with a (listed) wheel that runs on ``gpu``."""
+    found = set()
+    for item in manifest_files:
+        name = str(_get(item, "filename", ""))
+        targets = _targets(item)
+        if not name.endswith(".whl") or _get(item, "yanked") or not targets:
+            continue
+        try:
+            project = parse_wheel(name).project
+        except ValueError:
+            continue
+        if project != pkg and targets_run_on(targets, gpu.capability):
+            found.add(project)
+    return sorted(found)
+
+
+def _package_gpu_problem(pkg: str, files: list | None, machine: Machine,
+                         manifest_files: list | tuple = ()) -> str | None:
     """A sentence when no wheel of ``pkg`` (whatever torch or CUDA) runs on this GPU."""
     if not files or not machine.gpus:
         return None
@@ -631,7 +653,8 @@ def _package_gpu_problem(pkg: str, files: list | None, machine: Machine) -> str 
         all_targets.update(targets)
     for gpu in machine.gpus:
         if not targets_run_on(sorted(all_targets), gpu.capability):
-            return _targets_problem(pkg, sorted(all_targets, key=_target_key), gpu, "wheels")
+            return _targets_problem(pkg, sorted(all_targets, key=_target_key), gpu, "wheels",
+                                    _runs_on_elsewhere(pkg, manifest_files, gpu))
     return None
 
 

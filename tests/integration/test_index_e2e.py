@@ -247,3 +247,42 @@ def test_fixture_wheels_install_with_pip_and_uv(
                     " and '.dist-info' not in p.parts[0]})[0].removesuffix('.py'))",
                 ).strip()
                 run_python(py, f"import torch, {top}", env=import_env)
+
+
+def test_stable_and_per_torch_wheels_of_one_version_resolve_to_one_file(
+    torch_site: Path, tmp_path: Path
+) -> None:
+    """Both fit torch 2.14: the index's rule (docs/index.md) is PEP 440's own: on the same
+    public version the local label decides, and +cu130torchabi sorts above
+    +cu130torch2.14, so pip, uv and which all take the stable-ABI wheel."""
+    from _records import record_json
+    from wheelfactory import which
+
+    per_torch = make_wheel(
+        tmp_path / "w", version="1.0.0", torch="2.14",
+        build_record=record_json(package_version="1.0.0+cu130torch2.14", python_tag="py3-none"),
+    )  # fmt: skip
+    stable = make_wheel(
+        tmp_path / "w", version="1.0.0", torch="abi", requires_torch="torch>=2.10",
+        build_record=record_json(
+            package_version="1.0.0+cu130torchabi", torch_requirement="torch>=2.10",
+            stable_abi_floor="2.10", python_tag="py3-none",
+        ),
+    )  # fmt: skip
+    idx = tmp_path / "index"
+    wf("publish", str(per_torch), str(stable), "--index", str(idx))
+    (tmp_path / "empty").mkdir()
+    chosen = {}
+    with start_server(idx) as server, start_server(tmp_path / "empty") as empty:
+        args = ["--index-url", empty.url + "simple/", "--extra-index-url", server.url + STRICT]
+        for name, installer, for_uv in (("pip", pip_install, False), ("uv", uv_install, True)):
+            py = make_venv(tmp_path / f"venv-{name}", torch_site, for_uv=for_uv)
+            installer(py, [*args, "demo-ext"], installer_env(tmp_path))
+            chosen[name] = run_python(py, "import demo_ext; print(demo_ext.VERSION)")
+    machine = which.Machine(
+        os="linux", arch="x86_64", python="3.11", implementation="cpython",
+        executable="python", torch="2.14.1+cu130", torch_cuda="13.0", glibc="2.36",
+    )  # fmt: skip
+    advice = which.advise(machine, "demo-ext", [f.to_json() for f in load_manifest(idx).files])
+    assert chosen == {"pip": "1.0.0+cu130torchabi", "uv": "1.0.0+cu130torchabi"}
+    assert advice.wheel == stable.name

@@ -586,7 +586,9 @@ def advise(
              if i.cuda == machine.torch_cuda and _torch_fits(i, it, machine.torch)]
     fitting = [(i, it) for i, it in exact if platform_fits(i, machine) and python_fits(i, machine)]
     if fitting:
-        fitting.sort(key=lambda p: (_vtuple(p[0].public_version), p[0].torch != "abi"))
+        # as pip and uv choose (PEP 440): the highest public version, and on a tie the
+        # local label, where +cu130torchabi sorts above +cu130torch2.14 ("a" > digits)
+        fitting.sort(key=lambda p: (_vtuple(p[0].public_version), p[0].torch == "abi"))
         info, item = fitting[-1]
         # a stable-ABI wheel import-checked against this torch is listed in its strict view
         # (the user's command stays the same); else it is in the stable-ABI view

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -114,6 +115,17 @@ def download(host: str, port: int, path: str, sha: str, results: list[bool]) -> 
     conn.close()
 
 
+def run_concurrently(target: Callable[..., None], args: tuple, count: int) -> float:
+    """Run ``target(*args)`` in ``count`` threads at once; return the seconds until all end."""
+    threads = [threading.Thread(target=target, args=args) for _ in range(count)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=20)
@@ -129,31 +141,13 @@ def main() -> int:
         try:
             latencies: list[float] = []
             errors: list[str] = []
-            threads = [
-                threading.Thread(
-                    target=page_client, args=(host, port, args.requests, latencies, errors)
-                )
-                for _ in range(args.connections)
-            ]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            pages_s = time.perf_counter() - start
+            page_args = (host, port, args.requests, latencies, errors)
+            pages_s = run_concurrently(page_client, page_args, args.connections)
             rss_before = peak_rss_mb(proc.pid)
-
             ok: list[bool] = []
-            threads = [
-                threading.Thread(target=download, args=(host, port, wheel_path, sha, ok))
-                for _ in range(args.downloads)
-            ]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            downloads_s = time.perf_counter() - start
+            downloads_s = run_concurrently(
+                download, (host, port, wheel_path, sha, ok), args.downloads
+            )
             rss_after = peak_rss_mb(proc.pid)
         finally:
             proc.terminate()

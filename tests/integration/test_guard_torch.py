@@ -66,7 +66,8 @@ def test_other_torch_minor_explains_itself(torch_python, tmp_path) -> None:
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: guardprobe 1.0.0+cu130torch2.13 was built for torch 2.13")
     assert "this Python has torch 2.14.1+cu130 with CUDA 13.0" in last
-    assert (f"pip install --force-reinstall 'guardprobe==1.0.0' --extra-index-url "
+    # double quotes: cmd.exe passes single quotes on to pip
+    assert (f'-m pip install --force-reinstall "guardprobe==1.0.0" --extra-index-url '
             f"{ROOT}/cu130/torch2.14/simple/") in last
     # ... and the documented escape hatch lets it through.
     out = _import(torch_python, root, "import guardprobe; print(guardprobe.VALUE)",
@@ -121,4 +122,4 @@ def test_which_detects_the_real_torch(torch_python, tmp_path) -> None:
     assert data["machine"].startswith("Linux x86_64, Python 3.11, torch 2.14.1+cu130, CUDA 13.0")
     assert data["ok"] is True and out.returncode == 0
     url = f"{ROOT}/cu130/torch2.14/simple/"
-    assert data["command"] == f"pip install sageattention --extra-index-url {url}"
+    assert data["command"] == f"python -m pip install sageattention --extra-index-url {url}"

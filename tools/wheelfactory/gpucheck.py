@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from wheelfactory import __version__, _proc, buildenv, naming, which
-from wheelfactory.errors import ConfigError, ToolMissingError
+from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import GpuCheck
 from wheelfactory.recipe import GpuCheckSpec
 
@@ -94,11 +94,15 @@ class Candidate:
 def probe_machine(python: Path, *, gpu: str | None = None, arch: str | None = None) -> Machine:
     """Ask ``python`` for its torch and GPU. ``arch``/``gpu`` stand in for a GPU that torch
     cannot see (tests drive the plumbing on CPU with a stand-in check)."""
+    run = _proc.run([python, "-c", _PROBE], echo=False, check=False)
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines:
+        why = lines[-1] if lines else f"exit status {run.returncode}"
+        raise ConfigError(f"{python} cannot report its torch ({why}); pass --python PATH of a Python with torch")
     try:
-        out = _proc.run([python, "-c", _PROBE], echo=False).stdout.strip().splitlines()[-1]
-        data = json.loads(out)
-    except (ToolMissingError, ValueError, IndexError) as e:
-        raise ConfigError(f"{python} cannot report its torch ({e}); pass a --python with torch") from e
+        data = json.loads(lines[-1])
+    except ValueError as e:
+        raise ConfigError(f"{python} cannot report its torch ({e}); pass --python PATH of a Python with torch") from e
     if not data.get("cuda"):
         raise ConfigError(f"torch {data['torch']} in {python} has no CUDA: gpu-check needs a CUDA build of torch")
     capability = data["capability"]

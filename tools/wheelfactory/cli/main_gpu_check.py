@@ -36,6 +36,8 @@ def execute(args: argparse.Namespace) -> int:
     from wheelfactory.manifest import load_manifest
     from wheelfactory.recipe import load_recipe
 
+    if args.recipe is not None and load_recipe(args.recipe).gpu_check is None:  # before probing
+        raise ConfigError(f"{args.recipe} has no [gpu-check]: add one (see recipes/README.md)")
     machine = gpucheck.probe_machine(
         args.python or Path(sys.executable), gpu=args.assume_gpu, arch=args.assume_arch
     )

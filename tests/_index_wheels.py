@@ -84,3 +84,13 @@ def make_wheel(
             info.external_attr = 0o644 << 16
             zf.writestr(info, d, zipfile.ZIP_DEFLATED)
     return path
+
+
+def index_tree(folder: Path) -> dict[str, bytes]:
+    """Every file of an index folder (relative path -> bytes), less its lock file: what
+    tests compare to prove an index unchanged or two runs identical."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".wheelfactory.lock"
+    }

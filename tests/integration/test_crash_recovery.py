@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _index_wheels import make_wheel
+from _index_wheels import index_tree, make_wheel
 from wheelfactory import _proc
 from wheelfactory.publish import CRASH_ENV
 
@@ -35,14 +35,6 @@ def wf(*args: str, crash_at: int | None = None) -> int:
     env = dict(ENV, **({CRASH_ENV: str(crash_at)} if crash_at else {}))
     cmd = [sys.executable, "-m", "wheelfactory", *args]
     return _proc.run(cmd, env=env, check=False, echo=False).returncode
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".wheelfactory.lock"
-    }
 
 
 class _Links(HTMLParser):
@@ -137,8 +129,10 @@ def test_a_crash_before_any_change_recovers(
     uninterrupted = tmp_path / "uninterrupted"
     shutil.copytree(base["index"], uninterrupted)
     assert wf(*args, "--index", str(uninterrupted)) == 0
-    expected = tree(uninterrupted)
-    assert expected != tree(base["index"]), f"{operation} changed nothing: the test proves nothing"
+    expected = index_tree(uninterrupted)
+    assert expected != index_tree(base["index"]), (
+        f"{operation} changed nothing: the test proves nothing"
+    )
 
     crash_points = 0
     for n in range(1, 500):
@@ -146,13 +140,13 @@ def test_a_crash_before_any_change_recovers(
         shutil.copytree(base["index"], index)
         code = wf(*args, "--index", str(index), crash_at=n)
         if code == 0:  # n is past the last change: the command ran to its end
-            assert tree(index) == expected
+            assert index_tree(index) == expected
             break
         assert code == 86, f"{operation} crashed at change {n} with {code}, not the injected 86"
         crash_points += 1
         assert_valid_index(index)
         assert wf(*args, "--index", str(index)) == 0, f"{operation} again after crash {n}"
-        assert tree(index) == expected, f"{operation}: recovery after crash {n} differs"
+        assert index_tree(index) == expected, f"{operation}: recovery after crash {n} differs"
         assert not list(index.rglob(".*.tmp")), f"{operation}: temp files after crash {n}"
         shutil.rmtree(index)
     else:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _index_wheels import make_wheel
+from _index_wheels import index_tree, make_wheel
 
 
 def wf(*args: str, file_limit: int | None = None, stdout: int | None = None):
@@ -30,14 +30,6 @@ def wf(*args: str, file_limit: int | None = None, stdout: int | None = None):
     )
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".wheelfactory.lock"
-    }
-
-
 def test_a_disk_that_fills_while_publishing_leaves_the_index_as_it_was(tmp_path: Path) -> None:
     index = tmp_path / "index"
     assert (
@@ -46,7 +38,7 @@ def test_a_disk_that_fills_while_publishing_leaves_the_index_as_it_was(tmp_path:
         ).returncode
         == 0
     )
-    before = tree(index)
+    before = index_tree(index)
     big = make_wheel(
         tmp_path / "w", version="1.0.1", extra_files={"demo_ext/blob.bin": os.urandom(400_000)}
     )
@@ -55,7 +47,7 @@ def test_a_disk_that_fills_while_publishing_leaves_the_index_as_it_was(tmp_path:
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ERROR: File too large"), run.stderr
     assert "run the command again" in lines[0]
-    assert tree(index) == before  # no stored half file, no temp file, pages untouched
+    assert index_tree(index) == before  # no stored half file, no temp file, pages untouched
     # With room again, the same command publishes it.
     assert wf("publish", str(big), "--index", str(index)).returncode == 0
     assert big.name in (index / "manifest.json").read_text()

@@ -24,7 +24,7 @@ from typing import Any
 
 import tomli_w
 import tomllib
-from _index_wheels import make_wheel
+from _index_wheels import index_tree, make_wheel
 from _records import record_json
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -53,14 +53,6 @@ def assert_clean(code: int, err: list[str]) -> None:
         assert "Traceback" not in "\n".join(err)
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".wheelfactory.lock"
-    }
-
-
 # --------------------------------------------------------------------------- wheels
 
 BASE_DIR = Path(tempfile.mkdtemp(prefix="wf-fuzz-"))
@@ -71,7 +63,7 @@ NEW_WHEEL = make_wheel(BASE_DIR / "w", version="1.0.2", build_record=RECORD)
 # An index holding 1.0.1, so that other spellings of it meet a published file.
 PUBLISHED = BASE_DIR / "index"
 assert cli.main(["publish", str(PUBLISHED_WHEEL), "--index", str(PUBLISHED)]) == 0
-PUBLISHED_TREE = tree(PUBLISHED)
+PUBLISHED_TREE = index_tree(PUBLISHED)
 
 
 def members_of(wheel: Path) -> dict[str, bytes]:
@@ -168,7 +160,7 @@ def publish_and_read(data: bytes, filename: str) -> tuple[int, str]:
         shutil.copytree(PUBLISHED, index)
         code, err = run_cli("publish", str(wheel), "--index", str(index))
         assert_clean(code, err)
-        after = tree(index)
+        after = index_tree(index)
         if code != 0:
             assert after == PUBLISHED_TREE, "a refused publish changed the index"
         else:  # accepted or already there: the index promises exactly these bytes

@@ -293,6 +293,8 @@ def prepare_env(
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)  # nothing half-made stays in the cache
             raise
+        from wheelfactory.cache import tree_size  # cache.py imports this module
+
         log.info(
             "build env: created %s (%.1f GB; `wheelfactory cache` lists and removes envs)",
             root, tree_size(root) / 1e9,
@@ -357,18 +359,6 @@ def check_reachable(index_url: str, torch: str, timeout: float = 5.0) -> None:
             f"cannot reach {host} for torch {torch} ({reason}): pass --torch-index-url '' to take"
             " torch from pip's configuration, or --torch-index-url URL of an index that has it"
         ) from e
-
-
-def tree_size(root: Path) -> int:
-    """Bytes under ``root`` (files only, links not followed)."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def running_python_tag() -> str:

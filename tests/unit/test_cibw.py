@@ -161,6 +161,27 @@ def test_aarch64_job_uses_the_aarch64_image():
     assert env["CIBW_ARCHS"] == "aarch64"
 
 
+def test_linux_container_gets_the_host_variables_the_finish_stage_reads(monkeypatch):
+    """cibuildwheel runs the repair step in a container that sees only CIBW_ENVIRONMENT
+    (and the variables environment-pass names): without them every Linux wheel's guard
+    named no index and its record no CI run. Checked with cibuildwheel's own options."""
+    from cibuildwheel.options import CommandLineArguments, compute_options
+
+    monkeypatch.chdir(ROOT)
+    settings = cibw.cibw_env(cibw.parse_job(job()), recipe=load_recipe("tests/fixtures/quirky_ext.toml"))
+    host = {**settings, "PATH": os.environ.get("PATH", ""),
+            "WHEELFACTORY_INDEX_URL": "https://idx.example.org/w", "GITHUB_RUN_ID": "42"}  # fmt: skip
+    options = compute_options("linux", CommandLineArguments.defaults(), host)
+    container = options.build_options("cp311-manylinux_x86_64").environment.as_dictionary(
+        prev_environment={"PATH": os.environ.get("PATH", "")}
+    )
+    assert container["WHEELFACTORY_INDEX_URL"] == "https://idx.example.org/w"
+    assert container["GITHUB_RUN_ID"] == "42"
+    # Windows builds run on the host, which passes everything: no container setting there.
+    windows = cibw.cibw_env(cibw.parse_job(windows_job()), recipe=load_recipe("tests/fixtures/quirky_ext.toml"))
+    assert "CIBW_ENVIRONMENT_PASS_LINUX" not in windows
+
+
 def test_windows_job_settings():
     env = cibw.cibw_env(cibw.parse_job(windows_job()), recipe=demo_recipe())
     assert env["CIBW_ARCHS"] == "AMD64"

@@ -134,6 +134,23 @@ def test_index_root_overridable_at_run_time(tmp_path, monkeypatch) -> None:
     assert "--extra-index-url http://127.0.0.1:8080/cu128/torch2.9/simple/" in msg
 
 
+def test_unknown_index_root_names_no_host(tmp_path, monkeypatch) -> None:
+    # A wheel built without --index-url: the command says where the index comes from
+    # instead of naming a made-up host; $WHEELFACTORY_INDEX_URL then fills it in.
+    info = GuardInfo(package="sageattention", version="2.2.0+cu128torch2.8", cuda="12.8",
+                     torch="2.8", targets=("9.0a",))
+    msg = guard_error(tmp_path, info, fake_torch("2.9.1+cu128", "12.8"), monkeypatch)
+    assert "--extra-index-url <index>/cu128/torch2.9/simple/" in msg
+    assert "(<index>: the root of the wheelfactory index this wheel came from;" in msg
+    assert "WHEELFACTORY_INDEX_URL" in msg and "http" not in msg.split("download.pytorch")[0]
+    msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(12, 0)]), monkeypatch)
+    assert "python which.py sageattention (from <index>/which.py (<index>: the root" in msg
+    monkeypatch.setenv("WHEELFACTORY_INDEX_URL", "https://idx.example.org/w")
+    msg = guard_error(tmp_path, info, fake_torch("2.9.1+cu128", "12.8"), monkeypatch)
+    assert "--extra-index-url https://idx.example.org/w/cu128/torch2.9/simple/" in msg
+    assert "<index>" not in msg
+
+
 def test_stable_abi_floor(tmp_path, monkeypatch) -> None:
     info = GuardInfo(package="sageattention", version="2.2.0+cu130torchabi", cuda="13.0",
                      torch="abi", torch_floor="2.10", targets=("9.0a",), index_root=ROOT)

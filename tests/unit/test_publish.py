@@ -296,3 +296,25 @@ def test_a_wheel_carrying_torch_or_cuda_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match=re.escape(f"refusing {wheel.name}: {lib} is a torch/CUDA")):
         pub.publish([wheel], tmp_path / "index")
     assert not (tmp_path / "index").exists()
+
+
+def test_a_guard_naming_another_index_is_warned_before_publishing(tmp_path: Path, caplog) -> None:
+    root = "https://idx.example.org/w"
+    here = make_wheel(tmp_path / "a", build_record=record_json(guard=True, index_url=root + "/"))
+    other = make_wheel(tmp_path / "b", version="1.0.1",
+                       build_record=record_json(guard=True, index_url="http://127.0.0.1:8000"))
+    unknown = make_wheel(tmp_path / "c", version="1.0.2", build_record=record_json(guard=True))
+    unguarded = make_wheel(tmp_path / "d", version="1.0.3", build_record=record_json(guard=False))
+    with caplog.at_level("WARNING", logger="wheelfactory"):
+        result = pub.publish([here, other, unknown, unguarded], tmp_path / "idx", index_url=root)
+    assert len(result.added) == 4  # a warning, not a refusal: the wheels work
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2, warned
+    assert any(m.startswith(f"warning: {other.name}") and "names http://127.0.0.1:8000, not this index" in m
+               and f"rebuild with --index-url {root}" in m for m in warned)
+    assert any(m.startswith(f"warning: {unknown.name}") and "names no index (built without --index-url)" in m
+               for m in warned)
+    caplog.clear()
+    pub.publish([make_wheel(tmp_path / "e", version="1.0.4", build_record=record_json(guard=True))],
+                tmp_path / "idx2")  # no index URL known: nothing to compare with
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -86,14 +86,16 @@ def new_record(
     targets: Sequence[GpuTarget],
     changes: Iterable[buildvars.EnvChange],
     prepared: PreparedSource | None = None,
-    index_url: str | None = guard.DEFAULT_INDEX_ROOT,
+    with_guard: bool = True,
+    index_url: str | None = None,
     strip_debug: bool = True,
     **details: object,
 ) -> BuildRecord:
     """The build record of a wheel (repair and the finish timings come later).
 
-    ``changes``: the build's variables from buildvars.build_changes. ``index_url`` None:
-    no import guard. ``details``: nvcc, python, tools, timings, compile_steps, cell, ci_run.
+    ``changes``: the build's variables from buildvars.build_changes. ``index_url``: the
+    index root the import guard's fix command names (None: not known when building).
+    ``details``: nvcc, python, tools, timings, compile_steps, cell, ci_run.
     """
     label = torch_label(recipe, torch)
     public = published_version(recipe, upstream_version)
@@ -123,8 +125,8 @@ def new_record(
                 torch=torch, cuda=cuda, python=_python_of(python_tag), os=platforms.get(platform).os
             )
         ),
-        guard=index_url is not None,
-        index_url=index_url,
+        guard=with_guard,
+        index_url=index_url if with_guard else None,
         known_bad=recipe.known_bad,
         strip_debug=strip_debug,
         **details,  # type: ignore[arg-type]
@@ -146,7 +148,7 @@ def guard_info(record: BuildRecord) -> guard.GuardInfo:
         torch=torch,
         torch_floor=record.stable_abi_floor,
         targets=record.targets,
-        index_root=record.index_url or guard.DEFAULT_INDEX_ROOT,
+        index_root=record.index_url,
         known_bad=record.known_bad,
     )
 

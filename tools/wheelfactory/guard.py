@@ -47,9 +47,6 @@ GUARD_TEMPLATE = resources.RESOURCES / "guard_template.py"
 GUARD_MODULE = "_wheelfactory_guard"
 GUARD_LINE = f"from . import {GUARD_MODULE}  # added by wheelfactory"
 SKIP_ENV = "WHEELFACTORY_SKIP_GUARD"
-# Where the guard's install command points; the build passes the index it publishes to,
-# and users can override it at run time with $WHEELFACTORY_INDEX_URL.
-DEFAULT_INDEX_ROOT = "https://wheelfactory.invalid/index"
 _BUILD_LINE = "BUILD: dict = {}  # wheelfactory:build-info"
 _EXT_RE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.(?:[A-Za-z0-9_.-]+\.)?(?:so|pyd)$")
 
@@ -64,7 +61,10 @@ class GuardInfo:
     torch: str  # torch minor "2.8", or "abi" for a stable-ABI build
     torch_floor: str | None = None  # with torch="abi": the oldest torch it loads on, "2.10"
     targets: tuple[str, ...] = ()  # GPU targets: ("9.0a", "12.0a")
-    index_root: str = DEFAULT_INDEX_ROOT
+    # The index root the fix command names (the build's --index-url, the index it is
+    # published to). None: not known at build time; the command then says where to look
+    # instead of naming a made-up host. $WHEELFACTORY_INDEX_URL overrides it at run time.
+    index_root: str | None = None
     # GPUs on which this build computes wrong results: the guard refuses to load there
     known_bad: tuple[KnownBad, ...] = ()
 
@@ -78,7 +78,7 @@ class GuardInfo:
             msg = f"guard cuda {self.cuda!r} must look like 12.8; pass the build's CUDA"
             raise ConfigError(msg)
         parse_targets(list(self.targets))  # raises ConfigError with the accepted forms
-        if not self.index_root.startswith(("http://", "https://")):
+        if self.index_root is not None and not self.index_root.startswith(("http://", "https://")):
             raise ConfigError(f"guard index_root {self.index_root!r} must be an http(s) URL")
 
     def build_dict(self) -> dict[str, object]:
@@ -90,7 +90,7 @@ class GuardInfo:
             "torch": self.torch,
             "torch_floor": self.torch_floor,
             "targets": [str(t) for t in parse_targets(list(self.targets))],
-            "index_root": self.index_root.rstrip("/"),
+            "index_root": self.index_root.rstrip("/") if self.index_root else None,
             "known_bad": [
                 {"arch": k.arch, "reason": k.reason, "use_instead": k.use_instead}
                 for k in self.known_bad

@@ -30,7 +30,6 @@ from wheelfactory import (
     buildvars,
     cudastub,
     finish,
-    guard,
     naming,
     platforms,
     releases,
@@ -65,7 +64,7 @@ class BuildRequest:
     strip_debug: bool = True  # strip --strip-debug the shared libraries
     empty_stub: bool = False  # TEST ONLY: link -lcuda against a stub defining nothing
     with_guard: bool = True  # add the import-time guard (guard.py)
-    index_url: str = guard.DEFAULT_INDEX_ROOT  # the index the guard's fix command names
+    index_url: str | None = None  # the index the guard's fix command names (None: unknown)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,7 +278,8 @@ def _new_record(
         targets=checked.targets,
         changes=changes,
         prepared=prepared,
-        index_url=request.index_url if request.with_guard else None,
+        with_guard=request.with_guard,
+        index_url=request.index_url,
         strip_debug=request.strip_debug,
         nvcc=checked.toolchain.nvcc_version,
         python=env.interpreter.full_version,

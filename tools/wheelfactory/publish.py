@@ -426,6 +426,27 @@ def publish(
         )
 
 
+def guard_index_mismatch(
+    filename: str, build_record: Mapping[str, Any] | None, index_url: str | None
+) -> str | None:
+    """A warning when a wheel's import guard sends users to another index than this one.
+
+    Not a refusal: the wheel works, only its fix command points elsewhere (a local test
+    index, say). But a published file never changes, so say it before it is published.
+    """
+    if not build_record or not build_record.get("guard") or not index_url:
+        return None
+    named = build_record.get("index_url")
+    if named and str(named).rstrip("/") == index_url.rstrip("/"):
+        return None
+    where = f"names {named}" if named else "names no index (built without --index-url)"
+    return (
+        f"{filename}: its import guard's fix command {where}, not this index"
+        f" {index_url.rstrip('/')}; rebuild with --index-url {index_url.rstrip('/')}"
+        " if users of this index should be sent here"
+    )
+
+
 def _publish_checked(
     infos: list[WheelInfo],
     index: Path,
@@ -483,6 +504,10 @@ def _publish_checked(
                 new_files[info.filename], held=held_reason(new_files[info.filename], gate)
             )
         updated = replace(old.with_index_url(index_url), gpu_gate=gate)
+        for f in new_files.values():
+            note = guard_index_mismatch(f.filename, f.build_record, updated.index_url)
+            if note:
+                log.warning("warning: %s", note)
         if not new_files and updated == old:
             log.info("nothing new to publish (%d already published)", len(unchanged))
             return PublishResult(added=(), unchanged=tuple(unchanged), pages_written=())

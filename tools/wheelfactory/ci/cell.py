@@ -22,7 +22,6 @@ from wheelfactory import (
     build,
     buildvars,
     finish,
-    guard,
     naming,
     platforms,
     source,
@@ -87,7 +86,7 @@ def repair_step(
         targets=targets,
         changes=changes,
         prepared=prepared,
-        index_url=env.get("WHEELFACTORY_INDEX_URL") or guard.DEFAULT_INDEX_ROOT,
+        index_url=env.get("WHEELFACTORY_INDEX_URL") or None,  # passed into the container by cibw-env
         nvcc=nvcc,
         python=sys.version.split()[0],
         tools={"wheelfactory": __version__, **{t: _installed(t) or "none" for t in _TOOLS}},

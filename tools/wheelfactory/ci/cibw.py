@@ -225,6 +225,10 @@ def _job_python(job: Job, recipe: Recipe) -> str:
     return job.pythons[0].rstrip("t")
 
 
+# The host's variables that the finish stage (ci/cell.py) reads.
+HOST_VARIABLES = ("WHEELFACTORY_INDEX_URL", "GITHUB_RUN_ID")
+
+
 def environment(job: Job, recipe: Recipe, table: CiTable) -> dict[str, str]:
     """CIBW_ENVIRONMENT as NAME -> one double-quoted word: buildvars' rule, quoted, plus
     what only CI needs."""
@@ -293,6 +297,10 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
     env["CIBW_BEFORE_BUILD"] = " && ".join(before)
     assignments = environment(job, recipe, table)
     env["CIBW_ENVIRONMENT"] = " ".join(f"{k}={v}" for k, v in assignments.items())
+    if plat.image_option:
+        # Linux builds run in a container that sees only CIBW_ENVIRONMENT: the repair step
+        # there needs the index URL (the guard's fix command) and the run id (the record).
+        env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(HOST_VARIABLES)
     # repair: the finish stage (guard, repair without vendoring torch or CUDA, label
     # +cuXYZtorchA.B, build record), as in `wheelfactory build`.
     repair = [

@@ -15,7 +15,6 @@ EXAMPLE = (
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from wheelfactory import guard
 
     parser.add_argument("recipe", nargs="?", type=Path, help="recipe file (recipes/<name>.toml)")
     parser.add_argument(
@@ -80,7 +79,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--index-url",
-        default=os.environ.get("WHEELFACTORY_INDEX_URL") or guard.DEFAULT_INDEX_ROOT,
+        default=os.environ.get("WHEELFACTORY_INDEX_URL") or None,
         metavar="URL",
         help="root of the index these wheels are published to; the import guard's fix"
         " command names it (default: $WHEELFACTORY_INDEX_URL)",

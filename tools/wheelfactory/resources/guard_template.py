@@ -93,7 +93,16 @@ def gpu_capabilities(torch):
 
 
 def _index_root():
-    return (os.environ.get(_INDEX_ENV) or BUILD["index_root"]).rstrip("/")
+    """The index root URL, or "" when the build did not know it (nor does $WHEELFACTORY_INDEX_URL)."""
+    return (os.environ.get(_INDEX_ENV) or BUILD["index_root"] or "").rstrip("/")
+
+
+# Said instead of a URL when the index root is unknown: where to find it, never a made-up host.
+_UNKNOWN_ROOT = "<index>"
+_UNKNOWN_ROOT_NOTE = (
+    f" ({_UNKNOWN_ROOT}: the root of the wheelfactory index this wheel came from;"
+    f" set {_INDEX_ENV} to it to get the whole command)"
+)
 
 
 def _python():
@@ -114,9 +123,11 @@ def _install(torch_minor, cuda, wanted=None):
     cu = "cu" + "".join(cuda.split(".")[:2])
     wanted = wanted or BUILD["public_version"]
     spec = wanted if wanted[:1] in "<>=!~" else f"=={wanted}"
+    root = _index_root()
     return (
         f'{_python()} -m pip install --force-reinstall "{BUILD["project"]}{spec}"'
-        f" --extra-index-url {_index_root()}/{cu}/torch{torch_minor}/simple/"
+        f" --extra-index-url {root or _UNKNOWN_ROOT}/{cu}/torch{torch_minor}/simple/"
+        + ("" if root else _UNKNOWN_ROOT_NOTE)
     )
 
 
@@ -168,7 +179,8 @@ def problem(torch):
         return (
             f"{_built_for()} and GPU targets {', '.join(targets)}, but this GPU is {sms}"
             f" (it would fail with 'no kernel image is available'): find a wheel for it with"
-            f" python which.py {BUILD['project']} (from {_index_root()}/which.py){skip}"
+            f" python which.py {BUILD['project']} (from {_index_root() or _UNKNOWN_ROOT}/which.py"
+            f"{'' if _index_root() else _UNKNOWN_ROOT_NOTE}){skip}"
         )
     return None
 

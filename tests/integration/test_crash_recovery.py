@@ -31,6 +31,12 @@ from wheelfactory.publish import CRASH_ENV
 ENV = dict(os.environ, SOURCE_DATE_EPOCH="1798761600")  # same upload times in every run
 
 
+@pytest.fixture(autouse=True)
+def _private_tmpdir(tmp_path_factory) -> None:
+    # A killed publish cannot remove its wheel snapshots: keep them out of the real /tmp.
+    ENV["TMPDIR"] = str(tmp_path_factory.mktemp("killed-runs-tmp"))
+
+
 def wf(*args: str, crash_at: int | None = None) -> int:
     env = dict(ENV, **({CRASH_ENV: str(crash_at)} if crash_at else {}))
     cmd = [sys.executable, "-m", "wheelfactory", *args]

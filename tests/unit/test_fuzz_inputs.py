@@ -11,6 +11,7 @@ random keys, or are random bytes.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
@@ -55,7 +56,8 @@ def assert_clean(code: int, err: list[str]) -> None:
 
 # --------------------------------------------------------------------------- wheels
 
-BASE_DIR = Path(tempfile.mkdtemp(prefix="wf-fuzz-"))
+BASE_DIR = Path(tempfile.mkdtemp(prefix="wf-fuzz-"))  # module level: hypothesis reuses it
+atexit.register(shutil.rmtree, BASE_DIR, ignore_errors=True)
 RECORD = record_json(torch="2.14.1", python_tag="py3-none", cuda="13.0")
 PUBLISHED_WHEEL = make_wheel(BASE_DIR / "w", version="1.0.1", build_record=RECORD)
 NEW_WHEEL = make_wheel(BASE_DIR / "w", version="1.0.2", build_record=RECORD)

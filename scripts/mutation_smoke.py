@@ -124,6 +124,20 @@ BREAKS = (
         ("tests/unit/test_guard.py",),
     ),
     Break(
+        "import guard: Linux CI wheels name no index (the container never sees the URL)",
+        "tools/wheelfactory/ci/cibw.py",
+        '        env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(HOST_VARIABLES)',
+        "        pass",
+        ("tests/unit/test_cibw.py",),
+    ),
+    Break(
+        "import guard: a fix command names a made-up host",
+        "tools/wheelfactory/resources/guard_template.py",
+        '{root or _UNKNOWN_ROOT}/{cu}/torch{torch_minor}/simple/',
+        '{root or "https://wheelfactory.invalid"}/{cu}/torch{torch_minor}/simple/',
+        ("tests/unit/test_guard.py",),
+    ),
+    Break(
         "yank markup: HTML pages lose data-yanked",
         "tools/wheelfactory/index.py",
         """            attrs.append(f'data-yanked="{_esc(f.yank_reason or "")}"')""",

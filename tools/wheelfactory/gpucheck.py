@@ -39,6 +39,7 @@ from urllib.parse import urljoin
 from wheelfactory import __version__, _proc, buildenv, naming, which
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import GpuCheck
+from wheelfactory.manifest import entry_field as _get
 from wheelfactory.recipe import GpuCheckSpec
 
 log = logging.getLogger(__name__)
@@ -119,10 +120,6 @@ def probe_machine(python: Path, *, gpu: str | None = None, arch: str | None = No
         gpu=gpu or data["gpu"] or "unknown GPU",
         capability=(int(capability[0]), int(capability[1])),
     )
-
-
-def _get(item: Any, key: str) -> Any:
-    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
 
 
 def select(

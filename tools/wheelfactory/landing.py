@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit
 
 from wheelfactory import arch, platforms, resources, which
 from wheelfactory.errors import ConfigError
+from wheelfactory.manifest import entry_field as _get
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -168,19 +169,6 @@ def runs_on_table(entries: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     (a few distinct target lists serve thousands of files)."""
     return {",".join(e["targets"]): list(gpus_running(tuple(e["targets"])))
             for e in entries if e["targets"]}
-
-
-_MISSING = object()
-
-
-def _get(item: Any, key: str) -> Any:
-    # Attributes first: the Mapping ABC check is slow and runs for every field of every file.
-    if isinstance(item, dict):
-        return item.get(key)
-    value = getattr(item, key, _MISSING)
-    if value is not _MISSING:
-        return value
-    return item.get(key) if isinstance(item, Mapping) else None
 
 
 class _Sorted(tuple):

@@ -350,6 +350,22 @@ class Manifest:
         )
 
 
+_MISSING = object()
+
+
+def entry_field(item: Any, key: str) -> Any:
+    """A field of a manifest entry that is a PublishedFile (or GpuCheck) or its JSON form
+    (manifest.json as read); None when absent."""
+    # Plain dicts and attributes first: the Mapping ABC check is slow, and landing pages
+    # read every field of every file.
+    if isinstance(item, dict):
+        return item.get(key)
+    value = getattr(item, key, _MISSING)
+    if value is not _MISSING:
+        return value
+    return item.get(key) if isinstance(item, Mapping) else None
+
+
 def normalize_index_url(url: str) -> str:
     """An index root URL as recorded: stripped, ending in exactly one "/" ("" stays "")."""
     url = url.strip()

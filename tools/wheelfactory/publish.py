@@ -58,7 +58,7 @@ from wheelfactory.manifest import (
     load_manifest,
     now_upload_time,
 )
-from wheelfactory.naming import STABLE_ABI
+from wheelfactory.naming import STABLE_ABI, torch_minor
 from wheelfactory.repair import vendored_problem
 
 log = logging.getLogger(__name__)
@@ -99,11 +99,6 @@ def wheel_identity(filename: str) -> tuple[str, Version, str, frozenset[str]]:
     the tags."""
     name, version, build, tags = parse_wheel_filename(filename)
     return (str(name), version, "".join(map(str, build)), frozenset(map(str, tags)))
-
-
-def _minor(torch: str) -> str:
-    """ "2.14.1+cu130" -> "2.14"."""
-    return ".".join(torch.split("+")[0].split(".")[:2])
 
 
 def _refuse(path: Path, why: str, fix: str) -> PublishError:
@@ -496,7 +491,7 @@ def _publish_checked(
                 build_record=info.build_record,
                 provenance_url=(provenance_urls or {}).get(info.filename),
                 # a stable-ABI wheel is listed for the torch it was verified against
-                covers=(_minor(info.build_record["torch"]),)
+                covers=(torch_minor(info.build_record["torch"]),)
                 if info.build_record and info.build_record.get("stable_abi_floor")
                 else (),
             )

@@ -66,10 +66,15 @@ def torch_requirement(torch: str, *, stable_abi_floor: str | None = None) -> str
 
 
 def view_path(cuda: str, torch: str | None = None) -> str:
-    """Strict view "cu130/torch2.14", or the per-CUDA view "cu130" when torch is None."""
+    """The one rule for index views: the strict view "cu130/torch2.14" of a torch
+    ("2.14.1+cu130", "2.14"), the stable-ABI view "cu130/torchabi" (torch "abi"), or the
+    per-CUDA view "cu130" when torch is None. which.py, guard_template.py and landing.js
+    keep copies (they run where wheelfactory is not installed); tests/unit/test_view_path.py
+    checks each against this one."""
     if torch is None:
         return cuda_tag(cuda)
-    return f"{cuda_tag(cuda)}/torch{torch_minor(torch)}"
+    minor = STABLE_ABI if torch == STABLE_ABI else torch_minor(torch)
+    return f"{cuda_tag(cuda)}/torch{minor}"
 
 
 @dataclass(frozen=True)

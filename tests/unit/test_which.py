@@ -484,6 +484,9 @@ def test_file_names_that_are_not_wheels_are_skipped_and_never_printed_raw() -> N
     assert "\x1b" not in text and "\r" not in text
     (note,) = [n for n in advice.notes if "not wheel filenames" in n]
     assert note.startswith("skipped 2 manifest entries") and "\\x1b" in text
+    # an index URL given with an escape sequence in it: escaped too
+    hostile = which.advise(machine(), "sageattention", [good], index_root="http://x/\x1b[31m")
+    assert "\x1b" not in hostile.render() and "\\x1b[31m" in hostile.render()
     # a package the index lacks: the list of known ones, no crash on the bad names
     other = which.advise(machine(), "nosuch", [good, fake, notawheel], index_root=ROOT)
     assert not other.ok and "choose one of sageattention" in other.problems[0]
@@ -493,7 +496,8 @@ def test_file_names_that_are_not_wheels_are_skipped_and_never_printed_raw() -> N
 
 
 class _Drip(BaseHTTPRequestHandler):
-    """Answers a byte at a time, 10 a second, for at most 20 s (in its headers or body)."""
+    """Answers a byte at a time, 10 a second, for at most 20 s (in its headers or body), or
+    64 MiB at once (/endless)."""
 
     def do_GET(self) -> None:
         if self.path.startswith("/headers"):
@@ -502,7 +506,7 @@ class _Drip(BaseHTTPRequestHandler):
         elif self.path.startswith("/endless"):  # fast, and never ends (up to 1 GiB)
             self.send_response(200)
             self.end_headers()
-            for _ in range(1024):
+            for _ in range(64):  # 64 MiB: twice the cap
                 self.wfile.write(b" " * (1 << 20))
             return
         else:

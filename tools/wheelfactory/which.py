@@ -1040,12 +1040,13 @@ def run(args: argparse.Namespace) -> int:
     """Detect, fetch the manifest, advise, print. 0: a fitting wheel; 1: none fits.
     Raises SetupError for a --os/--gpu/... value that describes no machine."""
     root = args.index_url or os.environ.get(ENV_INDEX_URL) or INDEX_ROOT
-    files, why = (None, None)
-    if root and not args.offline:
-        files, why = fetch_manifest(root)
+    # the machine first: a --gpu/--torch/... mistake is said before any network wait
     machine = with_setup(
         detect(), os_name=args.os_name, gpu=args.gpu, torch=args.torch, cuda=args.cuda,
         python=args.python_version, layout=args.layout)
+    files, why = (None, None)
+    if root and not args.offline:
+        files, why = fetch_manifest(root)
     advice = advise(machine, args.package, files, index_root=root)
     if why:
         advice = Advice(**{**asdict_shallow(advice),

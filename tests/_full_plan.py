@@ -33,11 +33,14 @@ def cell_file(cell: planning.Cell) -> PublishedFile:
     if cell.stable_abi_floor:
         record["stable_abi_floor"] = cell.stable_abi_floor
     stable = cell.torch_label == naming.STABLE_ABI
+    # a stable-ABI file covers torch minors; an abi3 cell's covers also lists its CPythons
+    # and spells its torch minors "torch2.10"
+    minors = tuple(c.removeprefix("torch") for c in cell.covers if c.startswith("torch"))
     return PublishedFile(
         filename=name, project=cell.recipe, version=version,
         sha256=hashlib.sha256(name.encode()).hexdigest(), size=23_700_000,
         url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z", build_record=record,
-        covers=tuple(cell.covers) if stable else (),
+        covers=(minors or tuple(cell.covers)) if stable else (),
     )
 
 

@@ -438,6 +438,8 @@ def test_with_setup_keeps_what_is_not_given() -> None:
     other = which.with_setup(here, torch="2.10.0", cuda="13.0")
     assert (other.torch, other.torch_cuda, other.gpus, other.os) == ("2.10.0", "13.0", (RTX5090,), "windows")
     assert which.with_setup(here, gpu="none").gpus == ()
+    assert which.with_setup(here, torch="2.10.0a0+cu130").torch_cuda == "13.0"  # a nightly
+    assert which.with_setup(here, torch="2.9.1+cpu").torch_cuda is None
     assert which.with_setup(here, python="3.13t").python_label == "3.13t"
 
 

@@ -399,7 +399,7 @@ def parse_gpu(text: str) -> Gpu:
                      "pass its compute capability instead, like --gpu 12.0")
 
 
-_TORCH_RE = re.compile(r"^(\d+\.\d+(?:\.\d+)?)(?:\+(cu\d+\d|cpu))?$")
+_TORCH_RE = re.compile(r"^(\d+\.\d+(?:\.\d+)?(?:(?:a|b|rc|\.dev)\d+)?)(?:\+(cu\d+\d|cpu))?$")
 
 
 def with_setup(machine: Machine, *, os_name: str | None = None, gpu: str | None = None,
@@ -409,7 +409,7 @@ def with_setup(machine: Machine, *, os_name: str | None = None, gpu: str | None 
     GPU ("RTX 5090", "12.0", "none"), torch ("2.9.1+cu128", "2.9.1" with ``cuda``),
     Python ("3.12", "3.13t") and layout ("portable": ComfyUI portable, "plain")."""
     changes: dict = {}
-    if cuda is not None and cuda_tag_or_none(cuda) is None:
+    if cuda is not None and _cuda_tag_or_none(cuda) is None:
         raise SetupError(f"--cuda {printable(cuda)!r} is not a CUDA version like 12.8 or 13.0")
     if os_name is not None:
         if os_name not in ("linux", "windows"):
@@ -425,7 +425,7 @@ def with_setup(machine: Machine, *, os_name: str | None = None, gpu: str | None 
                              "write it as torch.__version__ does, like 2.9.1+cu128")
         local = m.group(2)
         torch_cuda = cuda or (f"{local[2:-1]}.{local[-1]}" if local and local != "cpu" else None)
-        if cuda and local and local != cuda_tag_or_none(cuda):
+        if cuda and local and local != _cuda_tag_or_none(cuda):
             raise SetupError(f"--torch {torch} and --cuda {cuda} disagree: give one of them")
         if not cuda and not local:
             raise SetupError(f"--torch {torch} does not say its CUDA: write it as "
@@ -449,7 +449,7 @@ def with_setup(machine: Machine, *, os_name: str | None = None, gpu: str | None 
     return Machine(**{**asdict_shallow(machine), **changes})
 
 
-def cuda_tag_or_none(cuda: str) -> str | None:
+def _cuda_tag_or_none(cuda: str) -> str | None:
     """"12.8" -> "cu128"; None when ``cuda`` is not a CUDA version."""
     return cuda_tag(cuda) if re.match(r"^\d+\.\d$", cuda.strip()) else None
 

@@ -26,7 +26,7 @@ def plan_cells() -> tuple[planning.Cell, ...]:
 
 def cell_file(cell: planning.Cell) -> PublishedFile:
     interp, abi = cell.wheel_tags
-    version = naming.labelled_version(cell.version, cell.cuda, cell.torch_label)
+    version = cell.pin.labelled_version(cell.version, cell.cuda)
     tag = PLATFORM_TAGS[platforms.get(cell.platform).name]
     name = f"{cell.recipe.replace('-', '_')}-{version}-{interp}-{abi}-{tag}.whl"
     record = {"targets": list(cell.targets), "torch": cell.torch, "cuda": cell.cuda}

@@ -124,7 +124,7 @@ def guard_info(record: BuildRecord) -> guard.GuardInfo:
         torch=record.torch_pin.label,
         torch_floor=record.torch_pin.floor,
         targets=record.targets,
-        index_root=record.index_url,
+        index_url=record.index_url,
         known_bad=record.known_bad,
     )
 

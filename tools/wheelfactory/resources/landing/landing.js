@@ -166,8 +166,9 @@
   function noWheelsFor(s, files) {
     var os = platformLabel[s.platform];
     var here = function (list) { return list.filter(function (f) { return has(f.platforms, s.platform); }); };
-    var elsewhere = function (list) {
-      return uniq(flat(list.map(function (f) { return f.platforms; }))).map(function (p) { return platformLabel[p]; });
+    var elsewhere = function (list) {  // in the selector's order
+      var keys = flat(list.map(function (f) { return f.platforms; }));
+      return data.platforms.filter(function (p) { return has(keys, p[0]); }).map(function (p) { return p[1]; });
     };
     if (!here(data.files).length) {
       return problem("", { ok: false, verdict: "No " + os + " wheels are published yet: this index has wheels for " +

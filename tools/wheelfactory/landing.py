@@ -4,9 +4,10 @@ Rendered into the index root from the templates in ``resources/landing/`` (packa
 so an installed wheelfactory publishes it too; HTML, CSS, JS; no external assets, no
 trackers, works offline and from ``file://``):
 
-- ``index.html``: what the index is; a selector (package, OS, GPU by product name, Python,
-  torch, CUDA) that shows the install command, fed by the manifest's data embedded as
-  JSON; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
+- ``index.html``: a selector (package, OS, GPU by product name, Python, torch, CUDA) that
+  shows the install command, fed by the manifest's data embedded as JSON, first on the
+  page and starting on the visitor's OS with a setup covered there (``default_setups``;
+  every OS is offered, one without wheels is told so); what the index is; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
   cell whatever the versions; a badge opens its files); the list of files with links to
   their build records and attestations;
 - ``which.py``: wheelfactory/which.py verbatim, its ``INDEX_ROOT`` line set to the root;

@@ -403,7 +403,12 @@ def _published_index(tmp_path: Path, wheels: list[tuple[str, str, str, str]]):
     root = f"http://127.0.0.1:{server.server_address[1]}"
     paths = [make_wheel(tmp_path / "wheels", name="sageattention", version="2.2.0", cuda=cuda,
                         torch=torch, python_tag=py, abi_tag=py, platform_tag=plat,
-                        build_record=record_json(package="sageattention", targets=SA2))
+                        build_record=record_json(
+                            package="sageattention", targets=SA2, torch=f"{torch}.0",
+                            package_version=f"2.2.0+cu{cuda}torch{torch}",
+                            torch_requirement=f"torch=={torch}.*", cuda=f"{cuda[:-1]}.{cuda[-1]}",
+                            python_tag=f"{py}-{py}",
+                            platform="windows-amd64" if plat == "win_amd64" else "linux-x86_64"))
              for cuda, torch, py, plat in wheels]
     publish.publish(paths, site, index_url=root)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -37,7 +37,9 @@ def cell_file(cell: planning.Cell) -> PublishedFile:
         filename=name, project=cell.recipe, version=version,
         sha256=hashlib.sha256(name.encode()).hexdigest(), size=23_700_000,
         url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z", build_record=record,
-        covers=tuple(cell.covers) if stable else (),
+        # as publish lists it: for the torch it was built and verified against (a plan
+        # cell's `covers` is another thing: the CPythons and torch minors it serves)
+        covers=(naming.torch_minor(cell.torch),) if stable else (),
     )
 
 

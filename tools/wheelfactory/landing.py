@@ -4,9 +4,10 @@ Rendered into the index root from the templates in ``resources/landing/`` (packa
 so an installed wheelfactory publishes it too; HTML, CSS, JS; no external assets, no
 trackers, works offline and from ``file://``):
 
-- ``index.html``: what the index is; a selector (package, OS, GPU by product name, Python,
-  torch, CUDA) that shows the install command, fed by the manifest's data embedded as
-  JSON; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
+- ``index.html``: a selector (package, OS, GPU by product name, Python, torch, CUDA) that
+  shows the install command, fed by the manifest's data embedded as JSON, first on the
+  page and starting on the visitor's OS with a setup covered there (``default_setups``;
+  every OS is offered, one without wheels is told so); what the index is; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
   cell whatever the versions; a badge opens its files); the list of files with links to
   their build records and attestations;
 - ``which.py``: wheelfactory/which.py verbatim, its ``INDEX_ROOT`` line set to the root;
@@ -272,6 +273,8 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
             entry["covers"] = list(_get(f, "covers"))
         entries.append(entry)
     torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
+    pythons = [p for p in PYTHONS if any(p in e["pythons"] for e in entries)]
+    projects = sorted({e["project"] for e in entries})
     return {
         "root": index_root_url.rstrip("/"),
         "pytorch_index": which.PYTORCH_INDEX,
@@ -280,13 +283,53 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
         "gpus": [g.to_json() for g in gpu_products()],
         "runs_on": runs_on_table(entries),
         "gpu_problems": gpu_problems(entries),
-        "projects": sorted({e["project"] for e in entries}),
-        "platforms": [[k, v[0]] for k, v in PLATFORMS.items()
-                      if any(k in e["platforms"] for e in entries)],
-        "pythons": [p for p in PYTHONS if any(p in e["pythons"] for e in entries)],
+        "projects": projects,
+        # Every OS, wheels or not: a visitor's own OS is shown and told that it has none,
+        # never swapped for another one.
+        "platforms": [[k, v[0]] for k, v in PLATFORMS.items()],
+        "pythons": pythons,
         "torches": torches,
         "cudas": sorted({e["cuda"] for e in entries}, key=_sort_version),
+        "defaults": default_setups(entries, projects, torches),
     }
+
+
+def torch_fits(entry: dict[str, Any], torch: str) -> bool:
+    """Whether a file serves this torch minor: its own, or any from a stable-ABI file's
+    floor on (as which.py and the page's script decide)."""
+    if entry["torch"] != "abi":
+        return bool(entry["torch"] == torch)
+    floor = entry.get("floor")
+    return not floor or _sort_version(torch) >= _sort_version(str(floor))
+
+
+def default_setups(entries: list[dict[str, Any]], projects: list[str],
+                   torches: list[str]) -> dict[str, dict[str, str]]:
+    """{OS key: the setup the selector starts with for a visitor on that OS}: one that a
+    wheel of the first package with wheels for that OS covers, with the newest torch, then
+    the newest CUDA, and Python 3.12 (the most common one, and ComfyUI portable's) where
+    covered, else the newest Python. A torch and CUDA that some torch-specific file pairs
+    comes first (that torch build exists). An OS without wheels has no entry."""
+    known = {(e["torch"], e["cuda"]) for e in entries if e["torch"] != "abi"}
+    defaults: dict[str, dict[str, str]] = {}
+    for platform in PLATFORMS:
+        here = [e for e in entries if platform in e["platforms"]]
+        project = next((p for p in projects if any(e["project"] == p for e in here)), None)
+        # Thousands of files share a few (torch, floor, CUDA, Pythons).
+        kinds = {(e["torch"], e.get("floor"), e["cuda"], tuple(e["pythons"]))
+                 for e in here if e["project"] == project}
+        candidates = [
+            ((torch, cuda) in known, _sort_version(torch), _sort_version(cuda),
+             python == "3.12", _sort_version(python), torch, cuda, python)
+            for file_torch, floor, cuda, pythons in kinds
+            for torch in torches if torch_fits({"torch": file_torch, "floor": floor}, torch)
+            for python in pythons if not python.endswith("t")  # nobody's default
+        ]
+        if candidates:  # none: no wheels for this OS (or free-threaded ones only)
+            *_, torch, cuda, python = max(candidates)
+            defaults[platform] = {"project": str(project), "torch": torch, "cuda": cuda,
+                                  "python": python}
+    return defaults
 
 
 def _script_json(data: Any) -> str:

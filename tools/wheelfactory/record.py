@@ -20,6 +20,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from wheelfactory.errors import WheelfactoryError
+from wheelfactory.naming import TorchPin
 from wheelfactory.recipe import KnownBad  # the recipe's [[known-bad]] entries, as recorded
 
 RECORD_NAME = "wheelfactory-build.json"
@@ -86,6 +87,11 @@ class BuildRecord:
     tools: Mapping[str, str] = field(default_factory=dict)  # name -> version
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
     compile_steps: int | None = None  # ninja steps run (local builds)
+
+    @property
+    def torch_pin(self) -> TorchPin:
+        """The torch this wheel is pinned to, as the record says."""
+        return TorchPin(self.torch, floor=self.stable_abi_floor)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

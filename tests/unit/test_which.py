@@ -327,7 +327,7 @@ def _publish_sageattention(tmp_path: Path, wheels: list[dict], *, gate: list[str
                 f"{cuda.replace('.', '')}torch{torch}", upstream_version=w.get("version", "2.2.0"),
                 torch=f"{torch}.1", torch_requirement=f"torch=={torch}.*", cuda=cuda,
                 python_tag="cp312-cp312", targets=w.get("targets", SA2_TARGETS),
-                platform=w.get("record_platform", "windows-x86_64")))
+                platform=w.get("record_platform", "windows-amd64")))
         pub.publish([path], idx, gpu_gate=w.get("gate", gate))
     return idx
 

@@ -47,8 +47,8 @@ else:  # pragma: no cover
 
 # Package data (not the repository's top level), so that a non-editable install publishes
 # the page too.
-TEMPLATES = resources.RESOURCES / "landing"
-GPUS = resources.RESOURCES / "gpus.toml"
+TEMPLATES = resources.LANDING
+GPUS = resources.GPUS
 INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
 # Shown where the root URL goes when the manifest has no index_url; landing.js replaces it
 # (elements of class wf-root) with the root it reads from the browser's location.

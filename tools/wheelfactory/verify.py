@@ -206,7 +206,7 @@ def stable_abi_problem(so: Path) -> str | None:
 @cache
 def stable_abi_table() -> dict[str, Any]:
     """resources/torch-stable-abi.json: the torch minor that first exports each C-shim symbol."""
-    return json.loads((resources.RESOURCES / "torch-stable-abi.json").read_text(encoding="utf-8"))
+    return json.loads(resources.TORCH_STABLE_ABI.read_text(encoding="utf-8"))
 
 
 def floor_problem(so: Path, floor: str) -> str | None:

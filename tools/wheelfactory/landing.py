@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wheelfactory import arch, platforms, resources, which
+from wheelfactory import arch, platforms, releases, resources, which
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import entry_field as _get
 
@@ -59,7 +59,8 @@ UNKNOWN_ROOT_TEXT = "<index URL>"
 PLATFORMS: dict[str, tuple[str, str, str]] = {
     p.name: (p.label, p.os, p.cpu) for p in platforms.table().values()
 }
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
+# the Pythons the selector offers: those some torch release ships wheels for
+PYTHONS = releases.load().pythons()
 
 _PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
 

@@ -289,24 +289,19 @@ def _parse_source(file: Path, where: str, table: Any, *, extra: bool) -> Source:
     if bool(git) == bool(url):
         r.fail("needs exactly one of git or url", 'pin git = "https://..." with commit, or url with sha256')
     commit, sha256 = r.str("commit"), r.str("sha256")
-    if git:
-        if commit is None or not _COMMIT_RE.match(commit):
-            r.fail(
-                f"commit {commit!r} is not a full 40-hex commit",
-                "pin the full SHA (git rev-parse <tag>^{commit})",
-                "commit",
-            )
-        if sha256 is not None:
-            r.fail("sha256 is for url sources", "remove it; the commit pins a git source", "sha256")
-    else:
-        if sha256 is None or not _SHA256_RE.match(sha256):
-            r.fail(
-                f"sha256 {sha256!r} is not 64 lowercase hex digits",
-                "pin the archive's sha256 (sha256sum FILE)",
-                "sha256",
-            )
-        if commit is not None:
-            r.fail("commit is for git sources", "remove it; sha256 pins a url source", "commit")
+    # what pins each kind of source: (key, value, its form, said as, how to get it), and the
+    # key that belongs to the other kind
+    (key, pin, form, said, how), other = (
+        (("commit", commit, _COMMIT_RE, "a full 40-hex commit", "pin the full SHA (git rev-parse <tag>^{commit})"),
+         "sha256") if git else
+        (("sha256", sha256, _SHA256_RE, "64 lowercase hex digits", "pin the archive's sha256 (sha256sum FILE)"),
+         "commit")
+    )  # fmt: skip
+    if pin is None or not form.match(pin):
+        r.fail(f"{key} {pin!r} is not {said}", how, key)
+    if r.str(other) is not None:
+        kind = "git" if git else "url"
+        r.fail(f"{other} is not for {kind} sources", f"remove it; the {key} pins a {kind} source", other)
     dest = r.str("dest", "") or ""
     if extra and (not dest or not _DEST_RE.match(dest)):
         r.fail(f"dest {dest!r} must be a relative path inside the tree", 'write dest = "csrc/cutlass"', "dest")

@@ -54,7 +54,9 @@ class FakeGitHub:
 
     # -- arranging
 
-    def add_artifact(self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None) -> dict[str, Any]:
+    def add_artifact(
+        self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None
+    ) -> dict[str, Any]:
         artifact = {
             "id": artifact_id, "name": name, "size_in_bytes": len(zip_bytes or b""), "expired": False,
             "archive_download_url": f"{self.api_url}/repos/{self.repo}/actions/artifacts/{artifact_id}/zip",
@@ -73,7 +75,15 @@ class FakeGitHub:
         self.releases[tag] = release
         return release
 
-    def add_asset(self, release_id: int, name: str, data: bytes, *, asset_id: int | None = None, state: str = "uploaded") -> dict[str, Any]:
+    def add_asset(
+        self,
+        release_id: int,
+        name: str,
+        data: bytes,
+        *,
+        asset_id: int | None = None,
+        state: str = "uploaded",
+    ) -> dict[str, Any]:
         if asset_id is None:
             self.next_id += 1
             asset_id = self.next_id
@@ -223,7 +233,9 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
             data = self.rfile.read(int(self.headers["Content-Length"]))
             release_id = int(m.group(1))
             if any(a["name"] == name and a["_release"] == release_id for a in gh.assets.values()):
-                self._json({"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, 422)
+                self._json(
+                    {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, 422
+                )
                 return
             self._json(gh.public(gh.add_asset(release_id, name, data)), 201)
 

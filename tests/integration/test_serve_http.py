@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from _index_wheels import make_wheel
+from wheelfactory import serve
 from wheelfactory.manifest import load_manifest
 from wheelfactory.publish import publish
-from wheelfactory import serve
 from wheelfactory.serve import JSON_V1, start_server
 
 

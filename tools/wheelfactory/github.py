@@ -147,7 +147,8 @@ class GitHubClient:
                 return artifacts
         msg = (
             f"run {run_id}: the artifact listing did not end after {MAX_PAGES} pages of"
-            f" {PER_PAGE} (total_count {data.get('total_count')!r}); check --api-url is GitHub's API"
+            f" {PER_PAGE} (total_count {data.get('total_count')!r});"
+            " check --api-url is GitHub's API"
         )
         raise NetworkError(msg)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import errno
 import http.server
+import io
 import logging
 import os
 import posixpath
@@ -31,12 +32,12 @@ import queue
 import selectors
 import shutil
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,8 @@ class _Connection:
 
     sock: socket.socket
     address: tuple[str, int]
-    rfile: BinaryIO
-    wfile: BinaryIO
+    rfile: io.BufferedReader
+    wfile: io.BufferedWriter
     idle_since: float = 0.0
 
     def has_buffered_request(self) -> bool:
@@ -242,7 +243,7 @@ class _Connection:
         timeout = self.sock.gettimeout()
         self.sock.settimeout(0)  # look, never wait
         try:
-            return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+            return bool(self.rfile.peek(1))
         except OSError:
             return False
         finally:
@@ -377,7 +378,9 @@ class _Server:
             sock.close()
             return True
         sock.setblocking(True)
-        conn = _Connection(sock, address, sock.makefile("rb"), sock.makefile("wb"), time.monotonic())
+        conn = _Connection(
+            sock, address, sock.makefile("rb"), sock.makefile("wb"), idle_since=time.monotonic()
+        )
         self._selector.register(sock, selectors.EVENT_READ, conn)
         return True
 
@@ -403,7 +406,8 @@ class _Server:
         try:
             conn.sock.settimeout(self.idle_timeout)
             while True:
-                handler = IndexRequestHandler(conn, conn.address, self)
+                # the handler reads server.root and server.requests only
+                handler = IndexRequestHandler(conn, conn.address, self)  # type: ignore[arg-type]
                 if handler.close_connection:
                     self._close(conn)
                     return
@@ -457,13 +461,12 @@ def _peer(address: tuple[str, int] | object) -> str:
 
 
 def _fd_limit() -> int:
-    """The process's soft limit on open files (unlimited where it cannot be read)."""
-    try:
-        import resource
+    """How many sockets this process may hold: its soft limit on open files."""
+    if sys.platform == "win32":
+        return 512  # select(), Windows' selector, takes at most 512 sockets
+    import resource
 
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError, ValueError):
-        return 1 << 30
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return soft if soft != resource.RLIM_INFINITY else 1 << 30
 
 
@@ -505,7 +508,11 @@ class Limits:
 
 
 def make_server(
-    root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, limits: Limits = Limits()
+    root: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    limits: Limits = Limits(),
 ) -> _Server:
     return _Server(
         (host, port), Path(root), workers=limits.workers,
@@ -514,7 +521,11 @@ def make_server(
 
 
 def start_server(
-    root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, limits: Limits = Limits()
+    root: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    limits: Limits = Limits(),
 ) -> IndexServer:
     """Serve ``root`` from a background thread; port 0 picks a free port."""
     server = make_server(root, host=host, port=port, limits=limits)
@@ -528,7 +539,11 @@ def start_server(
 
 
 def serve_forever(
-    root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits()
+    root: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: Limits = Limits(),
 ) -> None:
     """Serve in the foreground until interrupted."""
     _raise_fd_limit(limits.max_connections + limits.workers + 16)
@@ -548,12 +563,14 @@ def serve_forever(
 def _raise_fd_limit(wanted: int) -> None:
     """Lift this process's soft limit on open files toward ``wanted`` (never past the hard
     limit): many systems start at 1024, which would cap the connections below the default."""
-    try:
-        import resource
+    if sys.platform == "win32":
+        return
+    import resource
 
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        if soft != resource.RLIM_INFINITY and soft < target:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, OSError, ValueError):
-        pass  # not on this platform: the limit stays, and max_connections stays below it
+        except (OSError, ValueError):
+            pass  # the limit stays, and max_connections stays below it

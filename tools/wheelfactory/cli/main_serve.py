@@ -15,13 +15,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", metavar="DIR", help="the index root folder")
     parser.add_argument("--port", type=port, default=8000, help="port (0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--max-connections", type=positive(int), default=MAX_CONNECTIONS, metavar="N",
-                        help=f"connections open at once; past it a new client gets a 503 (default {MAX_CONNECTIONS})")  # fmt: skip
-    parser.add_argument("--workers", type=positive(int), default=WORKERS, metavar="N",
-                        help=f"requests answered at once; idle connections take none (default {WORKERS})")  # fmt: skip
-    parser.add_argument("--timeout", type=positive(float), default=IDLE_TIMEOUT, metavar="SECONDS",
-                        help=f"close a connection idle this long, or stalled within a request (default {IDLE_TIMEOUT:g})")  # fmt: skip
-
+    parser.add_argument(
+        "--max-connections", type=positive(int), default=MAX_CONNECTIONS, metavar="N",
+        help=f"connections open at once; past it a new client gets a 503 (default {MAX_CONNECTIONS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=positive(int), default=WORKERS, metavar="N",
+        help=f"requests answered at once; idle connections take none (default {WORKERS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=positive(float), default=IDLE_TIMEOUT, metavar="SECONDS",
+        help="close a connection idle this long, or stalled within a request"
+        f" (default {IDLE_TIMEOUT:g})",
+    )  # fmt: skip
 
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -32,7 +38,9 @@ def execute(args: argparse.Namespace) -> int:
     if not Path(args.directory).is_dir():
         raise ConfigError(f"{args.directory} is not a folder; pass the index root (wheelfactory publish --index)")
     try:
-        limits = Limits(workers=args.workers, max_connections=args.max_connections, idle_timeout=args.timeout)
+        limits = Limits(
+            workers=args.workers, max_connections=args.max_connections, idle_timeout=args.timeout
+        )
         serve_forever(args.directory, host=args.host, port=args.port, limits=limits)
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e}); pick another --port") from e

@@ -23,8 +23,10 @@ an answer from "api" and "uploads" (401 otherwise).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +34,23 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from _local_http import serve_locally
+
+
+def wheel_bytes(name: str) -> bytes:
+    """A small zip standing in for the wheel ``name`` (its bytes differ per name)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("demo_ext/__init__.py", f"# {name}\n")
+    return buf.getvalue()
+
+
+def artifact_zip(names: list[str]) -> bytes:
+    """A workflow artifact as actions/upload-artifact stores it: a zip of the files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n in names:
+            zf.writestr(n, wheel_bytes(n))
+    return buf.getvalue()
 
 
 class FakeGitHub:

@@ -10,13 +10,11 @@ Real HTTP, real redirects; nothing is mocked but GitHub itself.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-import zipfile
 
 import pytest
-from _fake_github import FakeGitHub, fake_github
-from wheelfactory import download, github
+from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
+from wheelfactory import download
 from wheelfactory.cli import main
 from wheelfactory.errors import NetworkError, PublishError
 
@@ -26,21 +24,6 @@ W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
 W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
 CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
 CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
-
-
-def wheel_bytes(name: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("demo_ext/__init__.py", f"# {name}\n")
-    return buf.getvalue()
-
-
-def artifact_zip(names: list[str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for n in names:
-            zf.writestr(n, wheel_bytes(n))
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -170,70 +153,3 @@ def test_hostile_names_in_an_artifact_are_refused(fake, tmp_path):
     # the path parts are dropped: the file lands inside --out, under its base name only
     assert [f.path for f in report.files] == [tmp_path / "out" / "evil-1.0-py3-none-any.whl"]
     assert not (tmp_path / "evil-1.0-py3-none-any.whl").exists()
-
-
-def test_a_redirect_to_a_local_file_is_refused(fake, tmp_path):
-    """An asset or artifact that redirects to file:// (or to plain http elsewhere) must
-    not be stored as a wheel: only https is followed (http only to 127.0.0.1, for tests)."""
-    secret = tmp_path / "secret.txt"
-    secret.write_text("not a wheel")
-    for target in (secret.as_uri(), "http://example.invalid/x.whl", "ftp://127.0.0.1/x.whl"):
-        fake.redirect_to = target
-        out = tmp_path / f"out-{len(fake.requests)}"
-        with pytest.raises(NetworkError, match=r"^refusing to fetch .*: only https URLs are followed") as err:
-            download.download_release(client(fake), "wheels", out, cells=["cp311"])
-        assert target in str(err.value) and len(str(err.value).splitlines()) == 1
-        assert list(out.iterdir()) == [], "nothing stored"
-        with pytest.raises(NetworkError, match="only https URLs are followed"):
-            download.download_run(client(fake), 77, out, cells=["cp311"])
-        assert list(out.iterdir()) == []
-
-
-def test_two_artifacts_holding_one_wheel_name_are_refused(fake, tmp_path):
-    fake.artifact_zips[2] = artifact_zip([W1])  # the cp312 artifact holds the cp311 wheel too
-    with pytest.raises(
-        PublishError,
-        match=rf"^artifacts {CP311} and {CP312} both hold {re.escape(W1)}; one would replace"
-        r" the other: pick one with --cell",
-    ):
-        download.download_run(client(fake), 77, tmp_path / "out")
-    assert (tmp_path / "out" / W1).read_bytes() == wheel_bytes(W1), "the first copy stays"
-    # one artifact holding two members of one name (in two folders)
-    fake.artifact_zips[1] = artifact_zip([f"a/{W1}", f"b/{W1}"])
-    with pytest.raises(PublishError, match=rf"^artifact {CP311} holds two {re.escape(W1)}"):
-        download.download_run(client(fake), 77, tmp_path / "again", cells=["cp311"])
-
-
-def test_a_listing_that_never_ends_is_bounded(fake, tmp_path):
-    import threading
-
-    def listing_requests(since: int) -> list[str]:
-        return [p for server, _, p, _ in fake.requests[since:] if server == "api" and "/runs/77/artifacts?" in p]
-
-    # total_count claims more than there is: the short second page is the last one asked
-    fake.claimed_total = 10**9
-    before = len(fake.requests)
-    assert len(download.download_run(client(fake), 77, tmp_path / "ok").files) == 2
-    assert len(listing_requests(before)) == 2
-    # full pages whatever page is asked: refused after MAX_PAGES, never paged without end
-    fake.endless_listing = True
-    before = len(fake.requests)
-    errors: list[Exception] = []
-
-    def run() -> None:
-        try:
-            download.download_run(client(fake), 77, tmp_path / "ko")
-        except Exception as e:  # noqa: BLE001 - the test reads it below
-            errors.append(e)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout=60)
-    assert not worker.is_alive(), f"still paging after 60 s: {len(listing_requests(before))} pages"
-    assert len(errors) == 1 and isinstance(errors[0], NetworkError), errors
-    assert re.fullmatch(
-        rf"run 77: the artifact listing did not end after {github.MAX_PAGES} pages of 100"
-        r" \(total_count 1000000000\); check --api-url is GitHub's API",
-        str(errors[0]),
-    ), errors[0]
-    assert len(listing_requests(before)) == github.MAX_PAGES

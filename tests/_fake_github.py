@@ -37,10 +37,11 @@ from _local_http import serve_locally
 
 
 def wheel_bytes(name: str) -> bytes:
-    """A small zip standing in for the wheel ``name`` (its bytes differ per name)."""
+    """A small zip standing in for the wheel ``name``: its bytes differ per name, and
+    are the same on every call (a fixed member date, not the clock's)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("demo_ext/__init__.py", f"# {name}\n")
+        zf.writestr(zipfile.ZipInfo("demo_ext/__init__.py", (1980, 1, 1, 0, 0, 0)), f"# {name}\n")
     return buf.getvalue()
 
 

@@ -43,7 +43,7 @@ from wheelfactory.recipe import KnownBad
 
 log = logging.getLogger(__name__)
 
-GUARD_TEMPLATE = resources.RESOURCES / "guard_template.py"
+GUARD_TEMPLATE = resources.GUARD_TEMPLATE
 GUARD_MODULE = "_wheelfactory_guard"
 GUARD_LINE = f"from . import {GUARD_MODULE}  # added by wheelfactory"
 SKIP_ENV = "WHEELFACTORY_SKIP_GUARD"

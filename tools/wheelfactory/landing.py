@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wheelfactory import arch, platforms, resources, which
+from wheelfactory import arch, platforms, releases, resources, which
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import entry_field as _get
 
@@ -47,8 +47,8 @@ else:  # pragma: no cover
 
 # Package data (not the repository's top level), so that a non-editable install publishes
 # the page too.
-TEMPLATES = resources.RESOURCES / "landing"
-GPUS = resources.RESOURCES / "gpus.toml"
+TEMPLATES = resources.LANDING
+GPUS = resources.GPUS
 INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
 # Shown where the root URL goes when the manifest has no index_url; landing.js replaces it
 # (elements of class wf-root) with the root it reads from the browser's location.
@@ -59,7 +59,8 @@ UNKNOWN_ROOT_TEXT = "<index URL>"
 PLATFORMS: dict[str, tuple[str, str, str]] = {
     p.name: (p.label, p.os, p.cpu) for p in platforms.table().values()
 }
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
+# the Pythons the selector offers: those some torch release ships wheels for
+PYTHONS = releases.load().pythons()
 
 _PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
 
@@ -422,6 +423,16 @@ def _coverage_html(manifest: Any) -> str:
     return "\n".join(_coverage_table(project, cells[project], plats) for project in sorted(cells))
 
 
+def patches_of(record: Any) -> list[dict[str, str]]:
+    """The patches a file's build record lists (name, why, the upstream PR or issue)."""
+    raw = record.get("patches") if hasattr(record, "get") else None
+    return [
+        {"name": str(p.get("file", "")).rsplit("/", 1)[-1], "why": str(p.get("why", "")),
+         "mirrors": str(p.get("mirrors", ""))}
+        for p in (raw if isinstance(raw, list) else []) if hasattr(p, "get")
+    ]  # fmt: skip
+
+
 def gpu_status(f: Any) -> tuple[str, str]:
     """(css class, one line): whether and where a file's kernels ran on a GPU."""
     checks = list(_get(f, "gpu_checks") or ())
@@ -467,6 +478,8 @@ def _files_html(manifest: Any) -> str:
             status = f'<span class="tag yanked">yanked: {esc(str(reason))}</span>'
         if _get(f, "held"):
             status += f' <span class="tag held">held back: {esc(str(_get(f, "held")))}</span>'
+        for patch in patches_of(record):
+            status += f' <span class="tag patched" title="{esc(patch["why"])}">patched: {esc(patch["name"])} ({esc(patch["mirrors"])})</span>'
         gpu_cls, gpu_text = gpu_status(f)
         sha = str(_get(f, "sha256") or "")
         size = _human_size(int(_get(f, "size") or 0))

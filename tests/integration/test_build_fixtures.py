@@ -111,6 +111,22 @@ def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Pa
     assert extra.name == "probe_dep" and extra.sha256 and len(extra.sha256) == 64
 
 
+def test_a_build_for_some_targets_imports_only_the_modules_they_make(
+    fixture_builds: dict[str, BuiltWheel],
+) -> None:
+    """gpu_probe_ext's recipe maps _sm80 to the 8.0 target ([verify] import-for-targets);
+    the fixture build, for targets without 8.0, lacks it and still verifies (issue 27: the
+    README's --arch 9.0a build of sageattention-stable failed on _qattn_sm80)."""
+    built = fixture_builds["gpu_probe_ext"]
+    with_80 = any(t.capability == (8, 0) for t in arch.parse_targets(SETTINGS.arch))
+    modules = wheelfile.read_wheel(built.wheel).extension_modules()
+    assert ("gpu_probe_ext._sm80" in modules) == with_80
+    report = json.loads(Path(built.outcome["verify_report"]).read_text())
+    imported = [r["module"] for r in report["imports"]]
+    assert imported == ["gpu_probe_ext._C", *(["gpu_probe_ext._sm80"] if with_80 else [])]
+    assert report["ok"] is True
+
+
 def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Path) -> None:
     report_file = tmp_path / "report.json"
     proc = run_wheelfactory(

@@ -305,7 +305,7 @@ def _verify(
 ) -> verify.VerifyReport:
     """Verify the finished wheel; a failure keeps it (and its report) in the work dir."""
     expect = replace(
-        verify.Expectation.of(finished.record, modules=request.recipe.import_modules),
+        verify.Expectation.of(finished.record, modules=request.recipe.modules_for(checked.targets)),
         python_tag=expected_python_tag(request.recipe, env.interpreter.tag),
     )
     report = verify.verify_wheel(

@@ -139,7 +139,7 @@ class CheckedRequest:
 def check_request(request: BuildRequest) -> CheckedRequest:
     """Everything that can be refused before anything is downloaded or created: the GPU
     targets for the CUDA, the torch release and its CUDA build, a stable-ABI floor, nvcc's
-    version, and a --source folder."""
+    version, a --source folder, and the CUDA of the torch the index serves (pip's dry run)."""
     targets = resolve_targets(request)
     releases.load().check_build(request.torch, request.cuda)
     torch = request.recipe.torch_pin(request.torch)  # a stable-ABI recipe refuses torch < floor
@@ -149,6 +149,8 @@ def check_request(request: BuildRequest) -> CheckedRequest:
         )
     toolchain = build_stage.find_toolchain()
     build_stage.check_cuda_matches(toolchain, request.cuda)
+    buildenv.check_torch_cuda(python=request.python, torch=request.torch, cuda=request.cuda,
+                              index_url=request.torch_index_url, cache=request.cache)  # fmt: skip
     return CheckedRequest(targets=targets, torch=torch, toolchain=toolchain, host=platforms.host())
 
 

@@ -181,6 +181,30 @@ def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
     assert not out.exists()  # refused before anything was prepared
 
 
+def test_a_failed_build_names_the_work_dir_it_keeps(tmp_path: Path) -> None:
+    """A build that fails after its (temp) work dir was made says where that dir is, in
+    the one ERROR line (issue 27: it was left behind unnamed). setup.py fails at once."""
+    tree = tmp_path / "broken_ext"
+    tree.mkdir()
+    (tree / "setup.py").write_text("raise SystemExit('broken_ext: this setup.py always fails')\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}  # the temp work dir lands here
+    (tmp_path / "tmp").mkdir()
+    proc = run_wheelfactory(
+        "build", "--source", tree, "--name", "broken_ext", "--torch", SETTINGS.torch,
+        "--cuda", SETTINGS.cuda, "--python", SETTINGS.python, "--arch", "9.0a",
+        "--out", tmp_path / "out", "--torch-index-url", SETTINGS.index_url, env=env,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(error) == 1, proc.stderr[-3000:]
+    m = re.search(r"\(work dir kept: (\S+); rerun with --work-dir \1 --resume", error[0])
+    assert m, error[0]
+    kept = Path(m.group(1))
+    assert kept.parent == tmp_path / "tmp" and kept.name.startswith("wheelfactory-broken-ext-")
+    assert (kept / "build.log").is_file()  # what the message points at is there
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Path) -> None:
     """Linked against an EMPTY stub, --as-needed drops libcuda.so.1; verify must refuse.
 

@@ -38,7 +38,7 @@ from wheelfactory import (
 )
 from wheelfactory import build as build_stage
 from wheelfactory.arch import GpuTarget
-from wheelfactory.errors import BuildError, ConfigError
+from wheelfactory.errors import BuildError, ConfigError, WheelfactoryError
 from wheelfactory.recipe import Fix, Recipe
 from wheelfactory.record import BuildRecord
 
@@ -158,6 +158,19 @@ def build(request: BuildRequest) -> BuildOutcome:
     """Build, finish (guard, repair, label) and verify one wheel; raise a WheelfactoryError."""
     checked = check_request(request)
     work = _fresh_work_dir(request)
+    try:
+        return _build_in(request, checked, work)
+    except WheelfactoryError as e:
+        e.args = (f"{e}{kept_work_dir(work)}",)  # same class, return code and tip
+        raise
+
+
+def kept_work_dir(work: Path) -> str:
+    """What a failed build's one line adds: its work dir is kept, and how to reuse it."""
+    return f" (work dir kept: {work}; rerun with --work-dir {work} --resume to reuse its sources and objects, or delete it)"
+
+
+def _build_in(request: BuildRequest, checked: CheckedRequest, work: Path) -> BuildOutcome:
     log.info(
         "building %s for torch %s, CUDA %s, targets %s (work dir %s)", request.recipe.name,
         request.torch, request.cuda, arch.torch_arch_list(checked.targets), work,

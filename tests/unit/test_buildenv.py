@@ -183,6 +183,9 @@ def test_torch_built_for_another_cuda_is_refused_before_any_download(
             check("2.13.0", "13.0")
         with pytest.raises(ConfigError, match=r"has no torch 2\.9\.1 for Python 3\.\d+: pass --torch-index-url"):
             check("2.9.1", "13.0")
+        # PyTorch's own per-CUDA index serves only that CUDA's builds: no dry run there
+        monkeypatch.setattr(buildenv, "default_torch_index_url", lambda cuda: server.url)
+        check("2.10.0", "13.0")
     assert not (cache / "envs").exists()  # nothing was made
 
 

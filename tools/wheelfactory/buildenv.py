@@ -395,6 +395,8 @@ def check_torch_cuda(
         return
     if index_url is not None:
         check_reachable(index_url, torch)  # pip would retry an unreachable host for minutes
+    if index_url == default_torch_index_url(cuda):
+        return  # PyTorch's per-CUDA index holds only that CUDA's builds
     found = torch_on_index(torch, cuda, python=base.version, index_url=index_url)
     if found is None:
         return

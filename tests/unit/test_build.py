@@ -322,13 +322,15 @@ def test_a_long_compile_shows_a_heartbeat_naming_step_elapsed_and_what_runs(
     build.run_build(tmp_path / "tree", build_env=env, composed=composed, out_dir=tmp_path / "dist",
                     log_file=tmp_path / "build.log")  # fmt: skip
     assert time.monotonic() - start >= 1.5
-    beats = [r for r in caplog.records if r.getMessage().startswith("  still in build, ")]
-    assert len(beats) >= 4, caplog.text
+    messages = [r.getMessage() for r in caplog.records]
+    first_step = next(i for i, m in enumerate(messages) if m.startswith("  compiling 1/3"))
+    beats = [r for r in caplog.records[first_step:] if r.getMessage().startswith("  still in build, ")]
+    assert len(beats) >= 3, caplog.text  # (one may come before, while setup.py starts)
     assert all(
         re.fullmatch(r"  still in build, \d+ s: compiling, step 1/3 done \(last: attn_sm90\.cu\)", r.getMessage())
         for r in beats
     ), caplog.text
-    # never silent for much longer than the interval once the compile started
-    times = [r.created for r in caplog.records if r.created >= beats[0].created - 1]
-    assert max(b - a for a, b in zip(times, times[1:])) < 0.2 + 0.3
+    # never silent for much longer than the interval once the compile started (1.5 s without)
+    times = [r.created for r in caplog.records[first_step:]]
+    assert max(b - a for a, b in zip(times, times[1:])) < 1.0, caplog.text
     assert not any(t.name.startswith("heartbeat-") for t in __import__("threading").enumerate())

@@ -119,10 +119,16 @@ def test_a_patch_that_no_longer_applies_fails_before_torch_is_fetched(
     (tmp_path / "src" / "pkg" / "kernel.cu").write_text("// kernel\nfloat scale = 2.0f;\n")  # upstream moved
     cache = tmp_path / "cache"
     monkeypatch.setenv("WHEELFACTORY_CACHE", str(cache))
-    code = cli.main([
-        "build", str(path), "--source", str(tmp_path / "src"), "--torch", "2.14.1", "--cuda", "13.0",
-        "--arch", "9.0a", "--out", str(tmp_path / "out"), "--torch-index-url", "http://127.0.0.1:9/simple",
-    ])  # fmt: skip
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # only the local index: no machine mirrors
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    from test_buildenv import _standin_torch_index  # torch's metadata, served on 127.0.0.1
+    from wheelfactory.serve import start_server
+
+    with start_server(_standin_torch_index(tmp_path / "index")) as server:
+        code = cli.main([
+            "build", str(path), "--source", str(tmp_path / "src"), "--torch", "2.11.0", "--cuda", "13.0",
+            "--arch", "9.0a", "--out", str(tmp_path / "out"), "--torch-index-url", server.url,
+        ])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0
     assert err[-1].startswith("ERROR: patch 0001-zero-scale.patch does not apply to the pinned source"), err

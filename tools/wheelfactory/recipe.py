@@ -177,7 +177,9 @@ class Recipe:
     build: BuildSettings = field(default_factory=BuildSettings)
     fixes: tuple[Fix, ...] = ()
     patches: tuple[Patch, ...] = ()
-    import_modules: tuple[str, ...] = ()
+    import_modules: tuple[str, ...] = ()  # [verify] import: every build makes these
+    # [verify] import-for-targets: module -> the GPU targets whose build makes it
+    target_modules: Mapping[str, tuple[GpuTarget, ...]] = field(default_factory=dict)
     known_bad: tuple[KnownBad, ...] = ()
     gpu_check: GpuCheckSpec | None = None
     sha256: str = ""  # of the recipe file's bytes, recorded in every wheel's build record
@@ -204,6 +206,15 @@ class Recipe:
 
     def patches_for(self, os: str) -> tuple[Patch, ...]:
         return tuple(p for p in self.patches if p.applies(os))
+
+    def modules_for(self, targets: tuple[GpuTarget, ...]) -> tuple[str, ...]:
+        """The modules a build for ``targets`` must import: [verify] import, plus each module
+        of import-for-targets that one of ``targets`` makes (matched by compute capability:
+        "9.0" in the recipe matches a 9.0a build)."""
+        built = {t.capability for t in targets}
+        made = [m for m, made_by in self.target_modules.items()
+                if any(t.capability in built for t in made_by)]  # fmt: skip
+        return (*self.import_modules, *made)
 
     def fixes_for(self, *, torch: str, cuda: str, python: str, os: str) -> tuple[Fix, ...]:
         return tuple(f for f in self.fixes if f.applies(torch=torch, cuda=cuda, python=python, os=os))
@@ -286,11 +297,14 @@ class _Reader:
         return dict(value)
 
 
-    def source_targets(self, key: builtins.str) -> dict[builtins.str, tuple[GpuTarget, ...]]:
+    def targets_table(
+        self, key: builtins.str, example_name: builtins.str
+    ) -> dict[builtins.str, tuple[GpuTarget, ...]]:
+        """A table of name = ["9.0a", ...] (source-targets, import-for-targets)."""
         value = self.table.get(key, {})
-        example = f'write {key} = {{ "csrc/*_sm90.cu" = ["9.0a"] }}'
+        example = f'write {key} = {{ "{example_name}" = ["9.0a"] }}'
         if not isinstance(value, dict):
-            self.fail("must be a table of glob = [targets]", example, key)
+            self.fail("must be a table of name = [targets]", example, key)
         out: dict[builtins.str, tuple[GpuTarget, ...]] = {}
         for glob, archs in value.items():
             if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
@@ -588,7 +602,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         links_driver=b.bool("links-driver"),
         no_gpu_shim=b.bool("no-gpu-shim"),
         msvc_flags=b.str_list("msvc-flags"),
-        source_targets=b.source_targets("source-targets"),
+        source_targets=b.targets_table("source-targets", "csrc/*_sm90.cu"),
         plain_arch_list=b.bool("plain-arch-list"),
         compress=compress,
     )
@@ -601,11 +615,15 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         raise RecipeError(f"{path}: [patch] must be an array of tables; write [[patch]]")
     patches = tuple(_parse_patch(path, f"patch.{i}", t) for i, t in enumerate(patches_raw))
 
-    v = _Reader(path, "verify", data.get("verify", {}), ("import",))
+    v = _Reader(path, "verify", data.get("verify", {}), ("import", "import-for-targets"))
     modules = v.str_list("import")
-    for module in modules:
+    target_modules = v.targets_table("import-for-targets", "pkg._sm90")
+    for module in (*modules, *target_modules):
         if not _MODULE_RE.match(module):
             v.fail(f"{module!r} is not a dotted module name", "write import = [\"pkg._ext\"]", "import")
+    for module in set(modules) & set(target_modules):
+        v.fail(f"{module!r} is in both import and import-for-targets",
+               "keep it in import (every build makes it) or in import-for-targets", "import-for-targets")  # fmt: skip
 
     bad_raw = data.get("known-bad", [])
     if not isinstance(bad_raw, list):
@@ -627,6 +645,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         fixes=fixes,
         patches=patches,
         import_modules=modules,
+        target_modules=target_modules,
         known_bad=known_bad,
         gpu_check=gpu_check,
         sha256=hashlib.sha256(text.encode()).hexdigest(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
 import urllib.parse
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wheelfactory import _proc, platforms
-from wheelfactory.errors import CommandFailedError, SourceError, ToolMissingError
+from wheelfactory.errors import CommandFailedError, NetworkError, SourceError, ToolMissingError
 from wheelfactory.hashing import sha256_hex
 from wheelfactory.recipe import Patch, Recipe, Source, display_path
 
@@ -104,30 +105,51 @@ def _git(args: list[str], cwd: Path) -> str:
     return _proc.run(["git", "-c", "advice.detachedHead=false", *args], cwd=cwd).stdout.strip()
 
 
+# git's (curl's, ssh's) words for "the host was not reached", as opposed to "the host said no"
+_NETWORK_FAILURES = re.compile(
+    r"Could not resolve (?:host|proxy)|Failed to connect|Couldn't connect|Connection (?:refused|timed out|reset)"
+    r"|Network is unreachable|No route to host|Temporary failure in name resolution"
+    r"|Name or service not known|Operation timed out"
+)
+
+
+def network_failure(output: str) -> str | None:
+    """The line of a failed fetch's output that says the host was not reached, or None."""
+    return next((line.strip() for line in output.splitlines() if _NETWORK_FAILURES.search(line)), None)
+
+
+def _unreachable(url: str, commit: str, reason: str) -> NetworkError:
+    host = urllib.parse.urlsplit(url).hostname or url
+    return NetworkError(
+        f"cannot reach {host} to fetch {url} (network or DNS: {reason.removeprefix('fatal: ')}):"
+        f" check your connection, or pass --source DIR with a checkout of commit {commit}"
+    )
+
+
 def fetch_git(url: str, commit: str, dest: Path) -> Path:
     """Check out exactly ``commit`` of ``url`` into ``dest`` (no .git history kept beyond it)."""
     dest.mkdir(parents=True, exist_ok=True)
     _git(["init", "-q"], dest)
-    try:
-        _git(["fetch", "-q", "--depth", "1", url, commit], dest)
-    except CommandFailedError:
+    git = ["git", "-c", "advice.detachedHead=false"]
+    shallow = _proc.run([*git, "fetch", "-q", "--depth", "1", url, commit], cwd=dest, check=False)
+    if shallow.returncode != 0:
+        reason = network_failure(shallow.stdout)
+        if reason:
+            raise _unreachable(url, commit, reason)
         # Some servers refuse fetching an unadvertised commit: fetch all, then pick it.
         log.info("shallow fetch of %s refused; fetching the full history", commit)
-        try:
-            _git(
-                [
-                    "fetch",
-                    "-q",
-                    url,
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                dest,
-            )
-        except CommandFailedError as e:
+        full = _proc.run(
+            [*git, "fetch", "-q", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"],
+            cwd=dest, check=False,
+        )  # fmt: skip
+        if full.returncode != 0:
+            reason = network_failure(full.stdout)
+            if reason:
+                raise _unreachable(url, commit, reason)
+            log.error("%s", full.stdout.rstrip())
             raise SourceError(
                 f"cannot fetch {url}: check the URL and your network, or pass --source DIR"
-            ) from e
+            )
     try:
         _git(["checkout", "-q", commit], dest)
     except CommandFailedError as e:

@@ -170,6 +170,22 @@ def test_checks_of_other_bytes_or_unknown_files_are_refused(tmp_path: Path) -> N
         replace(check(w, "pass"), verdict="maybe")
 
 
+@pytest.mark.parametrize(("torch", "chosen"), [("2.10.0+cu130", True), ("2.9.1+cu130", False)])
+def test_select_checks_a_stable_abi_wheel_at_exactly_its_floor(torch: str, chosen: bool) -> None:
+    """A machine with the floor torch can run a stable-ABI wheel, so it checks it."""
+    name = "demo_ext-1.0.0+cu130torchabi-cp310-abi3-any.whl"  # any: fits every host
+    entry = {"filename": name, "sha256": "a" * 64, "url": f"files/{name}", "covers": [],
+             "build_record": {"targets": ["9.0a"], "stable_abi_floor": "2.10"}}  # fmt: skip
+    machine = gpucheck.Machine(python=Path("python"), python_version="3.12", torch=torch,
+                               torch_cuda="13.0", gpu="NVIDIA H200", capability=(9, 0))  # fmt: skip
+    got, skipped = gpucheck.select([entry], "demo-ext", machine, index_root="https://idx.example.org/w")
+    assert [c.filename for c in got] == ([name] if chosen else [])
+    if chosen:
+        assert got[0].index_view == "https://idx.example.org/w/cu130/torchabi/simple/"
+    else:
+        assert skipped == [f"{name}: built for torch abi, this machine has {torch}"]
+
+
 def test_stable_abi_wheel_covers_more_torch_views(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     stable = make_wheel(

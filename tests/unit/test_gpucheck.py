@@ -171,8 +171,11 @@ def test_checks_of_other_bytes_or_unknown_files_are_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("torch", "chosen"), [("2.10.0+cu130", True), ("2.9.1+cu130", False)])
-def test_select_checks_a_stable_abi_wheel_at_exactly_its_floor(torch: str, chosen: bool) -> None:
+def test_select_checks_a_stable_abi_wheel_at_exactly_its_floor(torch: str, chosen: bool, monkeypatch) -> None:
     """A machine with the floor torch can run a stable-ABI wheel, so it checks it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # select reads the host: not its torch (if any)
     name = "demo_ext-1.0.0+cu130torchabi-cp310-abi3-any.whl"  # any: fits every host
     entry = {"filename": name, "sha256": "a" * 64, "url": f"files/{name}", "covers": [],
              "build_record": {"targets": ["9.0a"], "stable_abi_floor": "2.10"}}  # fmt: skip

@@ -117,7 +117,8 @@ def test_a_real_check_that_hangs_is_an_error_and_the_wheel_stays_held(tmp_path: 
     script = tmp_path / "hang.py"
     script.write_text("import time\ntime.sleep(120)\n")
     spec = GpuCheckSpec(script=script, args={}, min_cosine=0.99, timeout=3)
-    machine = gpucheck.Machine(python=Path(sys.executable), python_version="3.12", torch="2.14.1+cu130",
+    here = "{}.{}".format(*sys.version_info[:2])
+    machine = gpucheck.Machine(python=Path(sys.executable), python_version=here, torch="2.14.1+cu130",
                                torch_cuda="13.0", gpu="NVIDIA H200", capability=(9, 0))  # fmt: skip
     entry = load_manifest(idx).by_filename[wheel.name]
     candidate = gpucheck.Candidate(filename=wheel.name, sha256=entry.sha256, targets=("9.0a",), path=wheel)

@@ -94,7 +94,7 @@ def gpu_capabilities(torch):
 
 def _index_root():
     """The index root URL, or "" when the build did not know it (nor does $WHEELFACTORY_INDEX_URL)."""
-    return (os.environ.get(_INDEX_ENV) or BUILD["index_root"] or "").rstrip("/")
+    return (os.environ.get(_INDEX_ENV) or BUILD["index_url"] or "").rstrip("/")
 
 
 # Said instead of a URL when the index root is unknown: where to find it, never a made-up host.

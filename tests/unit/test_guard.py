@@ -164,7 +164,7 @@ def test_stable_abi_wheel_loads_at_exactly_its_floor(tmp_path, monkeypatch, vers
     """torch_floor "2.10" means torch 2.10 itself loads it (the build was checked against
     2.10's C-shim exports); only what is below refuses."""
     info = GuardInfo(package="sageattention", version="2.2.0+cu130torchabi", cuda="13.0",
-                     torch="abi", torch_floor="2.10", targets=("9.0a",), index_root=ROOT)
+                     torch="abi", torch_floor="2.10", targets=("9.0a",), index_url=ROOT)
     run_guard(tmp_path, info, fake_torch(version, "13.0", [(9, 0)]), monkeypatch)
     msg = guard_error(tmp_path, info, fake_torch("2.9.9+cu130", "13.0", [(9, 0)]), monkeypatch)
     assert "this Python has torch 2.9.9+cu130" in msg

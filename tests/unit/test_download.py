@@ -112,3 +112,31 @@ def test_a_listing_that_never_ends_is_bounded(fake, tmp_path):
         str(errors[0]),
     ), errors[0]
     assert len(listing_requests(before)) == github.MAX_PAGES
+
+
+def _published(index, name: str, sha256: str):
+    from wheelfactory.manifest import Manifest, PublishedFile, save_manifest
+
+    save_manifest(index, Manifest(files=(PublishedFile(
+        filename=name, project="demo-ext", version="1.0+cu130torch2.14", sha256=sha256,
+        size=len(wheel_bytes(name)), url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z"),)))  # fmt: skip
+    return index
+
+
+@pytest.mark.parametrize("source", ["release", "run"])
+def test_a_wheel_published_with_other_bytes_is_refused(fake, tmp_path, source):
+    """A published wheel never changes: a download whose bytes differ from the manifest's
+    hash for that name is refused, from a release and from a run."""
+    import hashlib
+
+    def fetch(out, index):
+        if source == "release":
+            return download.download_release(client(fake), "wheels", out, index=index)
+        return download.download_run(client(fake), 77, out, index=index)
+
+    same = _published(tmp_path / "same", W1, hashlib.sha256(wheel_bytes(W1)).hexdigest())
+    assert {f.path.name: f.status for f in fetch(tmp_path / "a", same).files}[W1] == "known"
+    other = _published(tmp_path / "other", W1, hashlib.sha256(b"the published bytes").hexdigest())
+    with pytest.raises(PublishError, match=re.escape(f"hash differs from the published file: {W1} (manifest")) as e:
+        fetch(tmp_path / "b", other)
+    assert "\n" not in str(e.value) and "never changes" in str(e.value)

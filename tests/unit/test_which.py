@@ -279,6 +279,18 @@ def test_stable_abi_wheel_serves_every_torch_from_its_floor_in_the_users_view() 
     assert not below.ok
 
 
+@pytest.mark.parametrize("torch", ["2.10.0+cu130", "2.10.1+cu130"])
+def test_stable_abi_wheel_is_advised_at_exactly_its_floor(torch: str) -> None:
+    """floor 2.10 includes torch 2.10 itself: the user of 2.10 gets the stable-ABI wheel."""
+    stable = wheel("sageattention", "2.2.1+cu130torchabi", "cp310", LINUX, SA2_TARGETS)
+    stable["filename"] = stable["filename"].replace("-cp310-cp310-", "-cp310-abi3-")
+    stable["build_record"] = {"targets": SA2_TARGETS, "stable_abi_floor": "2.10"}
+    advice = which.advise(machine(python="3.13", torch=torch, torch_cuda="13.0", gpus=(H100,)),
+                          "sageattention", [stable], index_root=ROOT)  # fmt: skip
+    assert advice.ok and advice.wheel == stable["filename"], advice
+    assert advice.command == f"python -m pip install sageattention --extra-index-url {ROOT}/cu130/torchabi/simple/"
+
+
 def test_comfyui_portable_python_gets_the_command_in_its_own_form(tmp_path) -> None:
     """ComfyUI portable: python_embeded\\python.exe beside a python3X._pth file, no venv, not
     on PATH. The layout is made on disk as the portable build unpacks it."""

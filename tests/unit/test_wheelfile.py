@@ -117,9 +117,9 @@ def test_a_member_that_inflates_past_the_ratio_is_refused_unread(tmp_path: Path)
     w = make_wheel(tmp_path / "a")
     bomb = _with_members(w, tmp_path / w.name, {"demo_ext/weights.bin": b"\0" * (8 << 20)})  # 8 KB -> 8 MiB
     assert bomb.stat().st_size < 64 << 10
-    with pytest.raises(WheelError, match=r"demo_ext/weights.bin expands \d+x, over the 100x ratio limit; refusing it unread"):
+    with pytest.raises(WheelError, match=r"'demo_ext/weights.bin' expands \d+x, over the 100x ratio limit; refusing it unread"):
         wheelfile.read_wheel(bomb)
-    with pytest.raises(WheelError, match="weights.bin expands"):  # what unpacking opens it with
+    with pytest.raises(WheelError, match="weights.bin. expands"):  # what unpacking opens it with
         wheelfile.archive_files(bomb)
 
 
@@ -128,7 +128,7 @@ def test_a_record_that_inflates_is_refused_in_bounded_memory(tmp_path: Path) -> 
     w = make_wheel(tmp_path / "a")
     bomb = _with_members(w, tmp_path / w.name, {}, record_extra=b"\n" * (64 << 20))
     assert bomb.stat().st_size < 100 << 10
-    with pytest.raises(WheelError, match=r"RECORD expands \d+x, over the 100x ratio limit"):
+    with pytest.raises(WheelError, match=r"RECORD' expands \d+x, over the 100x ratio limit"):
         wheelfile.read_wheel(bomb)
 
 
@@ -156,7 +156,7 @@ def test_member_count_and_sizes_are_capped(tmp_path: Path) -> None:
     many = _with_members(w, tmp_path / w.name, {f"demo_ext/m{i}.py": b"" for i in range(30)})
     with pytest.raises(WheelError, match=r"it has 34 members, over the 20 limit; refusing it unread"):
         wheelfile.archive_files(many, wheelfile.ArchiveLimits(members=20))
-    with pytest.raises(WheelError, match=r"METADATA expands to \d+ bytes, over the 100 byte member limit"):
+    with pytest.raises(WheelError, match=r"METADATA' expands to \d+ bytes, over the 100 byte limit"):
         wheelfile.read_wheel(w, limits=wheelfile.ArchiveLimits(member_bytes=100))
     with pytest.raises(WheelError, match=r"it expands to \d+ bytes, over the 300 byte limit"):
         wheelfile.read_wheel(w, limits=wheelfile.ArchiveLimits(total_bytes=300))
@@ -214,3 +214,19 @@ def test_the_record_check_is_linear_in_the_members(tmp_path: Path) -> None:
         CountingName.compared = 0
         assert wheelfile.check_record(zf, dist_info, files) == []
     assert CountingName.compared < 10 * n, CountingName.compared  # quadratic: about n*n/2
+
+
+def test_a_directory_that_understates_the_ratio_is_caught_by_the_file_size(tmp_path: Path) -> None:
+    """The compressed sizes in the directory are the sender's word: claim the bomb is stored
+    at full size, and the whole file's ratio still gives it away."""
+    import struct
+
+    w = make_wheel(tmp_path / "a")
+    bomb = _with_members(w, tmp_path / w.name, {"demo_ext/weights.bin": b"\0" * (8 << 20)})
+    data = bytearray(bomb.read_bytes())
+    at = data.rindex(b"demo_ext/weights.bin") - 46
+    assert data[at : at + 4] == b"PK\x01\x02"  # its central directory entry
+    struct.pack_into("<I", data, at + 20, 8 << 20)  # compressed size := expanded size
+    bomb.write_bytes(bytes(data))
+    with pytest.raises(WheelError, match=r": it expands \d+x, over the 100x ratio limit"):
+        wheelfile.archive_files(bomb)

@@ -45,7 +45,6 @@ from wheelfactory.errors import ConfigError, WheelfactoryError
 from wheelfactory.record import RECORD_NAME, BuildRecord, RecordError
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class ArchiveLimits:
     """What a wheel may hold, checked from the zip's central directory before any member
@@ -66,7 +65,10 @@ class ArchiveLimits:
 
 
 LIMITS = ArchiveLimits()
-_TOO_BIG = "refusing it unread (a zip bomb?); rebuild the wheel, or raise wheelfile.ArchiveLimits if a real one needs more"
+_TOO_BIG = (
+    "refusing it unread (a zip bomb?); rebuild the wheel, or raise wheelfile.ArchiveLimits"
+    " if a real one needs more"
+)
 _HASHES = ("sha256", "sha384", "sha512")  # PEP 376/427: md5 and sha1 are not allowed
 # Python extension modules: name.cpython-311-x86_64-linux-gnu.so, name.abi3.so, name.so,
 # name.cp311-win_amd64.pyd, name.pyd
@@ -163,7 +165,8 @@ def check_members(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits = LIMIT
     the central directory only: no member is read."""
     infos = zf.infolist()
     if len(infos) > limits.members:
-        raise _refuse(path, f"it has {len(infos)} members, over the {limits.members} limit", _TOO_BIG)
+        why = f"it has {len(infos)} members, over the {limits.members} limit"
+        raise _refuse(path, why, _TOO_BIG)
     seen: set[str] = set()
     folders: set[str] = set()  # every parent folder of a file: "a/b/c" -> "a", "a/b"
     total = 0
@@ -180,17 +183,21 @@ def check_members(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits = LIMIT
         folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
         size = info.file_size
         if size > limits.member_bytes:
-            raise _refuse(path, f"{name} expands to {size} bytes, over the {limits.member_bytes} byte member limit", _TOO_BIG)
+            why = f"{name!r} expands to {size} bytes, over the {limits.member_bytes} byte limit"
+            raise _refuse(path, why, _TOO_BIG)
         if size > limits.ratio_floor and size > limits.ratio * info.compress_size:
             ratio = size // max(info.compress_size, 1)
-            raise _refuse(path, f"{name} expands {ratio}x, over the {limits.ratio}x ratio limit", _TOO_BIG)
+            why = f"{name!r} expands {ratio}x, over the {limits.ratio}x ratio limit"
+            raise _refuse(path, why, _TOO_BIG)
         total += size
     if total > limits.total_bytes:
-        raise _refuse(path, f"it expands to {total} bytes, over the {limits.total_bytes} byte limit", _TOO_BIG)
+        why = f"it expands to {total} bytes, over the {limits.total_bytes} byte limit"
+        raise _refuse(path, why, _TOO_BIG)
     # the ratio of the whole file too: the directory's compressed sizes are the sender's word
     on_disk = path.stat().st_size
     if total > limits.ratio_floor and total > limits.ratio * on_disk:
-        raise _refuse(path, f"it expands {total // max(on_disk, 1)}x, over the {limits.ratio}x ratio limit", _TOO_BIG)
+        why = f"it expands {total // max(on_disk, 1)}x, over the {limits.ratio}x ratio limit"
+        raise _refuse(path, why, _TOO_BIG)
     files = [i.filename for i in infos if not i.filename.endswith("/")]
     clash = next((n for n in files if n in folders), None)
     if clash is not None:
@@ -199,7 +206,9 @@ def check_members(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits = LIMIT
 
 
 @contextmanager
-def open_archive(path: Path, limits: ArchiveLimits = LIMITS) -> Iterator[tuple[zipfile.ZipFile, list[str]]]:
+def open_archive(
+    path: Path, limits: ArchiveLimits = LIMITS
+) -> Iterator[tuple[zipfile.ZipFile, list[str]]]:
     """Open a wheel as a zip checked by ``check_members``: (the zip, its file names). A zip
     that is corrupt, on opening or while it is read inside the ``with``, is a WheelError."""
     try:
@@ -261,7 +270,9 @@ def check_record(
                 recorded[row[0]] = (row[1], row[2])
     except (UnicodeDecodeError, csv.Error) as e:
         return [f"RECORD cannot be read ({e})"]
-    problems = [f"{n} is not listed in RECORD" for n in files if n not in recorded and n not in unsigned]
+    problems = [
+        f"{n} is not listed in RECORD" for n in files if n not in recorded and n not in unsigned
+    ]
     for name, (digest, size_field) in recorded.items():
         if name in unsigned:
             continue
@@ -285,7 +296,9 @@ def check_record(
     return problems
 
 
-def read_wheel(path: str | Path, *, check_hashes: bool = True, limits: ArchiveLimits = LIMITS) -> Wheel:
+def read_wheel(
+    path: str | Path, *, check_hashes: bool = True, limits: ArchiveLimits = LIMITS
+) -> Wheel:
     """Open and check a wheel (see the module docstring); raise WheelError naming the problem."""
     path = Path(path)
     try:
@@ -300,7 +313,8 @@ def read_wheel(path: str | Path, *, check_hashes: bool = True, limits: ArchiveLi
             for needed in ("WHEEL", "METADATA"):
                 if f"{dist_info}/{needed}" not in files:
                     raise _refuse(path, f"{dist_info}/{needed} is missing")
-            wheel_meta = parse_headers(_read_limited(zf, f"{dist_info}/WHEEL", limits.metadata_bytes, path))
+            raw_wheel = _read_limited(zf, f"{dist_info}/WHEEL", limits.metadata_bytes, path)
+            wheel_meta = parse_headers(raw_wheel)
             raw_meta = _read_limited(zf, f"{dist_info}/METADATA", limits.metadata_bytes, path)
             if check_hashes:
                 problems = check_record(zf, dist_info, files, limits)

@@ -15,7 +15,10 @@ without caps fails on its own instead of taking the machine with it.
 The bombs:
 - record-1gib: RECORD inflates to 1 GiB (its rows, then blank lines);
 - member-1gib: a package file inflates to 1 GiB, listed in RECORD with its real hash;
-- record-64mib: the 67 KB wheel whose RECORD inflates to 64 MiB (issue 25).
+- record-64mib: the 67 KB wheel whose RECORD inflates to 64 MiB (issue 25);
+- members-100k: 100,000 empty files, each in RECORD (issue 25: the check took 3 min);
+- members-19k: the same with 19,000, just under the member cap: a sound wheel, checked in
+  full (every member hashed), to show the check is linear at the cap.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def _hash(data: bytes) -> str:
 
 
 def make_bomb(out: Path, kind: str) -> Path:
-    """A wheel in ``out`` whose RECORD (record-*) or a package file (member-1gib) inflates."""
+    """A wheel in ``out`` whose RECORD (record-*) or a package file (member-1gib) inflates,
+    or with many members (members-<N>k)."""
     out.mkdir(parents=True)
     path = out / FILENAME
     small = {
@@ -55,6 +59,9 @@ def make_bomb(out: Path, kind: str) -> Path:
         f"{DIST_INFO}/METADATA": METADATA.encode(),
         f"{DIST_INFO}/WHEEL": WHEEL.encode(),
     }
+    if kind.startswith("members-"):  # members-100k: many empty files, each in RECORD
+        count = int(kind.removeprefix("members-").removesuffix("k")) * 1000
+        small.update({f"{NAME}/m{i}.py": b"" for i in range(count)})
     rows = [f"{n},{_hash(d)},{len(d)}\n".encode() for n, d in small.items()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, data in small.items():
@@ -105,7 +112,9 @@ def run_measured(argv: list[str], mem_limit_mb: int) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bombs", default="record-1gib,member-1gib,record-64mib")
+    parser.add_argument(
+        "--bombs", default="record-1gib,member-1gib,record-64mib,members-100k,members-19k"
+    )
     parser.add_argument("--mem-limit-mb", type=int, default=2048, help="address-space cap per run")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()

@@ -230,3 +230,32 @@ def test_a_directory_that_understates_the_ratio_is_caught_by_the_file_size(tmp_p
     bomb.write_bytes(bytes(data))
     with pytest.raises(WheelError, match=r": it expands \d+x, over the 100x ratio limit"):
         wheelfile.archive_files(bomb)
+
+
+def test_too_many_members_are_refused_before_zipfile_parses_the_directory(tmp_path: Path, monkeypatch) -> None:
+    """issue 25: 100k members took 3 min; a million would take zipfile itself seconds and
+    hundreds of MB just to list. The end record's count and size are checked first."""
+    w = make_wheel(tmp_path / "a")
+    many = _with_members(w, tmp_path / w.name, {f"demo_ext/m{i}.py": b"" for i in range(30)})
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("zipfile parsed the directory of a zip over the caps")
+
+    monkeypatch.setattr(zipfile, "ZipFile", no_parse)
+    with pytest.raises(WheelError, match=r"it has 34 members, over the 20 limit"):
+        wheelfile.archive_files(many, wheelfile.ArchiveLimits(members=20))
+    with pytest.raises(WheelError, match=r"its zip directory is \d+ bytes, over the 1000 byte limit"):
+        wheelfile.archive_files(many, wheelfile.ArchiveLimits(directory_bytes=1000))
+
+
+def test_an_end_record_that_understates_the_count_is_caught_after_parsing(tmp_path: Path) -> None:
+    import struct
+
+    w = make_wheel(tmp_path / "a")
+    many = _with_members(w, tmp_path / w.name, {f"demo_ext/m{i}.py": b"" for i in range(30)})
+    data = bytearray(many.read_bytes())
+    at = data.rindex(b"PK\x05\x06")  # the end-of-central-directory record
+    struct.pack_into("<HH", data, at + 8, 1, 1)  # "1 member" (zipfile reads them all anyway)
+    many.write_bytes(bytes(data))
+    with pytest.raises(WheelError, match=r"it has 34 members, over the 20 limit"):
+        wheelfile.archive_files(many, wheelfile.ArchiveLimits(members=20))

@@ -62,6 +62,7 @@ class ArchiveLimits:
     ratio_floor: int = 1 << 20  # below this size, a member (or archive) may compress any amount
     metadata_bytes: int = 1 << 20  # METADATA, WHEEL, build record: PyPI's largest are a few 100 KB
     record_bytes: int = 16 << 20  # RECORD: about 200 bytes a member, 20,000 members = 4 MiB
+    directory_bytes: int = 4 << 20  # the zip's central directory: torch's is 1.2 MB (94 B a member)
 
 
 LIMITS = ArchiveLimits()
@@ -205,6 +206,22 @@ def check_members(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits = LIMIT
     return files
 
 
+def _check_directory_size(path: Path, limits: ArchiveLimits) -> None:
+    """Refuse from the end-of-central-directory record alone, before zipfile parses the
+    directory into one object a member (a 50 MB zip of a million empty members costs
+    seconds and hundreds of MB to parse). The count may lie; the byte size bounds it."""
+    with path.open("rb") as fh:
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # stable since Python 2
+    if end is None:
+        return  # not a zip: zipfile.ZipFile says so next
+    count, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    if count > limits.members:
+        raise _refuse(path, f"it has {count} members, over the {limits.members} limit", _TOO_BIG)
+    if size > limits.directory_bytes:
+        why = f"its zip directory is {size} bytes, over the {limits.directory_bytes} byte limit"
+        raise _refuse(path, why, _TOO_BIG)
+
+
 @contextmanager
 def open_archive(
     path: Path, limits: ArchiveLimits = LIMITS
@@ -212,6 +229,7 @@ def open_archive(
     """Open a wheel as a zip checked by ``check_members``: (the zip, its file names). A zip
     that is corrupt, on opening or while it is read inside the ``with``, is a WheelError."""
     try:
+        _check_directory_size(path, limits)
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise _refuse(path, f"it is not a valid zip archive ({e})", "rebuild or re-download it") from e

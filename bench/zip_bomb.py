@@ -40,7 +40,9 @@ NAME = "demo_ext"
 VERSION = "1.0.0+cu130torch2.14"
 DIST_INFO = f"{NAME}-{VERSION}.dist-info"
 FILENAME = f"{NAME}-{VERSION}-py3-none-any.whl"
-METADATA = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\nRequires-Dist: torch==2.14.*\n\n"
+METADATA = (
+    f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\nRequires-Dist: torch==2.14.*\n\n"
+)
 WHEEL = "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 CHUNK = 1 << 20
 
@@ -117,13 +119,21 @@ def main() -> int:
     )
     parser.add_argument("--mem-limit-mb", type=int, default=2048, help="address-space cap per run")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--make", nargs=2, metavar=("KIND", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:
+        wheel = make_bomb(Path(args.make[1]), args.make[0])
+        with zipfile.ZipFile(wheel) as zf:
+            print(f"{wheel}\t{sum(i.file_size for i in zf.infolist())}")
+        return 0
     results = []
     with tempfile.TemporaryDirectory(prefix="wf-zip-bomb-") as tmp:
         for kind in args.bombs.split(","):
-            wheel = make_bomb(Path(tmp) / kind, kind)
-            with zipfile.ZipFile(wheel) as zf:
-                inflated = sum(i.file_size for i in zf.infolist())
+            # built in a child: a forked child starts with its parent's peak RSS on Linux,
+            # so this process stays small for the measured runs it forks
+            made = [sys.executable, __file__, "--make", kind, str(Path(tmp) / kind)]
+            out = subprocess.run(made, check=True, capture_output=True, text=True).stdout
+            wheel, inflated = Path(out.split("\t")[0]), int(out.split("\t")[1])
             size = wheel.stat().st_size
             commands = {
                 "verify": ["verify", str(wheel)],
@@ -131,7 +141,8 @@ def main() -> int:
             }
             for command, cli_args in commands.items():
                 argv = [sys.executable, "-m", "wheelfactory", *cli_args]
-                row = {"bomb": kind, "command": command, "wheel_bytes": size, "inflated_bytes": inflated}
+                row = {"bomb": kind, "command": command, "wheel_bytes": size}
+                row["inflated_bytes"] = inflated
                 row.update(run_measured(argv, args.mem_limit_mb))
                 results.append(row)
                 print(

@@ -13,7 +13,7 @@ import pytest
 from _index_wheels import make_wheel
 from _records import record_json
 from wheelfactory import cli, publish, source, verify
-from wheelfactory.errors import PublishError, RecipeError, SourceError
+from wheelfactory.errors import PublishError, RecipeError
 from wheelfactory.recipe import load_recipe
 
 PATCH = """Zero the scale (a stand-in for a real fix), for the tests.

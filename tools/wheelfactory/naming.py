@@ -74,8 +74,7 @@ class TorchPin:
     @property
     def minor(self) -> str:
         """"2.14" """
-        v = Version(self.version)
-        return f"{v.major}.{v.minor}"
+        return torch_minor(self.version)
 
     @property
     def is_stable_abi(self) -> bool:
@@ -98,10 +97,8 @@ class TorchPin:
 
 def _public_torch(torch: str) -> str:
     """"2.14.1+cu130" -> "2.14.1", refusing what is not a torch version in one line."""
-    try:
-        return Version(torch).public
-    except InvalidVersion as e:
-        raise ConfigError(f"{torch!r} is not a torch version like 2.14.1") from e
+    torch_minor(torch)  # the one check of a torch version's form
+    return Version(torch).public
 
 
 INDEX_URL_ENV = "WHEELFACTORY_INDEX_URL"

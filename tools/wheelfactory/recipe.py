@@ -621,9 +621,9 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     v = _Reader(path, "verify", data.get("verify", {}), ("import", "import-for-targets", "names"))
     modules = v.str_list("import")
     names = v.str_list("names")
-    for name in names:
-        if not _MODULE_RE.match(name) or "." not in name:
-            v.fail(f"{name!r} is not a module.attribute name", 'write names = ["sageattention.sageattn"]', "names")
+    for attribute in names:
+        if not _MODULE_RE.match(attribute) or "." not in attribute:
+            v.fail(f"{attribute!r} is not a module.attribute name", 'write names = ["sageattention.sageattn"]', "names")
     target_modules = v.targets_table("import-for-targets", "pkg._sm90")
     for module in (*modules, *target_modules):
         if not _MODULE_RE.match(module):

@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 from wheelfactory import atomicfile
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.naming import WheelLabel, parse_wheel
+from wheelfactory.record import target_problem
 from wheelfactory.retry import with_retries
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,24 @@ UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # A published filename: what packaging accepts, and nothing a path or markup could abuse.
 _SAFE_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl$")
+# A torch minor a stable-ABI file covers ("2.15"): it names a view folder, cu130/torch2.15.
+_TORCH_MINOR_RE = re.compile(r"^\d{1,3}\.\d{1,3}$")
+# A GPU arch of the gate ("9.0", "12.0").
+_GATE_ARCH_RE = re.compile(r"^\d{1,3}\.\d$")
+# The largest size recorded: integers beyond 2**53 lose digits in JavaScript (the landing
+# page reads the sizes), and no wheel comes near it.
+MAX_SIZE = 2**53 - 1
+
+
+def _check_types(item: object, name: str, types: Mapping[str, tuple[type, ...]]) -> None:
+    """Each field of a manifest entry has its JSON type; ``true`` is not a size, although
+    bool is an int to isinstance."""
+    for key, expected in types.items():
+        value = getattr(item, key)
+        ok = bool in expected if isinstance(value, bool) else isinstance(value, expected)
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+            raise PublishError(f"{name}: {key} is {shown}, of the wrong type; fix manifest.json")
 
 
 def format_upload_time(moment: datetime) -> str:
@@ -109,6 +128,10 @@ def _check_url(url: str, filename: str) -> None:
 VERDICTS = ("pass", "fail", "refused", "error")
 
 
+_CHECK_TEXT = ("filename", "sha256", "arch", "gpu", "torch", "date", "verdict", "detail", "checker")
+_CHECK_TYPES = {k: (str,) for k in _CHECK_TEXT}
+
+
 @dataclass(frozen=True, kw_only=True)
 class GpuCheck:
     """One run of a wheel's kernels on a GPU (gpucheck.py), signed off by its checker."""
@@ -127,11 +150,13 @@ class GpuCheck:
     checker: str = ""  # what ran it, where
 
     def __post_init__(self) -> None:
+        _check_types(self, f"GPU check of {self.filename!r}", _CHECK_TYPES)
         if self.verdict not in VERDICTS:
             raise PublishError(f"GPU check of {self.filename}: verdict {self.verdict!r} is not one of {VERDICTS}")
         for name in ("cosine", "max_abs_error", "tflops"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf"))):
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or value != value or value in (float("inf"), float("-inf"))):
                 raise PublishError(f"GPU check of {self.filename}: {name} must be a finite number or null")
 
     def to_json(self) -> dict[str, Any]:
@@ -145,6 +170,21 @@ class GpuCheck:
             return cls(**data)
         except TypeError as e:
             raise PublishError(f"a GPU check entry is incomplete ({e}); fix the results file") from e
+
+
+_OPTIONAL_STR = (str, type(None))
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    **{k: (str,) for k in ("filename", "project", "version", "sha256", "url", "upload_time")},
+    **{
+        k: _OPTIONAL_STR
+        for k in ("requires_python", "metadata_sha256", "yank_reason", "provenance_url", "held")
+    },
+    "size": (int,),
+    "yanked": (bool,),
+    "build_record": (Mapping, type(None)),
+    "covers": (tuple,),
+    "gpu_checks": (tuple,),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +211,7 @@ class PublishedFile:
     gpu_checks: tuple[GpuCheck, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_types(self, f"manifest entry {self.filename!r}", _ENTRY_TYPES)
         label = check_filename(self.filename)
         self.__dict__["label"] = label  # fills the cached_property: parse the name once
         if label.project != self.project:
@@ -183,8 +224,18 @@ class PublishedFile:
             value = getattr(self, name)
             if value is not None and not _SHA256_RE.match(value):
                 raise PublishError(f"{self.filename}: {name} is not 64 lowercase hex digits")
-        if not isinstance(self.size, int) or self.size < 0:
-            raise PublishError(f"{self.filename}: size must be a non-negative integer")
+        if not 0 <= self.size <= MAX_SIZE:
+            raise PublishError(f"{self.filename}: size must be a whole number of bytes, 0 to {MAX_SIZE}")
+        for minor in self.covers:
+            if not isinstance(minor, str) or not _TORCH_MINOR_RE.match(minor):
+                shown = repr(minor)[:40]
+                raise PublishError(f"{self.filename}: covers entry {shown} is not a torch minor like \"2.15\"; fix manifest.json")
+        if self.build_record is not None:
+            targets = self.build_record.get("targets") or []
+            for target in targets if isinstance(targets, list | tuple) else [targets]:
+                problem = target_problem(target)
+                if problem:
+                    raise PublishError(f"{self.filename}: build record {problem}; fix manifest.json")
         if not UPLOAD_TIME_RE.match(self.upload_time):
             msg = f"{self.filename}: upload_time {self.upload_time!r} is not PEP 700"
             raise PublishError(msg + " (yyyy-mm-ddThh:mm:ss.ffffffZ)")
@@ -283,6 +334,9 @@ class Manifest:
 
     def __post_init__(self) -> None:
         check_index_url(self.index_url)
+        for arch in self.gpu_gate:
+            if not isinstance(arch, str) or not _GATE_ARCH_RE.match(arch):
+                raise PublishError(f"gpu_gate arch {arch!r} is not like \"9.0\"; fix manifest.json or --gpu-gate")
         ordered = tuple(sorted(self.files, key=lambda f: f.filename))
         names = [f.filename for f in ordered]
         dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})

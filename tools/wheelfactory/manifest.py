@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 from packaging.utils import canonicalize_name
 
 from wheelfactory import atomicfile
+from wheelfactory.confine import relative_path_problem
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.naming import WheelLabel, parse_wheel
 from wheelfactory.record import target_problem
@@ -45,14 +46,14 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 # PEP 700: yyyy-mm-ddThh:mm:ss.ffffffZ (UTC, microseconds)
-UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$", re.ASCII)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # A published filename: what packaging accepts, and nothing a path or markup could abuse.
 _SAFE_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl$")
 # A torch minor a stable-ABI file covers ("2.15"): it names a view folder, cu130/torch2.15.
-_TORCH_MINOR_RE = re.compile(r"^\d{1,3}\.\d{1,3}$")
+_TORCH_MINOR_RE = re.compile(r"^[0-9]+\.[0-9]+$")  # as resources/manifest.schema.json
 # A GPU arch of the gate ("9.0", "12.0").
-_GATE_ARCH_RE = re.compile(r"^\d{1,3}\.\d$")
+_GATE_ARCH_RE = re.compile(r"^[0-9]+\.[0-9]$")
 # The largest size recorded: integers beyond 2**53 lose digits in JavaScript (the landing
 # page reads the sizes), and no wheel comes near it.
 MAX_SIZE = 2**53 - 1
@@ -93,7 +94,7 @@ def check_filename(filename: str) -> WheelLabel:
     Refuses path separators, markup characters and anything packaging does not parse, and
     wheels without a ``+cuXYZtorchX.Y`` label (they belong to no view).
     """
-    if not _SAFE_FILENAME_RE.match(filename) or ".." in filename:
+    if not _SAFE_FILENAME_RE.fullmatch(filename) or ".." in filename:
         msg = (
             f"refusing wheel filename {filename!r}: only letters, digits and . _ + ! - are"
             " allowed; rename the file to its PEP 427 name"
@@ -121,8 +122,9 @@ def _check_url(url: str, filename: str) -> None:
     if parts.scheme or parts.netloc or url.startswith("/") or parts.query or parts.fragment:
         msg = f"URL {url!r} of {filename} must be http(s) or relative to the index root"
         raise PublishError(msg + "; fix the store's URL")
-    if any(seg in ("", ".", "..") for seg in url.split("/")):
-        raise PublishError(f"URL {url!r} of {filename} must not contain empty, . or .. segments")
+    problem = relative_path_problem(url)  # a local file's URL is its path under the index
+    if problem:
+        raise PublishError(f"URL {url!r} of {filename} {problem}; fix the store's URL")
 
 
 VERDICTS = ("pass", "fail", "refused", "error")
@@ -222,21 +224,24 @@ class PublishedFile:
             raise PublishError(msg + f" {label.version!r}; fix the manifest entry")
         for name in ("sha256", "metadata_sha256"):
             value = getattr(self, name)
-            if value is not None and not _SHA256_RE.match(value):
+            if value is not None and not _SHA256_RE.fullmatch(value):
                 raise PublishError(f"{self.filename}: {name} is not 64 lowercase hex digits")
         if not 0 <= self.size <= MAX_SIZE:
-            raise PublishError(f"{self.filename}: size must be a whole number of bytes, 0 to {MAX_SIZE}")
+            msg = f"{self.filename}: size must be a whole number of bytes, 0 to {MAX_SIZE}"
+            raise PublishError(msg + "; fix manifest.json")
         for minor in self.covers:
-            if not isinstance(minor, str) or not _TORCH_MINOR_RE.match(minor):
-                shown = repr(minor)[:40]
-                raise PublishError(f"{self.filename}: covers entry {shown} is not a torch minor like \"2.15\"; fix manifest.json")
+            # each names a view folder: cu130/torch<minor>/simple/
+            if not isinstance(minor, str) or not _TORCH_MINOR_RE.fullmatch(minor):
+                msg = f"{self.filename}: covers entry {repr(minor)[:40]} is not a torch minor"
+                raise PublishError(msg + ' like "2.15"; fix manifest.json')
         if self.build_record is not None:
             targets = self.build_record.get("targets") or []
             for target in targets if isinstance(targets, list | tuple) else [targets]:
                 problem = target_problem(target)
                 if problem:
-                    raise PublishError(f"{self.filename}: build record {problem}; fix manifest.json")
-        if not UPLOAD_TIME_RE.match(self.upload_time):
+                    msg = f"{self.filename}: build record {problem}; fix manifest.json"
+                    raise PublishError(msg)
+        if not UPLOAD_TIME_RE.fullmatch(self.upload_time):
             msg = f"{self.filename}: upload_time {self.upload_time!r} is not PEP 700"
             raise PublishError(msg + " (yyyy-mm-ddThh:mm:ss.ffffffZ)")
         if not self.yanked and self.yank_reason is not None:
@@ -335,8 +340,9 @@ class Manifest:
     def __post_init__(self) -> None:
         check_index_url(self.index_url)
         for arch in self.gpu_gate:
-            if not isinstance(arch, str) or not _GATE_ARCH_RE.match(arch):
-                raise PublishError(f"gpu_gate arch {arch!r} is not like \"9.0\"; fix manifest.json or --gpu-gate")
+            if not isinstance(arch, str) or not _GATE_ARCH_RE.fullmatch(arch):
+                msg = f"gpu_gate arch {repr(arch)[:40]} is not like \"9.0\""
+                raise PublishError(msg + "; fix manifest.json or --gpu-gate")
         ordered = tuple(sorted(self.files, key=lambda f: f.filename))
         names = [f.filename for f in ordered]
         dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})

@@ -59,7 +59,9 @@ _GATE_ARCH_RE = re.compile(r"^[0-9]+\.[0-9]$")
 MAX_SIZE = 2**53 - 1
 
 
-def _check_types(item: object, name: str, types: Mapping[str, tuple[type, ...]]) -> None:
+def _check_types(
+    item: object, name: str, types: Mapping[str, tuple[type, ...]], *, fix: str
+) -> None:
     """Each field of a manifest entry has its JSON type; ``true`` is not a size, although
     bool is an int to isinstance."""
     for key, expected in types.items():
@@ -67,7 +69,7 @@ def _check_types(item: object, name: str, types: Mapping[str, tuple[type, ...]])
         ok = bool in expected if isinstance(value, bool) else isinstance(value, expected)
         if not ok:
             shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
-            raise PublishError(f"{name}: {key} is {shown}, of the wrong type; fix manifest.json")
+            raise PublishError(f"{name}: {key} is {shown}, of the wrong type; {fix}")
 
 
 def format_upload_time(moment: datetime) -> str:
@@ -152,7 +154,8 @@ class GpuCheck:
     checker: str = ""  # what ran it, where
 
     def __post_init__(self) -> None:
-        _check_types(self, f"GPU check of {self.filename!r}", _CHECK_TYPES)
+        name = f"GPU check of {str(self.filename)[:100]!r}"
+        _check_types(self, name, _CHECK_TYPES, fix="fix the results file or manifest.json")
         if self.verdict not in VERDICTS:
             raise PublishError(f"GPU check of {self.filename}: verdict {self.verdict!r} is not one of {VERDICTS}")
         for name in ("cosine", "max_abs_error", "tflops"):
@@ -213,7 +216,8 @@ class PublishedFile:
     gpu_checks: tuple[GpuCheck, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_types(self, f"manifest entry {self.filename!r}", _ENTRY_TYPES)
+        name = f"manifest entry {str(self.filename)[:100]!r}"
+        _check_types(self, name, _ENTRY_TYPES, fix="fix manifest.json")
         label = check_filename(self.filename)
         self.__dict__["label"] = label  # fills the cached_property: parse the name once
         if label.project != self.project:

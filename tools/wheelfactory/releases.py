@@ -280,7 +280,7 @@ def _parse_release(where: str, data: Any) -> TorchRelease:
     )
     version = table.get("version")
     problem = release_version_problem(version) if isinstance(version, str) else "is not a string"
-    if problem:
+    if problem or not isinstance(version, str):
         raise _fail(where, f"version {version!r} {problem}", 'write version = "2.8.0"')
     where = f"{where} ({version})"
     released = table.get("released")

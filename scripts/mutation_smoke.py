@@ -70,8 +70,8 @@ BREAKS = (
     Break(
         "strict views: Requires-Dist does not pin the torch minor",
         "tools/wheelfactory/naming.py",
-        '    return f"torch=={torch_minor(torch)}.*"',
-        '    return "torch"',
+        '        return f"torch>={self.floor}" if self.floor is not None else f"torch=={self.minor}.*"',
+        '        return f"torch>={self.floor}" if self.floor is not None else "torch"',
         ("tests/unit/test_label.py", "tests/unit/test_verify.py", "tests/unit/test_publish.py"),
     ),
     Break(

@@ -26,18 +26,21 @@ def plan_cells() -> tuple[planning.Cell, ...]:
 
 def cell_file(cell: planning.Cell) -> PublishedFile:
     interp, abi = cell.wheel_tags
-    version = naming.labelled_version(cell.version, cell.cuda, cell.torch_label)
+    version = cell.pin.labelled_version(cell.version, cell.cuda)
     tag = PLATFORM_TAGS[platforms.get(cell.platform).name]
     name = f"{cell.recipe.replace('-', '_')}-{version}-{interp}-{abi}-{tag}.whl"
     record = {"targets": list(cell.targets), "torch": cell.torch, "cuda": cell.cuda}
     if cell.stable_abi_floor:
         record["stable_abi_floor"] = cell.stable_abi_floor
     stable = cell.torch_label == naming.STABLE_ABI
+    # A stable-ABI cell's covers: its torch minors ("2.10"), after the CPythons for abi3
+    # ("3.10", ..., "torch2.10"); the manifest's covers holds the torch minors only.
+    minors = [c.removeprefix("torch") for c in cell.covers if c.startswith("torch")]
     return PublishedFile(
         filename=name, project=cell.recipe, version=version,
         sha256=hashlib.sha256(name.encode()).hexdigest(), size=23_700_000,
         url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z", build_record=record,
-        covers=tuple(cell.covers) if stable else (),
+        covers=tuple(minors or cell.covers) if stable else (),
     )
 
 

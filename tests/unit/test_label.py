@@ -158,6 +158,6 @@ def test_strip_debug_removes_debug_sections_only(tmp_path: Path) -> None:
 def test_requires_dist_pins_the_torch_minor_or_the_floor() -> None:
     from wheelfactory import naming
 
-    assert naming.torch_requirement("2.14.1+cu130") == "torch==2.14.*"
-    assert naming.torch_requirement("2.9.0") == "torch==2.9.*"
-    assert naming.torch_requirement("2.14.1", stable_abi_floor="2.10") == "torch>=2.10"
+    assert naming.TorchPin("2.14.1+cu130").requirement == "torch==2.14.*"
+    assert naming.TorchPin("2.9.0").requirement == "torch==2.9.*"
+    assert naming.TorchPin("2.14.1", floor="2.10").requirement == "torch>=2.10"

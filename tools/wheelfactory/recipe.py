@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 from wheelfactory import arch, platforms
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, RecipeError
+from wheelfactory.naming import TorchPin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -171,6 +172,17 @@ class Recipe:
         where = self.path or self.name
         msg = f"{where}: no [[targets]] rule covers CUDA {cuda}; add one or pass --arch"
         raise RecipeError(msg)
+
+    def torch_pin(self, torch: str) -> TorchPin:
+        """The pin of a build of this recipe against ``torch``: one torch minor, or every
+        torch from the stable-ABI floor on (refusing a torch below the floor)."""
+        floor = self.matrix.stable_abi_floor
+        if floor is not None and Version(TorchPin(torch).minor) < Version(floor):
+            raise ConfigError(
+                f"{self.path or self.name} builds stable-ABI wheels for torch >= {floor}, not"
+                f" {torch}: pass --torch {floor}.0 or newer"
+            )
+        return TorchPin(torch, floor=floor)
 
     def fixes_for(self, *, torch: str, cuda: str, python: str, os: str) -> tuple[Fix, ...]:
         return tuple(f for f in self.fixes if f.applies(torch=torch, cuda=cuda, python=python, os=os))

@@ -21,6 +21,7 @@ from typing import Any
 
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, WheelfactoryError
+from wheelfactory.naming import TorchPin
 from wheelfactory.recipe import KnownBad  # the recipe's [[known-bad]] entries, as recorded
 
 RECORD_NAME = "wheelfactory-build.json"
@@ -95,6 +96,11 @@ class BuildRecord:
             problem = target_problem(target)
             if problem:
                 raise RecordError(f"{problem}; rebuild the wheel with wheelfactory")
+
+    @property
+    def torch_pin(self) -> TorchPin:
+        """The torch this wheel is pinned to, as the record says."""
+        return TorchPin(self.torch, floor=self.stable_abi_floor)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -94,7 +94,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from wheelfactory import arch, buildenv, pipeline
+    from wheelfactory import arch, buildenv, cache, pipeline
     from wheelfactory.cli import _build_summary as summary
     from wheelfactory.errors import ConfigError
     from wheelfactory.recipe import default_recipe, load_recipe
@@ -128,7 +128,7 @@ def execute(args: argparse.Namespace) -> int:
         targets=arch.parse_targets(args.arch) if args.arch else None,
         out_dir=args.out,
         torch_index_url=buildenv.resolve_torch_index_url(args.torch_index_url, args.cuda),
-        cache=buildenv.cache_dir(),
+        cache=cache.cache_dir(),
         work_dir=args.work_dir,
         resume=args.resume,
         jobs=args.jobs,

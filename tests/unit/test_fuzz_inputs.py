@@ -210,8 +210,9 @@ ENTRY_KEYS = sorted(json.loads(PUBLISHED_TREE["manifest.json"])["files"][0])
 journal_paths = st.sampled_from(
     ["../victim", "/tmp/victim", "..\\victim", "C:victim", "files/../../victim", "index.html", ""]
 ) | st.text(max_size=12)
+op_names = st.sampled_from(["delete", "replace", "chmod"]) | json_values
 journal_ops = st.lists(
-    st.tuples(st.sampled_from(["delete", "replace", "chmod"]), journal_paths, journal_paths).map(
+    st.tuples(op_names, journal_paths, journal_paths).map(
         lambda t: list(t[:2]) if t[0] == "delete" else list(t)
     ),
     max_size=3,

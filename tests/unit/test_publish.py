@@ -354,6 +354,8 @@ def test_a_journal_naming_paths_outside_the_index_is_refused(
         {"state": "commit", "ops": [["delete", "C:victim"]]},
         {"state": "commit"},  # no ops: not a journal (was a KeyError traceback)
         {"state": "commit", "ops": [["chmod", "x"]]},
+        {"state": "commit", "ops": [[["delete"], "x"]]},
+        [["delete", "../victim"]],
     ]
     for journal in hostile:
         (idx / pub.JOURNAL_NAME).write_text(json.dumps(journal))

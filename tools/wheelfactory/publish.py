@@ -273,12 +273,15 @@ def _journal_ops(index: Path, data: Any) -> list[list[str]]:
     the journal is a file in a folder others may write, and its ops rename and delete."""
     where = str(index / JOURNAL_NAME)
     ops = data.get("ops") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("state") not in ("prepare", "commit") or not isinstance(ops, list):
-        raise PublishError(f"{where} is not a wheelfactory journal; nothing was changed: move it away and run again")
+    if not isinstance(ops, list) or data.get("state") not in ("prepare", "commit"):
+        msg = f"{where} is not a wheelfactory journal; nothing was changed"
+        raise PublishError(msg + ": move it away and run again")
     for op in ops:
-        arity = {"replace": 3, "delete": 2}.get(op[0]) if isinstance(op, list) and op else None
+        name = op[0] if isinstance(op, list) and op and isinstance(op[0], str) else None
+        arity = {"replace": 3, "delete": 2}.get(name) if name else None
         if arity is None or len(op) != arity:
-            raise PublishError(f"{where}: operation {str(op)[:80]!r} is not replace or delete; move the journal away")
+            msg = f"{where}: operation {str(op)[:80]!r} is not replace or delete"
+            raise PublishError(msg + "; nothing was changed: move the journal away")
         for path in op[1:]:
             confine(index, path, what=where)
     return ops

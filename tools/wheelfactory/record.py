@@ -11,6 +11,7 @@ errors (the record ends up in manifest.json, which must stay strict JSON).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -128,11 +129,18 @@ def target_problem(target: object) -> str | None:
     """Why a recorded GPU target is not one arch.py parses ("9.0a", "8.9+PTX"), or None."""
     if not isinstance(target, str):
         return f"target {str(target)[:40]!r} is not a string like \"9.0a\""
+    if not _parses(target):
+        return f"target {target[:40]!r} is not a GPU target like 9.0, 9.0a, 12.0f or 8.9+PTX"
+    return None
+
+
+@functools.lru_cache(maxsize=256)  # a manifest repeats a handful of targets thousands of times
+def _parses(target: str) -> bool:
     try:
         GpuTarget.parse(target)
     except ConfigError:
-        return f"target {target[:40]!r} is not a GPU target like 9.0, 9.0a, 12.0f or 8.9+PTX"
-    return None
+        return False
+    return True
 
 
 def strict_json(raw: bytes, *, where: str, limit: int = RECORD_LIMIT) -> Any:

@@ -92,6 +92,9 @@ json_values = st.recursive(
 junk = st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
 odd_records = (
     st.sampled_from([b"[" * 100_000 + b"]" * 100_000, b'{"torch": NaN}', b"Infinity"])
+    | st.sampled_from([["9.0a", "sm_9x"], ["9.0a+PTX"], ["../x"], [90]]).map(  # targets
+        lambda targets: json.dumps({**RECORD, "targets": targets}).encode()
+    )
     | json_values.map(lambda v: json.dumps(v, allow_nan=True).encode())
     | st.dictionaries(st.sampled_from(sorted(RECORD)), json_values, max_size=3).map(
         lambda patch: json.dumps({**RECORD, **patch}, allow_nan=True).encode()

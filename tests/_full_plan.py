@@ -33,14 +33,13 @@ def cell_file(cell: planning.Cell) -> PublishedFile:
     if cell.stable_abi_floor:
         record["stable_abi_floor"] = cell.stable_abi_floor
     stable = cell.torch_label == naming.STABLE_ABI
-    # A stable-ABI cell's covers: its torch minors ("2.10"), after the CPythons for abi3
-    # ("3.10", ..., "torch2.10"); the manifest's covers holds the torch minors only.
-    minors = [c.removeprefix("torch") for c in cell.covers if c.startswith("torch")]
     return PublishedFile(
         filename=name, project=cell.recipe, version=version,
         sha256=hashlib.sha256(name.encode()).hexdigest(), size=23_700_000,
         url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z", build_record=record,
-        covers=tuple(minors or cell.covers) if stable else (),
+        # as publish lists it: for the torch it was built and verified against (a plan
+        # cell's `covers` is another thing: the CPythons and torch minors it serves)
+        covers=(naming.torch_minor(cell.torch),) if stable else (),
     )
 
 

@@ -11,7 +11,7 @@ from wheelfactory import cli, naming, resources
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
-SCHEMA = json.loads((resources.RESOURCES / "plan.schema.json").read_text())
+SCHEMA = json.loads((resources.PLAN_SCHEMA).read_text())
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from wheelfactory.recipe import Matrix, Recipe, TargetRule, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
-SCHEMA = json.loads((resources.RESOURCES / "plan.schema.json").read_text())
+SCHEMA = json.loads((resources.PLAN_SCHEMA).read_text())
 TABLE = releases.load()
 
 

@@ -34,7 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from wheelfactory import atomicfile
+from wheelfactory import atomicfile, naming
 from wheelfactory.confine import relative_path_problem
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.naming import WheelLabel, parse_wheel
@@ -342,7 +342,8 @@ class Manifest:
     gpu_gate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_index_url(self.index_url)
+        if self.index_url:  # validated on read too: it reaches pip commands and pages
+            naming.index_url(self.index_url, given_as="index URL")
         for arch in self.gpu_gate:
             if not isinstance(arch, str) or not _GATE_ARCH_RE.fullmatch(arch):
                 msg = f"gpu_gate arch {repr(arch)[:40]} is not like \"9.0\""
@@ -435,25 +436,7 @@ def normalize_index_url(url: str) -> str:
     url = url.strip()
     if not url:
         return ""
-    url = url.rstrip("/") + "/"
-    check_index_url(url)
-    return url
-
-
-def check_index_url(url: str) -> None:
-    """"" or an http(s) URL with a host and no query, fragment, quotes or markup."""
-    if not url:
-        return
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or parts.query
-        or parts.fragment
-        or any(c in url for c in "\"'<>` \\")
-    ):
-        msg = f"index URL {url!r} must be the http(s) URL of the index root"
-        raise ConfigError(msg + " (e.g. https://owner.github.io/wheelfactory/); fix --index-url")
+    return naming.index_url(url, given_as="index URL").rstrip("/") + "/"
 
 
 def _is_url(index: str | os.PathLike[str]) -> bool:

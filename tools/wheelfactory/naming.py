@@ -104,11 +104,36 @@ def _public_torch(torch: str) -> str:
         raise ConfigError(f"{torch!r} is not a torch version like 2.14.1") from e
 
 
+INDEX_URL_ENV = "WHEELFACTORY_INDEX_URL"
+# What an index root may hold: it is printed into pip commands that users paste into a
+# shell, the landing page and which.py, so nothing a shell or a terminal would act on
+# ($, `, ;, |, &, quotes, spaces, globs, escapes) is accepted.
+_INDEX_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=,:/-]*)?")
+
+
+def index_url(value: str, *, given_as: str = "--index-url") -> str:
+    """The index's public root URL, checked where it is first given (a flag, the
+    environment, a manifest): http(s), a host, a path of plain URL characters."""
+    url = value.strip()
+    if not _INDEX_URL_RE.fullmatch(url):
+        shown = value[:200] if value.isprintable() else ascii(value)[:200]
+        raise ConfigError(
+            f"{given_as} {shown!r} is not a plain http(s) URL (a host, a port, a path of letters,"
+            " digits and ._~%+=,:/-): fix --index-url to the index root, e.g. https://example.org/wheels/"
+        )
+    return url
+
+
 def view_path(cuda: str, torch: str | None = None) -> str:
-    """Strict view "cu130/torch2.14", or the per-CUDA view "cu130" when torch is None."""
+    """The one rule for index views: the strict view "cu130/torch2.14" of a torch
+    ("2.14.1+cu130", "2.14"), the stable-ABI view "cu130/torchabi" (torch "abi"), or the
+    per-CUDA view "cu130" when torch is None. which.py, guard_template.py and landing.js
+    keep copies (they run where wheelfactory is not installed); tests/unit/test_view_path.py
+    checks each against this one."""
     if torch is None:
         return cuda_tag(cuda)
-    return f"{cuda_tag(cuda)}/torch{torch_minor(torch)}"
+    minor = STABLE_ABI if torch == STABLE_ABI else torch_minor(torch)
+    return f"{cuda_tag(cuda)}/torch{minor}"
 
 
 @dataclass(frozen=True)

@@ -161,11 +161,7 @@ def build(request: BuildRequest) -> BuildOutcome:
         request.torch, request.cuda, arch.torch_arch_list(checked.targets), work,
     )  # fmt: skip
     stages: dict[str, float] = {}
-    with _stage("env", stages):
-        env = buildenv.prepare_env(
-            python=request.python, torch=request.torch, cuda=request.cuda,
-            index_url=request.torch_index_url, cache=request.cache,
-        )  # fmt: skip
+    # the sources first: a pin or a patch that fails costs seconds, torch's env gigabytes
     with _stage("source", stages):
         prepared = source.prepare_source(
             request.recipe,
@@ -173,7 +169,13 @@ def build(request: BuildRequest) -> BuildOutcome:
             local=request.source_dir,
             cache=request.cache,
             resume=request.resume,
+            target_os=checked.host.os,
         )
+    with _stage("env", stages):
+        env = buildenv.prepare_env(
+            python=request.python, torch=request.torch, cuda=request.cuda,
+            index_url=request.torch_index_url, cache=request.cache,
+        )  # fmt: skip
     with _stage("build", stages):
         built, changes, fixes = _compile(request, checked, env, prepared, work)
     record = _new_record(request, checked, env, prepared, built, changes, fixes, stages)

@@ -89,7 +89,10 @@ def repair_step(
         changes=changes,
         fixes=fixes,
         prepared=prepared,
-        index_url=env.get("WHEELFACTORY_INDEX_URL") or None,  # passed into the container by cibw-env
+        # passed into the container by cibw-env
+        index_url=naming.index_url(url, given_as=f"${naming.INDEX_URL_ENV}")
+        if (url := env.get(naming.INDEX_URL_ENV))
+        else None,
         nvcc=nvcc,
         python=sys.version.split()[0],
         tools={"wheelfactory": __version__, **{t: _installed(t) or "none" for t in _TOOLS}},

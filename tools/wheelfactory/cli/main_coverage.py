@@ -44,10 +44,10 @@ def execute(args: argparse.Namespace) -> int:
         )
         raise CoverageError(msg)
     if report.held:
-        first = report.held[0]
+        row = report.held[0]
         msg = (
             f"{len(report.held)} of {len(report.rows)} required wheels are held out of {args.index}"
-            f" (first: {first.filename}: {' '.join(str(first.held).split())[:120]}); run their GPU"
+            f" (first: {row.filename}: {' '.join(str(row.held).split())[:120]}); run their GPU"
             " check (wheelfactory gpu-check), or yank them and publish a fixed build"
         )
         raise CoverageError(msg)

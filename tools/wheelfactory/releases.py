@@ -264,25 +264,29 @@ def _parse_variant(where: str, data: Any) -> Variant:
     return Variant(cuda=cuda, platforms=tuple(sorted(listed, key=platform_key)), pythons=pythons)
 
 
+def release_version_problem(version: str) -> str | None:
+    """Why ``version`` is not a plain final torch release "X.Y.Z" (no epoch, pre, post, dev
+    or local part: cibw-env pins it as torch==X.Y.Z+cuXYZ and the views are named after
+    X.Y), or None."""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return "is not a version"
+    if parsed.epoch or parsed.is_prerelease or parsed.is_postrelease or parsed.local:
+        return "is not a final release (it has an epoch, pre, post, dev or local part)"
+    if str(parsed) != version or len(parsed.release) != 3:
+        return f'is not in full form "{parsed.major}.{parsed.minor}.{parsed.micro}"'
+    return None
+
+
 def _parse_release(where: str, data: Any) -> TorchRelease:
     table = _check_keys(
         where, data, ("version", "released", "pythons", "pypi-cuda", "sources", "note", "variant")
     )
     version = table.get("version")
-    try:
-        parsed = Version(str(version))
-    except InvalidVersion:
-        parsed = None
-    if not isinstance(version, str) or parsed is None or parsed.is_prerelease or parsed.local:
-        raise _fail(
-            where, f"version {version!r} is not a final torch release", 'write version = "2.8.0"'
-        )
-    if str(parsed) != version or len(parsed.release) != 3:
-        raise _fail(
-            where,
-            f"version {version!r} is not in full form",
-            f'write "{parsed.major}.{parsed.minor}.{parsed.micro}"',
-        )
+    problem = release_version_problem(version) if isinstance(version, str) else "is not a string"
+    if problem or not isinstance(version, str):
+        raise _fail(where, f"version {version!r} {problem}", 'write version = "2.8.0"')
     where = f"{where} ({version})"
     released = table.get("released")
     if released is not None and (not isinstance(released, str) or not _DATE_RE.match(released)):

@@ -35,11 +35,20 @@ def execute(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "a", encoding="utf-8") as f:
             f.write(text)
-    if not report.complete:
+    if report.missing:
         first = report.missing[0].cell.id
+        held = f", and {len(report.held)} held for a GPU check" if report.held else ""
         msg = (
             f"{len(report.missing)} of {len(report.rows)} required wheels are missing from"
-            f" {args.index} (first: {first}); build them: wheelfactory plan --missing --index {args.index}"
+            f" {args.index} (first: {first}){held}; build them: wheelfactory plan --missing --index {args.index}"
+        )
+        raise CoverageError(msg)
+    if report.held:
+        row = report.held[0]
+        msg = (
+            f"{len(report.held)} of {len(report.rows)} required wheels are held out of {args.index}"
+            f" (first: {row.filename}: {' '.join(str(row.held).split())[:120]}); run their GPU"
+            " check (wheelfactory gpu-check), or yank them and publish a fixed build"
         )
         raise CoverageError(msg)
     return 0

@@ -107,6 +107,7 @@ RUNS: dict[str, Run] = {
              "tests/fixtures/stable_ext.toml --source tests/fixtures/stable_ext"),
         ),  # fmt: skip
         check="ls dist/stable_ext-0.2.0+cu130torchabi-cp310-abi3-manylinux_*_x86_64.whl",
+        pypi=True,
     ),
     "wheelfactory publish dist/*.whl --index site/ --index-url https://example.org/wheels": Run(
         why="dist/ holds the fixture wheels; serve runs in the background on a free port while"

@@ -104,15 +104,16 @@ def test_doc_block_runs(
         for built in fixture_builds.values():
             shutil.copy2(built.wheel, repo / "dist")
     venv_bin = torch_venv(tmp_path / "user-venv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items()
+           if k != "VIRTUAL_ENV" and (run.pypi or not k.startswith("PIP_"))}  # fmt: skip
     env.update(
         # the user's Python first; then wheelfactory, as after the README's first block
         PATH=os.pathsep.join([str(venv_bin), str(Path(sys.executable).parent), env["PATH"]]),
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
         WHEELFACTORY_TORCH_INDEX_URL=SETTINGS.index_url,  # as the fixture builds get torch
     )
     if not run.pypi:
-        env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=pypi_stand_in, PIP_NO_CACHE_DIR="1")
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=pypi_stand_in, PIP_NO_CACHE_DIR="1",
+                   PIP_DISABLE_PIP_VERSION_CHECK="1")  # fmt: skip
     script = script_of(block, served_index, free_port())
     proc = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script], cwd=repo, env=env,

@@ -70,6 +70,9 @@ def torch_venv(path: Path) -> Path:
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     (Path(purelib) / "_torch_env.pth").write_text(f"{site_packages(torch_env())}\n")
+    # the venv's own old setuptools would hide the torch env's, which torch requires
+    subprocess.run([path / "bin" / "python", "-m", "pip", "uninstall", "-q", "-y", "setuptools"],
+                   check=True, capture_output=True)  # fmt: skip
     return path / "bin"
 
 

@@ -124,7 +124,7 @@ def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltW
     with the same code reuse them (WHEELFACTORY_TEST_REBUILD=1 forces a fresh build into a
     tmp dir).
     """
-    from wheelfactory import buildenv
+    from wheelfactory import cache
 
     rebuild = os.environ.get("WHEELFACTORY_TEST_REBUILD") == "1"
     built: dict[str, BuiltWheel] = {}
@@ -132,7 +132,7 @@ def fixture_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltW
         if rebuild:
             out = tmp_path_factory.mktemp(f"fixture-{name}")
         else:
-            out = buildenv.cache_dir() / "test-fixture-wheels" / f"{name}-{_fixture_key(name)}"
+            out = cache.cache_dir() / "test-fixture-wheels" / f"{name}-{_fixture_key(name)}"
             out.mkdir(parents=True, exist_ok=True)
         outcome_file = out / "outcome.json"
         log_file = out / "build-output.txt"

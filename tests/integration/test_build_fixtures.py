@@ -29,7 +29,7 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     wheel = built.wheel
     info = naming.parse_wheel(wheel.name)
     assert info.project == naming.parse_wheel(f"{name}-0-py3-none-any.whl").project
-    assert info.version == naming.labelled_version(upstream_version, SETTINGS.cuda, SETTINGS.torch)
+    assert info.version == naming.TorchPin(SETTINGS.torch).labelled_version(upstream_version, SETTINGS.cuda)
     record = wheelfile.read_wheel(wheel).build_record  # sound wheel, strict v2 record
     assert record is not None and record.version == 2
     assert (f"{info.python_tags[0]}-{info.abi_tags[0]}",) == (record.python_tag,)
@@ -45,7 +45,7 @@ def _check_wheel(built: BuiltWheel, name: str, upstream_version: str, tmp_path: 
     requires = [
         ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")
     ]
-    assert naming.torch_requirement(SETTINGS.torch) in requires
+    assert naming.TorchPin(SETTINGS.torch).requirement in requires
     # nothing of torch, the CUDA runtime or the driver is vendored
     libs = [n for n in names if ".libs/" in n]
     assert repair.forbidden(libs, repair.load_excludes("linux")) == []

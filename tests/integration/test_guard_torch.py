@@ -46,7 +46,7 @@ def _import(python: Path, root: Path, code: str, **env: str) -> subprocess.Compl
 
 def info(**kw) -> GuardInfo:
     base = dict(package="guardprobe", version="1.0.0+cu130torch2.14", cuda="13.0",
-                torch="2.14", targets=("9.0a", "12.0a"), index_root=ROOT)
+                torch="2.14", targets=("9.0a", "12.0a"), index_url=ROOT)
     base.update(kw)
     return GuardInfo(**base)
 

@@ -382,3 +382,171 @@ def test_served_which_py_reads_the_manifest(served_index, tmp_path) -> None:
     assert not any("manifest not read" in n for n in data["notes"])
     torch_cmd = '"torch==2.14.*" --index-url https://download.pytorch.org/whl/cu130'
     assert torch_cmd in data["problems"][0]
+
+
+# --------------------------------------------------------------------------- first visit
+
+FIRST_SCREEN = {"width": PHONE, "height": 844}  # a 390 x 844 phone (iPhone 12 to 15)
+
+
+def _published_index(tmp_path: Path, wheels: list[tuple[str, str, str, str]]):
+    """Publish sageattention wheels ((CUDA tag, torch, CPython tag, platform tag)) made by
+    tests/_index_wheels.py into a real index (publish.publish, landing page included) and
+    serve it on 127.0.0.1; yield its root URL."""
+    from _index_wheels import make_wheel
+    from _records import record_json
+    from wheelfactory import publish
+
+    site = tmp_path / "site"
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    paths = [make_wheel(tmp_path / "wheels", name="sageattention", version="2.2.0", cuda=cuda,
+                        torch=torch, python_tag=py, abi_tag=py, platform_tag=plat,
+                        build_record=record_json(
+                            package="sageattention", targets=SA2, torch=f"{torch}.0",
+                            package_version=f"2.2.0+cu{cuda}torch{torch}",
+                            torch_requirement=f"torch=={torch}.*", cuda=f"{cuda[:-1]}.{cuda[-1]}",
+                            python_tag=f"{py}-{py}",
+                            platform="windows-amd64" if plat == "win_amd64" else "linux-x86_64"))
+             for cuda, torch, py, plat in wheels]
+    publish.publish(paths, site, index_url=root)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root
+    server.shutdown()
+    server.server_close()
+
+
+def first_view(pg) -> dict:
+    """What the page shows before the visitor touches anything."""
+    setup = {k: pg.input_value(f"#sel-{k}") for k in ("project", "platform", "gpu", "python",
+                                                       "torch", "cuda")}
+    return {"setup": setup, "ok": pg.get_attribute("#result", "data-ok") == "1",
+            "verdict": pg.inner_text("#verdict"),
+            "pip": pg.inner_text("#cmd-pip") if pg.is_visible("#cmd-pip") else None}
+
+
+def assert_which_agrees(root: str, files: list, shown: dict) -> None:
+    """The page's first command is which.advise()'s for a machine with the shown setup."""
+    s = shown["setup"]
+    advice = which.advise(machine(s["platform"], s["python"], s["torch"], s["cuda"]),
+                          s["project"], files, index_root=root)
+    assert advice.ok, advice.render()
+    assert shown["pip"] == advice.command
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+def test_windows_visitor_starts_on_a_covered_setup(browser, full_plan_root, width) -> None:
+    """Every planned cell published: the newest torch and CUDA have no Windows wheels, yet a
+    Windows visitor's first view, defaults untouched, is a covered sageattention command."""
+    pg, errors = open_page(browser, full_plan_root, width=width,
+                           user_agent=USER_AGENTS["windows"])
+    shown = first_view(pg)
+    assert shown["setup"]["platform"] == "windows-amd64"
+    assert shown["setup"]["project"] == "sageattention"
+    assert shown["ok"] and shown["verdict"] == "This setup is covered.", shown
+    assert shown["pip"].startswith("python -m pip install sageattention --extra-index-url ")
+    assert pg.is_visible("#cmd-portable")
+    assert_which_agrees(full_plan_root, list(full_plan_manifest().files), shown)
+    # The newest setup covered there: torch 2.15 through the stable-ABI wheels.
+    assert (shown["setup"]["torch"], shown["setup"]["python"]) == ("2.15", "3.12")
+    assert errors == []
+    pg.context.close()
+
+
+def test_windows_visitor_of_an_older_windows_build(browser, tmp_path) -> None:
+    """A published index whose Windows wheels are older than its Linux ones: the Windows
+    visitor starts on the Windows wheel's torch and CUDA, the Linux visitor on Linux's."""
+    wheels = [("130", "2.15", "cp312", "manylinux_2_28_x86_64"),
+              ("128", "2.9", "cp312", "win_amd64"), ("128", "2.9", "cp313", "win_amd64")]
+    for root in _published_index(tmp_path, wheels):
+        files = json.loads((tmp_path / "site" / "manifest.json").read_text())["files"]
+        for agent, want in (("windows", ("windows-amd64", "2.9", "12.8", "3.12")),
+                            ("linux", ("linux-x86_64", "2.15", "13.0", "3.12"))):
+            pg, errors = open_page(browser, root, user_agent=USER_AGENTS[agent])
+            shown = first_view(pg)
+            s = shown["setup"]
+            assert (s["platform"], s["torch"], s["cuda"], s["python"]) == want, shown
+            assert shown["ok"], shown
+            assert_which_agrees(root, files, shown)
+            assert errors == []
+            pg.context.close()
+
+
+def test_index_without_windows_wheels_tells_the_windows_visitor(browser, tmp_path) -> None:
+    """Linux wheels only: the Windows visitor stays on Windows and is told there are no
+    Windows wheels, with no command to copy; the Linux visitor gets the Linux command."""
+    wheels = [("130", "2.14", "cp312", "manylinux_2_28_x86_64"),
+              ("128", "2.9", "cp312", "manylinux_2_28_x86_64")]
+    for root in _published_index(tmp_path, wheels):
+        pg, errors = open_page(browser, root, user_agent=USER_AGENTS["windows"])
+        shown = first_view(pg)
+        assert shown["setup"]["platform"] == "windows-amd64"
+        assert not shown["ok"] and shown["pip"] is None, shown
+        assert shown["verdict"] == ("No Windows x64 wheels are published yet: this index has "
+                                    "wheels for Linux x86_64 only. Open an issue to ask for "
+                                    "Windows x64 wheels.")
+        assert not pg.is_visible("#commands")
+        # Choosing Linux by hand gives the Linux command.
+        pg.select_option("#sel-platform", "linux-x86_64")
+        assert pg.get_attribute("#result", "data-ok") == "1", pg.inner_text("#verdict")
+        pg.context.close()
+        pg, errors2 = open_page(browser, root, user_agent=USER_AGENTS["linux"])
+        shown = first_view(pg)
+        assert shown["setup"]["platform"] == "linux-x86_64" and shown["ok"], shown
+        assert shown["pip"] == ("python -m pip install sageattention --extra-index-url "
+                                f"{root}/cu130/torch2.14/simple/")
+        pg.context.close()
+        assert errors == [] and errors2 == []
+
+
+def test_one_package_without_wheels_for_the_os(page) -> None:
+    """sageattn3 has no Linux aarch64 wheels in MANIFEST (sageattention has): said so."""
+    pg, errors = page
+    shown = choose(pg, "sageattn3", "linux-aarch64", "3.12", "2.14", "13.0")
+    assert not shown["ok"] and shown["pip"] is None
+    assert shown["verdict"] == ("No sageattn3 wheels for Linux aarch64 (GH200, DGX Spark) are "
+                                "published yet (sageattn3 has wheels for Linux x86_64, Windows "
+                                "x64). Open an issue to ask for them.")
+    assert errors == []
+
+
+@pytest.mark.parametrize("agent", sorted(USER_AGENTS))
+def test_selector_is_on_the_first_screen_of_a_phone(browser, full_plan_root, agent) -> None:
+    """At 390 x 844 the whole selector, and the verdict under it, show without scrolling."""
+    context = browser.new_context(viewport=FIRST_SCREEN, user_agent=USER_AGENTS[agent],
+                                  has_touch=True, is_mobile=True)
+    pg = context.new_page()
+    pg.goto(full_plan_root + "/")
+    box = pg.locator("#selector").bounding_box()
+    verdict = pg.locator("#verdict").bounding_box()
+    assert box is not None and verdict is not None
+    assert 0 <= box["y"] and box["y"] + box["height"] <= FIRST_SCREEN["height"], box
+    assert verdict["y"] + verdict["height"] <= FIRST_SCREEN["height"], verdict
+    assert page_width(pg) <= PHONE
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(Path(SHOTS) / f"landing-{agent}-390x844-first-screen.png"))
+    context.close()
+
+
+def test_stable_abi_wheels_count_in_notes_and_verdicts(browser, full_plan_root) -> None:
+    """Stable-ABI wheels (+cu130torchabi, every torch from their floor on) are named in the
+    GPU note, and count as covering their torch in a verdict about another CUDA."""
+    pg, errors = open_page(browser, full_plan_root, user_agent=USER_AGENTS["windows"])
+    choose(pg, "sageattention", "windows-amd64", "3.12", "2.9", "12.8", "rtx40")
+    note = pg.inner_text("#gpu-note")
+    assert note == ("The RTX 40 series is compute capability 8.9. sageattention wheels for "
+                    "Windows x64 that run on it: CUDA 12.4, 12.6, 12.8, 12.9, 13.0, 13.2 "
+                    "(torch 2.6 to 2.15; stable-ABI wheels serve torch 2.10 and later)."), note
+    # torch 2.15 with CUDA 12.4: no wheel of that CUDA, but stable-ABI ones serve 2.15.
+    shown = choose(pg, "sageattention", "windows-amd64", "3.12", "2.15", "12.4")
+    assert not shown["ok"]
+    assert shown["verdict"].startswith(
+        "Not covered: no sageattention wheels for torch 2.15 (CUDA 12.4) (torch 2.15 is covered "
+        "with CUDA 12.6, 12.8, 13.0, 13.2): nearest is torch 2.15 with CUDA 12.6"), shown
+    assert shown["pip"] == ("python -m pip install sageattention --extra-index-url "
+                            f"{full_plan_root}/cu126/torchabi/simple/")
+    assert errors == []
+    pg.context.close()

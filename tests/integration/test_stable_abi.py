@@ -14,7 +14,7 @@ from wheelfactory import naming, wheelfile
 def test_stable_ext_is_one_abi3_wheel_for_every_torch_from_its_floor(fixture_builds: dict[str, BuiltWheel]) -> None:
     built = fixture_builds["stable_ext"]
     info = naming.parse_wheel(built.wheel.name)
-    assert info.version == f"0.2.0+{naming.local_label(SETTINGS.cuda, naming.STABLE_ABI)}"
+    assert info.version == naming.TorchPin(SETTINGS.torch, floor="2.10").labelled_version("0.2.0", SETTINGS.cuda)
     assert info.python_tags == ("cp310",) and info.abi_tags == ("abi3",)
     read = wheelfile.read_wheel(built.wheel)
     record = read.build_record

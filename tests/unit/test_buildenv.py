@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from wheelfactory import buildenv
+from wheelfactory import buildenv, cache
 from wheelfactory.errors import ToolMissingError
 
 
@@ -53,10 +53,10 @@ def test_env_key_and_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         buildenv.env_key(interp(None, None, "cp313t"), "2.14.1+cu130", "13.0")
         == "cp313t-torch2.14.1-cu130"
     )
-    monkeypatch.setenv(buildenv.CACHE_ENV, str(tmp_path))
-    assert buildenv.cache_dir() == tmp_path
-    monkeypatch.delenv(buildenv.CACHE_ENV)
-    assert buildenv.cache_dir() == Path.home() / ".cache" / "wheelfactory"
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    assert cache.cache_dir() == tmp_path
+    monkeypatch.delenv(cache.CACHE_ENV)
+    assert cache.cache_dir() == Path.home() / ".cache" / "wheelfactory"
 
 
 def test_probe_reads_this_interpreter_without_torch() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 from wheelfactory import cache, cli
-from wheelfactory.buildenv import CACHE_ENV, READY_MARK
+from wheelfactory.cache import CACHE_ENV, READY_MARK
 
 DAY = 24 * 60 * 60
 NOW = time.time()

@@ -90,7 +90,7 @@ def test_ci_table_covers_every_cuda_ci_builds():
                     assert platform in row.images, (variant.cuda, platform)
                     assert row.images[platform].endswith(f":cuda{variant.cuda}")
                 else:  # every Windows variant needs a toolkit
-                    assert row.windows_toolkit and row.windows_toolkit.startswith(variant.cuda + ".")
+                    assert row.toolkits.get("windows-amd64", "").startswith(variant.cuda + ".")
 
 
 def test_linux_job_settings():
@@ -201,7 +201,7 @@ def test_windows_job_settings():
 
 
 def test_windows_without_toolkit_is_refused():
-    with pytest.raises(ConfigError, match="windows-toolkit"):
+    with pytest.raises(ConfigError, match="has no windows-amd64 toolkit"):
         cibw.cibw_env(cibw.parse_job(windows_job(cuda="13.4")), recipe=demo_recipe())
 
 

@@ -16,11 +16,11 @@ ATTN = ROOT / "tests" / "fixtures" / "plan" / "attn.toml"
 SEL = Selection(
     torch=SpecifierSet("==2.14.*"), cuda=SpecifierSet("==13.0"), python=SpecifierSet("==3.12")
 )
-LABEL = naming.labelled_version("2.2.0", "13.0", "2.14.1")
+LABEL = naming.TorchPin("2.14.1").labelled_version("2.2.0", "13.0")
 LINUX = f"attn_demo-{LABEL}-cp312-cp312-manylinux_2_28_x86_64.whl"
 ARM = f"attn_demo-{LABEL}-cp312-cp312-manylinux_2_28_aarch64.whl"
 WIN = f"attn_demo-{LABEL}-cp312-cp312-win_amd64.whl"
-OLD = f"attn_demo-{naming.labelled_version('2.2.0', '12.8', '2.8.0')}-cp312-cp312-win_amd64.whl"
+OLD = f"attn_demo-{naming.TorchPin('2.8.0').labelled_version('2.2.0', '12.8')}-cp312-cp312-win_amd64.whl"
 
 
 def entry(filename: str, *, yanked: bool = False, size: int = 9_500_000) -> dict[str, object]:

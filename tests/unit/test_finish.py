@@ -14,16 +14,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def new_record(recipe: str, *, torch: str, cuda: str, python_tag: str, targets: str) -> BuildRecord:
     """The record of a local linux-x86_64 build of recipes/<recipe> from upstream 2.2.0."""
+    loaded = load_recipe(ROOT / "recipes" / recipe)
     return finish.new_record(
-        load_recipe(ROOT / "recipes" / recipe),
+        loaded,
         upstream_version="2.2.0",
         builder="local",
         platform="linux-x86_64",
-        torch=torch,
+        torch=loaded.torch_pin(torch),
         cuda=cuda,
         python_tag=python_tag,
         targets=arch.parse_targets(targets),
         changes=[],
+        fixes=[],
     )
 
 

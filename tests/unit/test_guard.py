@@ -16,7 +16,7 @@ from wheelfactory.guard import GuardInfo
 
 ROOT = "https://idx.example.org/wheels"
 SA2 = GuardInfo(package="sageattention", version="2.2.0+cu128torch2.8", cuda="12.8", torch="2.8",
-                targets=("8.0", "8.9", "9.0a", "12.0a"), index_root=ROOT)
+                targets=("8.0", "8.9", "9.0a", "12.0a"), index_url=ROOT)
 
 
 class FakeCuda:
@@ -104,7 +104,7 @@ def test_torch_missing(tmp_path, monkeypatch) -> None:
 
 def test_gpu_outside_targets(tmp_path, monkeypatch) -> None:
     info = GuardInfo(package="sageattn3", version="1.0.0+cu128torch2.8", cuda="12.8", torch="2.8",
-                     targets=("10.0a", "12.0a"), index_root=ROOT)
+                     targets=("10.0a", "12.0a"), index_url=ROOT)
     msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     assert "GPU targets 10.0a, 12.0a, but this GPU is sm_90" in msg
     assert "no kernel image is available" in msg
@@ -153,7 +153,7 @@ def test_unknown_index_root_names_no_host(tmp_path, monkeypatch) -> None:
 
 def test_stable_abi_floor(tmp_path, monkeypatch) -> None:
     info = GuardInfo(package="sageattention", version="2.2.0+cu130torchabi", cuda="13.0",
-                     torch="abi", torch_floor="2.10", targets=("9.0a",), index_root=ROOT)
+                     torch="abi", torch_floor="2.10", targets=("9.0a",), index_url=ROOT)
     run_guard(tmp_path, info, fake_torch("2.14.1+cu130", "13.0", [(9, 0)]), monkeypatch)
     msg = guard_error(tmp_path, info, fake_torch("2.9.1+cu130", "13.0", [(9, 0)]), monkeypatch)
     assert "built for torch>=2.10 (stable ABI) with CUDA 13.0" in msg
@@ -227,7 +227,7 @@ def test_add_guard_to_top_level_extensions(tmp_path, monkeypatch) -> None:
     (root / "sageattn3" / "__init__.py").write_text("from .api import *\n", encoding="utf-8")
     (root / "fp4attn_cuda.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF fake")
     info = GuardInfo(package="sageattn3", version="1.0.0+cu130torch2.14", cuda="13.0",
-                     torch="2.14", targets=("12.0a",), index_root=ROOT)
+                     torch="2.14", targets=("12.0a",), index_url=ROOT)
     guard.add_guard(root, info)
     private = root / "_wheelfactory_sageattn3"
     assert (private / "fp4attn_cuda.cpython-311-x86_64-linux-gnu.so").is_file()
@@ -269,7 +269,7 @@ def test_skip_gpu_only(tmp_path, monkeypatch) -> None:
     # "gpu" (set by the factory's own import test on a build machine) skips the GPU check only
     monkeypatch.setenv("WHEELFACTORY_SKIP_GUARD", "gpu")
     info = GuardInfo(package="sageattn3", version="1.0.0+cu128torch2.8", cuda="12.8", torch="2.8",
-                     targets=("12.0a",), index_root=ROOT)
+                     targets=("12.0a",), index_url=ROOT)
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     msg = guard_error(tmp_path, info, fake_torch("2.9.0+cu128", "12.8", [(9, 0)]), monkeypatch)
     assert "this Python has torch 2.9.0+cu128" in msg

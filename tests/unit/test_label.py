@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from _records import record
-from wheelfactory import label, wheelfile
+from wheelfactory import label, naming, wheelfile
+from wheelfactory.errors import ConfigError
 
 METADATA = """Metadata-Version: 2.1
 Name: quirky_ext
@@ -158,6 +159,53 @@ def test_strip_debug_removes_debug_sections_only(tmp_path: Path) -> None:
 def test_requires_dist_pins_the_torch_minor_or_the_floor() -> None:
     from wheelfactory import naming
 
-    assert naming.torch_requirement("2.14.1+cu130") == "torch==2.14.*"
-    assert naming.torch_requirement("2.9.0") == "torch==2.9.*"
-    assert naming.torch_requirement("2.14.1", stable_abi_floor="2.10") == "torch>=2.10"
+    assert naming.TorchPin("2.14.1+cu130").requirement == "torch==2.14.*"
+    assert naming.TorchPin("2.9.0").requirement == "torch==2.9.*"
+    assert naming.TorchPin("2.14.1", floor="2.10").requirement == "torch>=2.10"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://x.org/$(touch /tmp/pwned)",
+        "https://x.org/w;rm -rf ~",
+        "https://x.org/w|sh",
+        "https://x.org/w`id`",
+        "https://x.org/w&x=1",
+        "https://x.org/it's",
+        "https://x.org/a b",
+        "https://x.org/w\n# fake line",
+        "https://x.org/\x1b[2Jw",
+        "ftp://x.org/w",
+        "x.org/w",
+        "https:///w",
+        "https://x.org/w?*",
+    ],
+)
+def test_an_index_url_that_a_shell_would_act_on_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match="is not a plain http"):
+        naming.index_url(bad)
+
+
+def test_an_index_url_is_kept_as_given() -> None:
+    assert naming.index_url(" https://example.org:8443/wheels/v1/") == "https://example.org:8443/wheels/v1/"
+    assert naming.index_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+def test_the_index_url_is_refused_where_it_is_given_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """build and publish check --index-url (or $WHEELFACTORY_INDEX_URL) first: nothing is
+    downloaded, built or published."""
+    from wheelfactory import cli
+
+    bad = "https://x.org/$(id)"
+    assert cli.main(["publish", str(tmp_path / "none.whl"), "--index", str(tmp_path / "i"), "--index-url", bad]) != 0
+    assert "--index-url 'https://x.org/$(id)' is not a plain http(s) URL" in capsys.readouterr().err
+    assert not (tmp_path / "i").exists()
+    monkeypatch.setenv("WHEELFACTORY_INDEX_URL", bad)
+    args = ["build", "--source", str(tmp_path), "--name", "x", "--torch", "2.14.1", "--cuda", "13.0",
+            "--arch", "9.0a", "--out", str(tmp_path / "out")]
+    assert cli.main(args) != 0
+    assert "$WHEELFACTORY_INDEX_URL 'https://x.org/$(id)' is not a plain http(s) URL" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

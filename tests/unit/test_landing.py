@@ -312,3 +312,89 @@ def test_templates_ship_as_package_data() -> None:
         rel = (landing.TEMPLATES / name).relative_to(package).as_posix()
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
     assert any(fnmatch.fnmatch(landing.GPUS.relative_to(package).as_posix(), p) for p in patterns)
+
+
+# --------------------------------------------------------------------------- first visit
+
+
+def _entry(torch: str, cuda: str, platforms: list[str], pythons: list[str],
+           project: str = "sageattention", **kw) -> dict:
+    return {"project": project, "torch": torch, "cuda": cuda, "platforms": platforms,
+            "pythons": pythons, "targets": ["8.0"], **kw}
+
+
+def test_each_os_starts_on_a_setup_covered_there() -> None:
+    """The newest torch and CUDA of the index have no Windows wheels: the Windows default
+    is the newest setup Windows wheels cover, not the index's newest."""
+    lin, win = ["linux-x86_64"], ["windows-amd64"]
+    entries = [_entry("2.15", "13.4", lin, ["3.12", "3.13", "3.14t"]),
+               _entry("2.9", "12.8", win, ["3.11", "3.12", "3.13"]),
+               _entry("2.8", "12.8", win, ["3.13"])]
+    defaults = landing.default_setups(entries, ["sageattention"], ["2.8", "2.9", "2.15"])
+    assert defaults == {
+        "linux-x86_64": {"project": "sageattention", "torch": "2.15", "cuda": "13.4",
+                         "python": "3.12"},
+        "windows-amd64": {"project": "sageattention", "torch": "2.9", "cuda": "12.8",
+                          "python": "3.12"},
+    }  # no aarch64 wheels: no default there
+
+
+def test_stable_abi_wheels_serve_every_torch_from_their_floor() -> None:
+    win = ["windows-amd64"]
+    entries = [_entry("2.9", "12.8", win, ["3.12"]),
+               _entry("abi", "13.0", win, ["3.10", "3.11", "3.12", "3.13"], floor="2.10"),
+               _entry("2.15", "13.0", ["linux-x86_64"], ["3.12"], project="sageattn3")]
+    defaults = landing.default_setups(entries, ["sageattention", "sageattn3"],
+                                      ["2.9", "2.10", "2.15"])
+    assert defaults["windows-amd64"] == {"project": "sageattention", "torch": "2.15",
+                                         "cuda": "13.0", "python": "3.12"}
+    # the first package with wheels for the OS
+    assert defaults["linux-x86_64"]["project"] == "sageattn3"
+    assert landing.torch_fits(entries[1], "2.10") and not landing.torch_fits(entries[1], "2.9")
+
+
+def test_a_torch_build_that_exists_comes_first() -> None:
+    """A stable-ABI wheel of CUDA 12.6 serves torch 2.15, but no torch 2.15 with CUDA 12.6
+    is known: the default is a pair some torch-specific wheel has."""
+    win = ["windows-amd64"]
+    entries = [_entry("abi", "12.6", win, ["3.12"], floor="2.10"),
+               _entry("2.12", "12.6", win, ["3.12"]),
+               _entry("2.15", "13.0", ["linux-x86_64"], ["3.12"])]
+    defaults = landing.default_setups(entries, ["sageattention"], ["2.12", "2.15"])
+    assert defaults["windows-amd64"]["torch"] == "2.12"
+
+
+def test_every_os_is_offered_and_defaults_reach_the_page() -> None:
+    """An index of Linux wheels only still offers Windows (its visitor is told there are no
+    Windows wheels, not moved to Linux)."""
+    m = Manifest(files=(
+        pf("sageattention-2.2.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"),))
+    data = _data(landing.render_landing(m, ROOT)["index.html"].decode())
+    assert [key for key, _ in data["platforms"]] == list(landing.PLATFORMS)
+    assert data["defaults"] == {"linux-x86_64": {"project": "sageattention", "torch": "2.14",
+                                                 "cuda": "13.0", "python": "3.12"}}
+
+
+def test_selector_comes_before_the_about_text() -> None:
+    """The selector is the page's first section (a phone shows it on its first screen;
+    tests/integration/test_landing_browser.py measures that in Chromium)."""
+    page = landing.render_landing(manifest(), ROOT)["index.html"].decode()
+    main = page[page.index("<main"):]
+    assert main.index('<form id="selector"') < main.index('<section id="about">')
+    assert re.findall(r'<section id="([a-z]+)"', page)[0] == "install"
+
+
+def test_each_wheel_shows_the_patches_it_carries() -> None:
+    patch = {"file": "recipes/patches/sageattn3/0001-sm-count-from-device.patch", "sha256": "b" * 64,
+             "why": f"the SM count from the device {HOSTILE}", "mirrors": "thu-ml/SageAttention#370"}
+    m = Manifest(files=(
+        pf("sageattn3-1.0.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl",
+           build_record={"targets": ["12.0a"], "patches": [patch]}),
+        pf("sageattention-2.2.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"),
+    ))
+    page = landing.render_landing(m, ROOT)["index.html"].decode()
+    row = next(ln for ln in page.split("\n") if "sageattn3-1.0.0" in ln and "<tr" in ln)
+    assert "patched: 0001-sm-count-from-device.patch (thu-ml/SageAttention#370)" in row
+    assert "<script>alert" not in page.split("<script", 1)[0]  # the why is escaped
+    plain = next(ln for ln in page.split("\n") if "sageattention-2.2.0" in ln and "<tr" in ln)
+    assert "patched:" not in plain

@@ -11,7 +11,7 @@ from wheelfactory import cli, naming, resources
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
-SCHEMA = json.loads((resources.RESOURCES / "plan.schema.json").read_text())
+SCHEMA = json.loads((resources.PLAN_SCHEMA).read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_missing_reads_the_index_manifest(
     _, out, _ = run(capsys, *args)
     everything = [c["id"] for c in json.loads(out)]
     assert len(everything) == 3
-    label = naming.labelled_version("2.2.0", "13.0", "2.14.1")
+    label = naming.TorchPin("2.14.1").labelled_version("2.2.0", "13.0")
     manifest(tmp_path / "index", f"attn_demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl")
     code, out, _ = run(capsys, *args, "--missing", "--index", str(tmp_path / "index"))
     assert code == 0

@@ -18,7 +18,7 @@ from wheelfactory.recipe import Matrix, Recipe, TargetRule, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
-SCHEMA = json.loads((resources.RESOURCES / "plan.schema.json").read_text())
+SCHEMA = json.loads((resources.PLAN_SCHEMA).read_text())
 TABLE = releases.load()
 
 
@@ -212,7 +212,7 @@ def test_missing_skips_published_but_not_yanked() -> None:
     )
     full = plan([r], TABLE)
     assert len(full.cells) == 2
-    label = naming.labelled_version("1.0.0", "13.0", "2.14.1")
+    label = naming.TorchPin("2.14.1").labelled_version("1.0.0", "13.0")
     files = [
         SimpleNamespace(
             filename=f"demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl", yanked=False
@@ -223,7 +223,7 @@ def test_missing_skips_published_but_not_yanked() -> None:
     assert [c.platform for c in result.cells] == ["windows-amd64"]
     assert any("already published" in e.reason for e in result.excluded)
     # A wheel for another torch minor, CUDA or Python does not count.
-    other = naming.labelled_version("1.0.0", "13.0", "2.13.0")
+    other = naming.TorchPin("2.13.0").labelled_version("1.0.0", "13.0")
     assert len(plan([r], TABLE, [f"demo-{other}-cp312-cp312-manylinux_2_28_x86_64.whl"]).cells) == 2
     assert published_keys(None) == {}
 

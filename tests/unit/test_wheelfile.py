@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _index_wheels import make_wheel
 from _records import record_json
-from wheelfactory import wheelfile
+from wheelfactory import naming, wheelfile
 from wheelfactory.wheelfile import WheelError
 
 
@@ -27,8 +27,8 @@ def test_a_sound_wheel_reads(tmp_path: Path) -> None:
     assert read.dist_info == "demo_ext-1.0.0+cu130torch2.14.dist-info"
     assert read.build_record is not None and read.build_record.package == "demo-ext"
     assert [str(r) for r in read.requires("torch")] == ["torch==2.14.*"]
-    assert wheelfile.torch_pin_problem(read, torch="2.14.1") is None
-    assert "not torch==2.13.*" in wheelfile.torch_pin_problem(read, torch="2.13.0")
+    assert wheelfile.torch_pin_problem(read, naming.TorchPin("2.14.1")) is None
+    assert "not torch==2.13.*" in wheelfile.torch_pin_problem(read, naming.TorchPin("2.13.0"))
 
 
 def test_duplicate_members_are_refused(tmp_path: Path) -> None:

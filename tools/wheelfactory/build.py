@@ -27,8 +27,8 @@ from wheelfactory.errors import BuildError, CommandFailedError, ToolMissingError
 
 log = logging.getLogger(__name__)
 
-GPU_SHIM = resources.RESOURCES / "gpu_shim_sitecustomize.py"
-NVCC_FILTER = resources.RESOURCES / "nvcc_filter.py"
+GPU_SHIM = resources.GPU_SHIM
+NVCC_FILTER = resources.NVCC_FILTER
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
 # One nvcc device pass (cicc + ptxas) of a large attention kernel for one target takes
 # 1-3 GiB (sageattn3's api.cu: ~9 GiB); the default job count leaves this much per job.

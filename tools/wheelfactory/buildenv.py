@@ -34,16 +34,15 @@ from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import _proc, naming
+from wheelfactory.cache import READY_MARK, cache_dir, tree_size
 from wheelfactory.errors import ConfigError, NetworkError, ToolMissingError
 
 log = logging.getLogger(__name__)
 
 TORCH_INDEX_ENV = "WHEELFACTORY_TORCH_INDEX_URL"
-CACHE_ENV = "WHEELFACTORY_CACHE"
 # The build tools every env holds (pypa/build drives the build; ninja gives fast,
 # parallel compiles and the [n/m] progress lines).
 BUILD_TOOLS: tuple[str, ...] = ("setuptools", "wheel", "ninja", "packaging", "build")
-READY_MARK = ".wheelfactory-ready.json"
 
 _PROBE = r"""
 import importlib.metadata as md, importlib.util, json, os, re, sys, sysconfig
@@ -146,12 +145,6 @@ def site_dirs(python: Path) -> list[Path]:
     )
     out = _proc.run([python, "-c", code], echo=False).stdout
     return [Path(p) for p in json.loads(out.strip().splitlines()[-1])]
-
-
-def cache_dir() -> Path:
-    """$WHEELFACTORY_CACHE, else ~/.cache/wheelfactory."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "wheelfactory"
 
 
 def default_torch_index_url(cuda: str) -> str:
@@ -293,8 +286,6 @@ def prepare_env(
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)  # nothing half-made stays in the cache
             raise
-        from wheelfactory.cache import tree_size  # cache.py imports this module
-
         log.info(
             "build env: created %s (%.1f GB; `wheelfactory cache` lists and removes envs)",
             root, tree_size(root) / 1e9,

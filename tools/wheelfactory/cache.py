@@ -29,11 +29,19 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from wheelfactory.buildenv import CACHE_ENV, READY_MARK, cache_dir
 from wheelfactory.errors import ConfigError
 
+CACHE_ENV = "WHEELFACTORY_CACHE"
 ENVS = "envs"
+# Written into an env by buildenv once it checks out; an env without it is incomplete.
+READY_MARK = ".wheelfactory-ready.json"
 DAY = 24 * 60 * 60
+
+
+def cache_dir() -> Path:
+    """$WHEELFACTORY_CACHE, else ~/.cache/wheelfactory."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "wheelfactory"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,11 +24,12 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from wheelfactory import buildvars, guard, label, naming, platforms, repair
+from wheelfactory import buildvars, guard, label, platforms, repair
 from wheelfactory.arch import GpuTarget
-from wheelfactory.errors import BuildError, ConfigError
-from wheelfactory.recipe import Recipe, display_path
-from wheelfactory.record import BuildRecord, RepairInfo, SourcePin
+from wheelfactory.errors import BuildError
+from wheelfactory.naming import TorchPin
+from wheelfactory.recipe import Fix, Recipe, display_path
+from wheelfactory.record import BuildRecord, PatchPin, RepairInfo, SourcePin
 from wheelfactory.source import PreparedSource
 
 log = logging.getLogger(__name__)
@@ -51,20 +52,6 @@ def published_version(recipe: Recipe | None, built_version: str) -> str:
     return recipe.version
 
 
-def torch_label(recipe: Recipe, torch: str) -> str:
-    """The torch part of the wheel's label: its minor ("2.14"), or "abi" for a stable-ABI
-    recipe (one wheel for every torch >= the floor)."""
-    floor = recipe.matrix.stable_abi_floor
-    if floor is None:
-        return naming.torch_minor(torch)
-    if Version(naming.torch_minor(torch)) < Version(floor):
-        raise ConfigError(
-            f"{recipe.path or recipe.name} builds stable-ABI wheels for torch >= {floor}, not"
-            f" {torch}: pass --torch {floor}.0 or newer"
-        )
-    return naming.STABLE_ABI
-
-
 def source_pins(prepared: PreparedSource | None) -> tuple[SourcePin, ...]:
     if prepared is None:
         return ()
@@ -80,11 +67,12 @@ def new_record(
     upstream_version: str,
     builder: str,
     platform: str,
-    torch: str,
+    torch: TorchPin,
     cuda: str,
     python_tag: str,
     targets: Sequence[GpuTarget],
     changes: Iterable[buildvars.EnvChange],
+    fixes: Iterable[Fix],
     prepared: PreparedSource | None = None,
     with_guard: bool = True,
     index_url: str | None = None,
@@ -93,38 +81,34 @@ def new_record(
 ) -> BuildRecord:
     """The build record of a wheel (repair and the finish timings come later).
 
-    ``changes``: the build's variables from buildvars.build_changes. ``index_url``: the
-    index root the import guard's fix command names (None: not known when building).
+    ``torch``: the pin the build was checked against (``Recipe.torch_pin``). ``changes``
+    and ``fixes``: the build's variables (buildvars.build_changes) and the recipe fixes it
+    applied. ``index_url``: the index root the import guard's fix command names (None: not
+    known when building).
     ``details``: nvcc, python, tools, timings, compile_steps, cell, ci_run.
     """
-    label = torch_label(recipe, torch)
     public = published_version(recipe, upstream_version)
-    floor = recipe.matrix.stable_abi_floor if label == naming.STABLE_ABI else None
     changes = list(changes)
     _, env = buildvars.apply({}, changes, pathsep=platforms.get(platform).pathsep)
     return BuildRecord(
         package=recipe.name,
-        package_version=naming.labelled_version(public, cuda, label),
+        package_version=torch.labelled_version(public, cuda),
         upstream_version=upstream_version,
         recipe=display_path(recipe.path) if recipe.path else None,
         recipe_sha256=recipe.sha256 or None,
         sources=source_pins(prepared),
+        patches=tuple(PatchPin(**p.__dict__) for p in prepared.patches) if prepared else (),
         builder=builder,
         platform=platform,
-        torch=Version(torch).public,  # the CUDA build is recorded beside it
-        torch_requirement=naming.torch_requirement(torch, stable_abi_floor=floor),
-        stable_abi_floor=floor,
+        torch=torch.version,  # the CUDA build is recorded beside it
+        torch_requirement=torch.requirement,
+        stable_abi_floor=torch.floor,
         cuda=cuda,
         python_tag=python_tag,
         targets=tuple(str(t) for t in targets),
         compress_mode=buildvars.compress_mode(recipe, cuda),
         env={k: v for k, v in sorted(env.items()) if k not in _HOST_ONLY_ENV},
-        fixes=tuple(
-            f.why
-            for f in recipe.fixes_for(
-                torch=torch, cuda=cuda, python=_python_of(python_tag), os=platforms.get(platform).os
-            )
-        ),
+        fixes=tuple(f.why for f in fixes),
         guard=with_guard,
         index_url=index_url if with_guard else None,
         known_bad=recipe.known_bad,
@@ -133,22 +117,15 @@ def new_record(
     )
 
 
-def _python_of(python_tag: str) -> str:
-    """ "cp311-cp311" -> "3.11"; "cp310-abi3" -> "3.10"."""
-    digits = python_tag.split("-")[0].removeprefix("cp").rstrip("t")
-    return f"{digits[0]}.{digits[1:]}"
-
-
 def guard_info(record: BuildRecord) -> guard.GuardInfo:
-    torch = naming.STABLE_ABI if record.stable_abi_floor else naming.torch_minor(record.torch)
     return guard.GuardInfo(
         package=record.package,
         version=record.package_version,
         cuda=record.cuda,
-        torch=torch,
-        torch_floor=record.stable_abi_floor,
+        torch=record.torch_pin.label,
+        torch_floor=record.torch_pin.floor,
         targets=record.targets,
-        index_root=record.index_url,
+        index_url=record.index_url,
         known_bad=record.known_bad,
     )
 

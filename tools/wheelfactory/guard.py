@@ -36,14 +36,14 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from wheelfactory import resources
+from wheelfactory import naming, resources
 from wheelfactory.arch import parse_targets
 from wheelfactory.errors import BuildError, ConfigError
 from wheelfactory.recipe import KnownBad
 
 log = logging.getLogger(__name__)
 
-GUARD_TEMPLATE = resources.RESOURCES / "guard_template.py"
+GUARD_TEMPLATE = resources.GUARD_TEMPLATE
 GUARD_MODULE = "_wheelfactory_guard"
 GUARD_LINE = f"from . import {GUARD_MODULE}  # added by wheelfactory"
 SKIP_ENV = "WHEELFACTORY_SKIP_GUARD"
@@ -64,7 +64,7 @@ class GuardInfo:
     # The index root the fix command names (the build's --index-url, the index it is
     # published to). None: not known at build time; the command then says where to look
     # instead of naming a made-up host. $WHEELFACTORY_INDEX_URL overrides it at run time.
-    index_root: str | None = None
+    index_url: str | None = None
     # GPUs on which this build computes wrong results: the guard refuses to load there
     known_bad: tuple[KnownBad, ...] = ()
 
@@ -78,8 +78,8 @@ class GuardInfo:
             msg = f"guard cuda {self.cuda!r} must look like 12.8; pass the build's CUDA"
             raise ConfigError(msg)
         parse_targets(list(self.targets))  # raises ConfigError with the accepted forms
-        if self.index_root is not None and not self.index_root.startswith(("http://", "https://")):
-            raise ConfigError(f"guard index_root {self.index_root!r} must be an http(s) URL")
+        if self.index_url is not None:
+            naming.index_url(self.index_url, given_as="the guard's index URL")
 
     def build_dict(self) -> dict[str, object]:
         return {
@@ -90,7 +90,7 @@ class GuardInfo:
             "torch": self.torch,
             "torch_floor": self.torch_floor,
             "targets": [str(t) for t in parse_targets(list(self.targets))],
-            "index_root": self.index_root.rstrip("/") if self.index_root else None,
+            "index_url": self.index_url.rstrip("/") if self.index_url else None,
             "known_bad": [
                 {"arch": k.arch, "reason": k.reason, "use_instead": k.use_instead}
                 for k in self.known_bad

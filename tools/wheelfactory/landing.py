@@ -4,9 +4,10 @@ Rendered into the index root from the templates in ``resources/landing/`` (packa
 so an installed wheelfactory publishes it too; HTML, CSS, JS; no external assets, no
 trackers, works offline and from ``file://``):
 
-- ``index.html``: what the index is; a selector (package, OS, GPU by product name, Python,
-  torch, CUDA) that shows the install command, fed by the manifest's data embedded as
-  JSON; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
+- ``index.html``: a selector (package, OS, GPU by product name, Python, torch, CUDA) that
+  shows the install command, fed by the manifest's data embedded as JSON, first on the
+  page and starting on the visitor's OS with a setup covered there (``default_setups``;
+  every OS is offered, one without wheels is told so); what the index is; a coverage matrix per package (torch x CUDA rows, OS columns, one Python badge per
   cell whatever the versions; a badge opens its files); the list of files with links to
   their build records and attestations;
 - ``which.py``: wheelfactory/which.py verbatim, its ``INDEX_ROOT`` line set to the root;
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wheelfactory import arch, platforms, resources, which
+from wheelfactory import arch, platforms, releases, resources, which
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import entry_field as _get
 
@@ -46,8 +47,8 @@ else:  # pragma: no cover
 
 # Package data (not the repository's top level), so that a non-editable install publishes
 # the page too.
-TEMPLATES = resources.RESOURCES / "landing"
-GPUS = resources.RESOURCES / "gpus.toml"
+TEMPLATES = resources.LANDING
+GPUS = resources.GPUS
 INDEX_ROOT_LINE = "INDEX_ROOT = None  # wheelfactory:index-root"
 # Shown where the root URL goes when the manifest has no index_url; landing.js replaces it
 # (elements of class wf-root) with the root it reads from the browser's location.
@@ -58,7 +59,8 @@ UNKNOWN_ROOT_TEXT = "<index URL>"
 PLATFORMS: dict[str, tuple[str, str, str]] = {
     p.name: (p.label, p.os, p.cpu) for p in platforms.table().values()
 }
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t")
+# the Pythons the selector offers: those some torch release ships wheels for
+PYTHONS = releases.load().pythons()
 
 _PLACEHOLDER_RE = re.compile(r"\{\{ *([a-z_]+) *\}\}")
 
@@ -272,6 +274,8 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
             entry["covers"] = list(_get(f, "covers"))
         entries.append(entry)
     torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
+    pythons = [p for p in PYTHONS if any(p in e["pythons"] for e in entries)]
+    projects = sorted({e["project"] for e in entries})
     return {
         "root": index_root_url.rstrip("/"),
         "pytorch_index": which.PYTORCH_INDEX,
@@ -280,13 +284,53 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
         "gpus": [g.to_json() for g in gpu_products()],
         "runs_on": runs_on_table(entries),
         "gpu_problems": gpu_problems(entries),
-        "projects": sorted({e["project"] for e in entries}),
-        "platforms": [[k, v[0]] for k, v in PLATFORMS.items()
-                      if any(k in e["platforms"] for e in entries)],
-        "pythons": [p for p in PYTHONS if any(p in e["pythons"] for e in entries)],
+        "projects": projects,
+        # Every OS, wheels or not: a visitor's own OS is shown and told that it has none,
+        # never swapped for another one.
+        "platforms": [[k, v[0]] for k, v in PLATFORMS.items()],
+        "pythons": pythons,
         "torches": torches,
         "cudas": sorted({e["cuda"] for e in entries}, key=_sort_version),
+        "defaults": default_setups(entries, projects, torches),
     }
+
+
+def torch_fits(entry: dict[str, Any], torch: str) -> bool:
+    """Whether a file serves this torch minor: its own, or any from a stable-ABI file's
+    floor on (as which.py and the page's script decide)."""
+    if entry["torch"] != "abi":
+        return bool(entry["torch"] == torch)
+    floor = entry.get("floor")
+    return not floor or _sort_version(torch) >= _sort_version(str(floor))
+
+
+def default_setups(entries: list[dict[str, Any]], projects: list[str],
+                   torches: list[str]) -> dict[str, dict[str, str]]:
+    """{OS key: the setup the selector starts with for a visitor on that OS}: one that a
+    wheel of the first package with wheels for that OS covers, with the newest torch, then
+    the newest CUDA, and Python 3.12 (the most common one, and ComfyUI portable's) where
+    covered, else the newest Python. A torch and CUDA that some torch-specific file pairs
+    comes first (that torch build exists). An OS without wheels has no entry."""
+    known = {(e["torch"], e["cuda"]) for e in entries if e["torch"] != "abi"}
+    defaults: dict[str, dict[str, str]] = {}
+    for platform in PLATFORMS:
+        here = [e for e in entries if platform in e["platforms"]]
+        project = next((p for p in projects if any(e["project"] == p for e in here)), None)
+        # Thousands of files share a few (torch, floor, CUDA, Pythons).
+        kinds = {(e["torch"], e.get("floor"), e["cuda"], tuple(e["pythons"]))
+                 for e in here if e["project"] == project}
+        candidates = [
+            ((torch, cuda) in known, _sort_version(torch), _sort_version(cuda),
+             python == "3.12", _sort_version(python), torch, cuda, python)
+            for file_torch, floor, cuda, pythons in kinds
+            for torch in torches if torch_fits({"torch": file_torch, "floor": floor}, torch)
+            for python in pythons if not python.endswith("t")  # nobody's default
+        ]
+        if candidates:  # none: no wheels for this OS (or free-threaded ones only)
+            *_, torch, cuda, python = max(candidates)
+            defaults[platform] = {"project": str(project), "torch": torch, "cuda": cuda,
+                                  "python": python}
+    return defaults
 
 
 def _script_json(data: Any) -> str:
@@ -379,6 +423,16 @@ def _coverage_html(manifest: Any) -> str:
     return "\n".join(_coverage_table(project, cells[project], plats) for project in sorted(cells))
 
 
+def patches_of(record: Any) -> list[dict[str, str]]:
+    """The patches a file's build record lists (name, why, the upstream PR or issue)."""
+    raw = record.get("patches") if hasattr(record, "get") else None
+    return [
+        {"name": str(p.get("file", "")).rsplit("/", 1)[-1], "why": str(p.get("why", "")),
+         "mirrors": str(p.get("mirrors", ""))}
+        for p in (raw if isinstance(raw, list) else []) if hasattr(p, "get")
+    ]  # fmt: skip
+
+
 def gpu_status(f: Any) -> tuple[str, str]:
     """(css class, one line): whether and where a file's kernels ran on a GPU."""
     checks = list(_get(f, "gpu_checks") or ())
@@ -424,6 +478,8 @@ def _files_html(manifest: Any) -> str:
             status = f'<span class="tag yanked">yanked: {esc(str(reason))}</span>'
         if _get(f, "held"):
             status += f' <span class="tag held">held back: {esc(str(_get(f, "held")))}</span>'
+        for patch in patches_of(record):
+            status += f' <span class="tag patched" title="{esc(patch["why"])}">patched: {esc(patch["name"])} ({esc(patch["mirrors"])})</span>'
         gpu_cls, gpu_text = gpu_status(f)
         sha = str(_get(f, "sha256") or "")
         size = _human_size(int(_get(f, "size") or 0))

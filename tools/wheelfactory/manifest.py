@@ -34,7 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from wheelfactory import atomicfile
+from wheelfactory import atomicfile, naming
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.nearby import what_exists
 from wheelfactory.naming import WheelLabel, parse_wheel
@@ -283,7 +283,8 @@ class Manifest:
     gpu_gate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_index_url(self.index_url)
+        if self.index_url:  # validated on read too: it reaches pip commands and pages
+            naming.index_url(self.index_url, given_as="index URL")
         ordered = tuple(sorted(self.files, key=lambda f: f.filename))
         names = [f.filename for f in ordered]
         dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})
@@ -372,25 +373,7 @@ def normalize_index_url(url: str) -> str:
     url = url.strip()
     if not url:
         return ""
-    url = url.rstrip("/") + "/"
-    check_index_url(url)
-    return url
-
-
-def check_index_url(url: str) -> None:
-    """"" or an http(s) URL with a host and no query, fragment, quotes or markup."""
-    if not url:
-        return
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or parts.query
-        or parts.fragment
-        or any(c in url for c in "\"'<>` \\")
-    ):
-        msg = f"index URL {url!r} must be the http(s) URL of the index root"
-        raise ConfigError(msg + " (e.g. https://owner.github.io/wheelfactory/); fix --index-url")
+    return naming.index_url(url, given_as="index URL").rstrip("/") + "/"
 
 
 def _is_url(index: str | os.PathLike[str]) -> bool:

@@ -46,30 +46,94 @@ def torch_minor(torch: str) -> str:
     return f"{v.major}.{v.minor}"
 
 
-def local_label(cuda: str, torch: str) -> str:
-    """The local version label: ("13.0", "2.14.1") -> "cu130torch2.14"."""
-    minor = STABLE_ABI if torch == STABLE_ABI else torch_minor(torch)
-    return f"{cuda_tag(cuda)}torch{minor}"
+@dataclass(frozen=True)
+class TorchPin:
+    """The torch a wheel is built against, and what follows from it. Made once (by
+    ``check_request``, the CI cell from the installed torch, or a build record), then
+    carried: nothing else derives a label, a minor or a requirement from a torch string.
+
+    ``version``: the public torch version compiled against ("2.14.1"). ``floor``: for a
+    stable-ABI wheel, the oldest torch minor it loads on ("2.10"); None for a wheel bound to
+    one torch minor.
+    """
+
+    version: str
+    floor: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", _public_torch(self.version))
+        if self.floor is not None:
+            if not re.fullmatch(r"\d+\.\d+", self.floor):
+                raise ConfigError(f"stable-ABI floor {self.floor!r} must be a torch minor like 2.10")
+            if Version(self.minor) < Version(self.floor):
+                raise ConfigError(
+                    f"torch {self.version} is older than the stable-ABI floor {self.floor}:"
+                    f" pass --torch {self.floor}.0 or newer"
+                )
+
+    @property
+    def minor(self) -> str:
+        """"2.14" """
+        v = Version(self.version)
+        return f"{v.major}.{v.minor}"
+
+    @property
+    def is_stable_abi(self) -> bool:
+        return self.floor is not None
+
+    @property
+    def label(self) -> str:
+        """The torch part of the version label: the minor ("2.14"), or "abi"."""
+        return STABLE_ABI if self.floor is not None else self.minor
+
+    @property
+    def requirement(self) -> str:
+        """The Requires-Dist the wheel carries: "torch==2.14.*", or "torch>=2.10"."""
+        return f"torch>={self.floor}" if self.floor is not None else f"torch=={self.minor}.*"
+
+    def labelled_version(self, version: str, cuda: str) -> str:
+        """("2.2.0", "13.0") -> "2.2.0+cu130torch2.14" (an upstream local part is replaced)."""
+        return f"{Version(version).public}+{cuda_tag(cuda)}torch{self.label}"
 
 
-def labelled_version(version: str, cuda: str, torch: str) -> str:
-    """("2.2.0", "13.0", "2.14.1") -> "2.2.0+cu130torch2.14" (an upstream local part is replaced)."""
-    public = Version(version).public
-    return f"{public}+{local_label(cuda, torch)}"
+def _public_torch(torch: str) -> str:
+    """"2.14.1+cu130" -> "2.14.1", refusing what is not a torch version in one line."""
+    try:
+        return Version(torch).public
+    except InvalidVersion as e:
+        raise ConfigError(f"{torch!r} is not a torch version like 2.14.1") from e
 
 
-def torch_requirement(torch: str, *, stable_abi_floor: str | None = None) -> str:
-    """The Requires-Dist a wheel built against ``torch`` must carry."""
-    if stable_abi_floor:
-        return f"torch>={stable_abi_floor}"
-    return f"torch=={torch_minor(torch)}.*"
+INDEX_URL_ENV = "WHEELFACTORY_INDEX_URL"
+# What an index root may hold: it is printed into pip commands that users paste into a
+# shell, the landing page and which.py, so nothing a shell or a terminal would act on
+# ($, `, ;, |, &, quotes, spaces, globs, escapes) is accepted.
+_INDEX_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=,:/-]*)?")
+
+
+def index_url(value: str, *, given_as: str = "--index-url") -> str:
+    """The index's public root URL, checked where it is first given (a flag, the
+    environment, a manifest): http(s), a host, a path of plain URL characters."""
+    url = value.strip()
+    if not _INDEX_URL_RE.fullmatch(url):
+        shown = value[:200] if value.isprintable() else ascii(value)[:200]
+        raise ConfigError(
+            f"{given_as} {shown!r} is not a plain http(s) URL (a host, a port, a path of letters,"
+            " digits and ._~%+=,:/-): fix --index-url to the index root, e.g. https://example.org/wheels/"
+        )
+    return url
 
 
 def view_path(cuda: str, torch: str | None = None) -> str:
-    """Strict view "cu130/torch2.14", or the per-CUDA view "cu130" when torch is None."""
+    """The one rule for index views: the strict view "cu130/torch2.14" of a torch
+    ("2.14.1+cu130", "2.14"), the stable-ABI view "cu130/torchabi" (torch "abi"), or the
+    per-CUDA view "cu130" when torch is None. which.py, guard_template.py and landing.js
+    keep copies (they run where wheelfactory is not installed); tests/unit/test_view_path.py
+    checks each against this one."""
     if torch is None:
         return cuda_tag(cuda)
-    return f"{cuda_tag(cuda)}/torch{torch_minor(torch)}"
+    minor = STABLE_ABI if torch == STABLE_ABI else torch_minor(torch)
+    return f"{cuda_tag(cuda)}/torch{minor}"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from wheelfactory import (
 from wheelfactory import build as build_stage
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import BuildError, ConfigError
-from wheelfactory.recipe import Recipe
+from wheelfactory.recipe import Fix, Recipe
 from wheelfactory.record import BuildRecord
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ class CheckedRequest:
     """What check_request found: the request can be built on this machine."""
 
     targets: tuple[GpuTarget, ...]
+    torch: naming.TorchPin  # what the wheel will be labelled and pinned to
     toolchain: build_stage.Toolchain
     host: platforms.Platform
 
@@ -141,16 +142,14 @@ def check_request(request: BuildRequest) -> CheckedRequest:
     version, and a --source folder."""
     targets = resolve_targets(request)
     releases.load().check_build(request.torch, request.cuda)
-    finish.torch_label(
-        request.recipe, request.torch
-    )  # a stable-ABI recipe refuses torch < its floor
+    torch = request.recipe.torch_pin(request.torch)  # a stable-ABI recipe refuses torch < floor
     if request.source_dir is not None and not request.source_dir.is_dir():
         raise ConfigError(
             f"--source {request.source_dir} is not a folder: pass a checkout of the source"
         )
     toolchain = build_stage.find_toolchain()
     build_stage.check_cuda_matches(toolchain, request.cuda)
-    return CheckedRequest(targets=targets, toolchain=toolchain, host=platforms.host())
+    return CheckedRequest(targets=targets, torch=torch, toolchain=toolchain, host=platforms.host())
 
 
 def build(request: BuildRequest) -> BuildOutcome:
@@ -162,11 +161,7 @@ def build(request: BuildRequest) -> BuildOutcome:
         request.torch, request.cuda, arch.torch_arch_list(checked.targets), work,
     )  # fmt: skip
     stages: dict[str, float] = {}
-    with _stage("env", stages):
-        env = buildenv.prepare_env(
-            python=request.python, torch=request.torch, cuda=request.cuda,
-            index_url=request.torch_index_url, cache=request.cache,
-        )  # fmt: skip
+    # the sources first: a pin or a patch that fails costs seconds, torch's env gigabytes
     with _stage("source", stages):
         prepared = source.prepare_source(
             request.recipe,
@@ -174,10 +169,16 @@ def build(request: BuildRequest) -> BuildOutcome:
             local=request.source_dir,
             cache=request.cache,
             resume=request.resume,
+            target_os=checked.host.os,
         )
+    with _stage("env", stages):
+        env = buildenv.prepare_env(
+            python=request.python, torch=request.torch, cuda=request.cuda,
+            index_url=request.torch_index_url, cache=request.cache,
+        )  # fmt: skip
     with _stage("build", stages):
-        built, changes = _compile(request, checked, env, prepared, work)
-    record = _new_record(request, checked, env, prepared, built, changes, stages)
+        built, changes, fixes = _compile(request, checked, env, prepared, work)
+    record = _new_record(request, checked, env, prepared, built, changes, fixes, stages)
     with _stage("finish", stages):
         finished = finish.finish(
             built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat
@@ -204,7 +205,7 @@ def _compile(
     env: buildenv.BuildEnv,
     prepared: source.PreparedSource,
     work: Path,
-) -> tuple[build_stage.BuildResult, list[buildvars.EnvChange]]:
+) -> tuple[build_stage.BuildResult, list[buildvars.EnvChange], tuple[Fix, ...]]:
     """The build variables and the recipe's fixes, then the backend's build of the wheel."""
     recipe, toolchain = request.recipe, checked.toolchain
     stub_dir = cudastub.make_stub(
@@ -216,7 +217,7 @@ def _compile(
     )
     changes = buildvars.build_changes(
         recipe,
-        torch=request.torch,
+        torch=checked.torch.version,
         cuda=request.cuda,
         python=env.interpreter.version,
         targets=checked.targets,
@@ -231,8 +232,9 @@ def _compile(
         ),
     )
     fixes = recipe.fixes_for(
-        torch=request.torch, cuda=request.cuda, python=env.interpreter.version, os=checked.host.os
-    )
+        torch=checked.torch.version, cuda=request.cuda, python=env.interpreter.version,
+        os=checked.host.os,
+    )  # fmt: skip
     for fix in fixes:
         log.info("fix: %s", fix.why)
     composed = build_stage.compose_env(
@@ -254,7 +256,7 @@ def _compile(
         raise BuildError(
             f"the build made {raw.project}, not {recipe.name}: fix [package].name (or --name)"
         )
-    return built, changes
+    return built, changes, fixes
 
 
 def _new_record(
@@ -264,6 +266,7 @@ def _new_record(
     prepared: source.PreparedSource,
     built: build_stage.BuildResult,
     changes: list[buildvars.EnvChange],
+    fixes: tuple[Fix, ...],
     stages: dict[str, float],
 ) -> BuildRecord:
     raw = naming.parse_wheel(built.wheel.name)
@@ -272,11 +275,12 @@ def _new_record(
         upstream_version=raw.public_version,
         builder="wheelfactory build",
         platform=checked.host.name,
-        torch=env.torch,
+        torch=checked.torch,
         cuda=request.cuda,
         python_tag=f"{raw.python_tags[0]}-{raw.abi_tags[0]}",
         targets=checked.targets,
         changes=changes,
+        fixes=fixes,
         prepared=prepared,
         with_guard=request.with_guard,
         index_url=request.index_url,

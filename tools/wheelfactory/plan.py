@@ -78,7 +78,6 @@ class Cell:
     recipe_path: str  # the recipe file, relative to the repo root where possible
     version: str  # upstream public version ("" when the recipe pins none)
     torch: str  # the torch release built against: "2.8.0"
-    torch_label: str  # "2.8", or "abi" for a stable-ABI wheel
     cuda: str  # "12.8"
     python: str  # "3.12", "3.13t", or "cp39-abi3"
     platform: str  # "linux-x86_64"
@@ -86,7 +85,16 @@ class Cell:
     notes: tuple[str, ...] = ()
     covers: tuple[str, ...] = ()  # abi3: CPythons covered; stable ABI: torch minors covered
     build_python: str = ""  # abi3: the CPython that builds it ("": the one its tag names)
-    stable_abi_floor: str | None = None  # for torch_label "abi": the recipe's floor
+    stable_abi_floor: str | None = None  # a stable-ABI wheel: the recipe's floor
+
+    @property
+    def pin(self) -> naming.TorchPin:
+        return naming.TorchPin(self.torch, floor=self.stable_abi_floor)
+
+    @property
+    def torch_label(self) -> str:
+        """ "2.8", or "abi" for a stable-ABI wheel."""
+        return self.pin.label
 
     @property
     def os(self) -> str:
@@ -124,11 +132,7 @@ class Cell:
 
     @property
     def torch_requirement(self) -> str:
-        if self.torch_label == naming.STABLE_ABI:
-            return naming.torch_requirement(
-                self.torch, stable_abi_floor=self.stable_abi_floor or self.torch
-            )
-        return naming.torch_requirement(self.torch)
+        return self.pin.requirement
 
     def key(self) -> tuple[str, str, str, str, str, str, str, str]:
         """What identifies the cell's wheel in an index (see ``wheel_key``)."""
@@ -463,14 +467,13 @@ def plan(
                     Cell(
                         **base,
                         torch=build_release(cs).version,
-                        torch_label=label,
                         cuda=cuda,
                         python=python,
                         platform=platform,
                         targets=targets,
                         notes=notes,
                         covers=covers,
-                        stable_abi_floor=mx.stable_abi_floor if covers else None,
+                        stable_abi_floor=mx.stable_abi_floor if label == naming.STABLE_ABI else None,
                     )
                 )
             if abi3:
@@ -487,7 +490,6 @@ def plan(
                     Cell(
                         **base,
                         torch=build.version,
-                        torch_label=label,
                         cuda=cuda,
                         python=floor_py,
                         build_python=pys[0],

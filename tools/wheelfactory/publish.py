@@ -44,7 +44,7 @@ from filelock import FileLock
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from wheelfactory import atomicfile, wheelfile
+from wheelfactory import atomicfile, verify, wheelfile
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.hashing import sha256_hex
@@ -60,7 +60,6 @@ from wheelfactory.manifest import (
 )
 from wheelfactory.naming import STABLE_ABI, torch_minor
 from wheelfactory.nearby import what_exists
-from wheelfactory.repair import vendored_problem
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +140,11 @@ def inspect_wheel(path: str | os.PathLike[str], snapshots: Path | None = None) -
         sha256, size = sha256_hex(path), path.stat().st_size
     label = wheel.label
     record = wheel.build_record
-    if label.torch == STABLE_ABI and (record is None or record.stable_abi_floor is None):
-        raise _refuse(path, "a stable-ABI wheel needs a build record naming its torch floor",
-                      "build it with wheelfactory")  # fmt: skip
-    torch = f"{label.torch}.0" if label.torch != STABLE_ABI else "0"
-    floor = record.stable_abi_floor if label.torch == STABLE_ABI and record else None
-    problem = wheelfile.torch_pin_problem(wheel, torch=torch if not floor else floor, floor=floor)
-    if problem:
-        raise _refuse(path, problem, "build it with wheelfactory build, which pins torch")
-    vendored = vendored_problem(wheel.files)
-    if vendored:
-        raise PublishError(f"refusing {path.name}: {vendored}")
+    expect = verify.Expectation.of(record) if record is not None else None
+    subject = verify.Subject(wheel=wheel, expect=expect)
+    failed = next((c for c in verify.run_chain("publish", subject) if not c.ok), None)
+    if failed is not None:
+        raise PublishError(f"refusing {path.name}: {failed.detail}")
     return WheelInfo(
         path=path,
         filename=path.name,

@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 from wheelfactory import arch, platforms
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError, RecipeError
+from wheelfactory.naming import TorchPin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,6 +88,23 @@ class Fix:
             and self.python.contains(python, prereleases=True)
             and (not self.os or os in self.os)
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patch:
+    """A change to the pinned source that this repository carries (recipes/patches/...),
+    applied with ``git apply`` to the build tree before the compile. Upstream's code stays
+    upstream's; a patch is ours, small, and says why and which upstream PR or issue it
+    follows."""
+
+    file: Path  # resolved against the recipe's folder
+    sha256: str  # of the patch file: a changed patch is a changed recipe
+    why: str
+    mirrors: str  # the upstream PR or issue it follows: "thu-ml/SageAttention#370"
+    os: tuple[str, ...] = ()  # only builds on these OSes; () = every OS
+
+    def applies(self, os: str) -> bool:
+        return not self.os or os in self.os
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +176,7 @@ class Recipe:
     target_rules: tuple[TargetRule, ...] = ()
     build: BuildSettings = field(default_factory=BuildSettings)
     fixes: tuple[Fix, ...] = ()
+    patches: tuple[Patch, ...] = ()
     import_modules: tuple[str, ...] = ()
     known_bad: tuple[KnownBad, ...] = ()
     gpu_check: GpuCheckSpec | None = None
@@ -171,6 +190,20 @@ class Recipe:
         where = self.path or self.name
         msg = f"{where}: no [[targets]] rule covers CUDA {cuda}; add one or pass --arch"
         raise RecipeError(msg)
+
+    def torch_pin(self, torch: str) -> TorchPin:
+        """The pin of a build of this recipe against ``torch``: one torch minor, or every
+        torch from the stable-ABI floor on (refusing a torch below the floor)."""
+        floor = self.matrix.stable_abi_floor
+        if floor is not None and Version(TorchPin(torch).minor) < Version(floor):
+            raise ConfigError(
+                f"{self.path or self.name} builds stable-ABI wheels for torch >= {floor}, not"
+                f" {torch}: pass --torch {floor}.0 or newer"
+            )
+        return TorchPin(torch, floor=floor)
+
+    def patches_for(self, os: str) -> tuple[Patch, ...]:
+        return tuple(p for p in self.patches if p.applies(os))
 
     def fixes_for(self, *, torch: str, cuda: str, python: str, os: str) -> tuple[Fix, ...]:
         return tuple(f for f in self.fixes if f.applies(torch=torch, cuda=cuda, python=python, os=os))
@@ -277,24 +310,19 @@ def _parse_source(file: Path, where: str, table: Any, *, extra: bool) -> Source:
     if bool(git) == bool(url):
         r.fail("needs exactly one of git or url", 'pin git = "https://..." with commit, or url with sha256')
     commit, sha256 = r.str("commit"), r.str("sha256")
-    if git:
-        if commit is None or not _COMMIT_RE.match(commit):
-            r.fail(
-                f"commit {commit!r} is not a full 40-hex commit",
-                "pin the full SHA (git rev-parse <tag>^{commit})",
-                "commit",
-            )
-        if sha256 is not None:
-            r.fail("sha256 is for url sources", "remove it; the commit pins a git source", "sha256")
-    else:
-        if sha256 is None or not _SHA256_RE.match(sha256):
-            r.fail(
-                f"sha256 {sha256!r} is not 64 lowercase hex digits",
-                "pin the archive's sha256 (sha256sum FILE)",
-                "sha256",
-            )
-        if commit is not None:
-            r.fail("commit is for git sources", "remove it; sha256 pins a url source", "commit")
+    # what pins each kind of source: (key, value, its form, said as, how to get it), and the
+    # key that belongs to the other kind
+    (key, pin, form, said, how), other = (
+        (("commit", commit, _COMMIT_RE, "a full 40-hex commit", "pin the full SHA (git rev-parse <tag>^{commit})"),
+         "sha256") if git else
+        (("sha256", sha256, _SHA256_RE, "64 lowercase hex digits", "pin the archive's sha256 (sha256sum FILE)"),
+         "commit")
+    )  # fmt: skip
+    if pin is None or not form.match(pin):
+        r.fail(f"{key} {pin!r} is not {said}", how, key)
+    if r.str(other) is not None:
+        kind = "git" if git else "url"
+        r.fail(f"{other} is not for {kind} sources", f"remove it; the {key} pins a {kind} source", other)
     dest = r.str("dest", "") or ""
     if extra and (not dest or not _DEST_RE.match(dest)):
         r.fail(f"dest {dest!r} must be a relative path inside the tree", 'write dest = "csrc/cutlass"', "dest")
@@ -364,6 +392,37 @@ def _parse_fix(file: Path, where: str, table: Any) -> Fix:
     )
 
 
+_MIRRORS_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+$")
+
+
+def _parse_patch(file: Path, where: str, table: Any) -> Patch:
+    r = _Reader(file, where, table, ("file", "sha256", "why", "mirrors", "os"))
+    rel = r.str("file", required=True) or ""
+    if not _DEST_RE.match(rel) or not rel.endswith(".patch"):
+        r.fail(f"file {rel!r} is not a .patch path inside the recipe's folder",
+               'write file = "patches/<recipe>/0001-name.patch"', "file")  # fmt: skip
+    path = file.resolve().parent / rel
+    why = r.str("why", required=True) or ""
+    mirrors = r.str("mirrors", required=True) or ""
+    if not _MIRRORS_RE.match(mirrors):
+        r.fail(f"mirrors {mirrors!r} names no upstream PR or issue",
+               'write mirrors = "owner/repo#123" (the PR or issue the patch follows)', "mirrors")  # fmt: skip
+    oses = r.str_list("os")
+    for os_name in oses:
+        if os_name not in platforms.oses():
+            r.fail(f"os {os_name!r} is unknown", f"use one of {', '.join(platforms.oses())}", "os")
+    sha256 = r.str("sha256", required=True) or ""
+    try:
+        got = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        r.fail(f"cannot read {rel} ({e.strerror})", "add the patch file, or fix file", "file")
+        raise  # unreachable; fail() raises
+    if got != sha256:
+        r.fail(f"{rel} has sha256 {got}, not the pinned {sha256}",
+               "re-pin sha256 only after reviewing the patch (sha256sum FILE)", "sha256")  # fmt: skip
+    return Patch(file=path, sha256=sha256, why=why, mirrors=mirrors, os=oses)
+
+
 def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
     r = _Reader(file, where, table, ("arch", "reason", "use-instead"))
     arch_text = r.str("arch", required=True) or ""
@@ -378,13 +437,14 @@ def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
     return KnownBad(arch=arch_text, reason=r.str("reason", required=True) or "", use_instead=use_instead)
 
 
-def _left_out(mx: _Reader, wanted: tuple[str, ...]) -> dict[str, str]:
+def _left_out(mx: _Reader) -> dict[str, str]:
     value = mx.table.get("platforms-left-out", {})
     example = 'write platforms-left-out = { windows-amd64 = "why" }'
     if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
         mx.fail("must be a table of platform = \"why it is left out\"", example, "platforms-left-out")
+    listed = mx.table.get("platforms")
     for name in value:
-        if name not in platforms.names() or name in wanted:
+        if name not in platforms.names() or (isinstance(listed, list) and name in listed):
             mx.fail(f"{name!r} is not a platform that platforms leaves out", example, "platforms-left-out")
     return dict(value)
 
@@ -440,8 +500,8 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         path,
         "recipe",
         data,
-        ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify",
-         "known-bad", "gpu-check"),
+        ("package", "source", "extra-source", "patch", "matrix", "targets", "build", "fix",
+         "verify", "known-bad", "gpu-check"),
     )
     del top
     pkg = _Reader(path, "package", data.get("package"), ("name", "version", "upstream-version"))
@@ -479,7 +539,10 @@ def parse_recipe(text: str, path: Path) -> Recipe:
          "platforms-left-out"),
     )
     known = platforms.names()
-    wanted = mx.str_list("platforms", known)
+    left_out = _left_out(mx)
+    # every platform in the table, less those left out with a reason: a new platform is a
+    # row in platforms.toml, not an edit of every recipe
+    wanted = mx.str_list("platforms", tuple(p for p in known if p not in left_out))
     for platform in wanted:
         if platform not in known:
             close = difflib.get_close_matches(platform, known, n=1)
@@ -496,7 +559,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         free_threaded=mx.bool("free-threaded"),
         abi3=_abi3(mx),
         stable_abi_floor=floor,
-        platform_reasons=_left_out(mx, wanted),
+        platform_reasons=left_out,
     )
 
     rules_raw = data.get("targets", [])
@@ -533,6 +596,10 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     if not isinstance(fixes_raw, list):
         raise RecipeError(f"{path}: [fix] must be an array of tables; write [[fix]]")
     fixes = tuple(_parse_fix(path, f"fix.{i}", t) for i, t in enumerate(fixes_raw))
+    patches_raw = data.get("patch", [])
+    if not isinstance(patches_raw, list):
+        raise RecipeError(f"{path}: [patch] must be an array of tables; write [[patch]]")
+    patches = tuple(_parse_patch(path, f"patch.{i}", t) for i, t in enumerate(patches_raw))
 
     v = _Reader(path, "verify", data.get("verify", {}), ("import",))
     modules = v.str_list("import")
@@ -558,6 +625,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         target_rules=rules,
         build=build,
         fixes=fixes,
+        patches=patches,
         import_modules=modules,
         known_bad=known_bad,
         gpu_check=gpu_check,
@@ -587,6 +655,15 @@ def recipe_dirs() -> list[Path]:
     here = repo_root() / "recipes"
     installed_from = Path(__file__).resolve().parents[2] / "recipes"
     return [here] if here == installed_from else [here, installed_from]
+
+
+def find_recorded(recipe: str) -> Path | None:
+    """The recipe file a build record names (``display_path``'s form), in the repository
+    around the working directory or the checkout wheelfactory runs from; None: not here."""
+    for root in (repo_root(), Path(__file__).resolve().parents[2]):
+        if (root / recipe).is_file():
+            return root / recipe
+    return None
 
 
 def display_path(path: Path) -> str:

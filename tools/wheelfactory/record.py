@@ -20,6 +20,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from wheelfactory.errors import WheelfactoryError
+from wheelfactory.naming import TorchPin
 from wheelfactory.recipe import KnownBad  # the recipe's [[known-bad]] entries, as recorded
 
 RECORD_NAME = "wheelfactory-build.json"
@@ -47,6 +48,20 @@ class SourcePin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PatchPin:
+    """A patch of the recipe's applied to the source before the build."""
+
+    file: str  # "recipes/patches/sageattention/0001-zero-fill-out-of-range-smem.patch"
+    sha256: str
+    why: str
+    mirrors: str  # the upstream PR or issue it follows
+
+    @property
+    def name(self) -> str:
+        return self.file.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RepairInfo:
     tool: str  # "auditwheel 6.8.2", "delvewheel"
     policy: str  # "manylinux_2_34_x86_64", "win_amd64"
@@ -63,6 +78,7 @@ class BuildRecord:
     recipe: str | None  # the recipe file, relative to the repository where possible
     recipe_sha256: str | None
     sources: tuple[SourcePin, ...] = ()
+    patches: tuple[PatchPin, ...] = ()  # applied to the sources, in order
     builder: str  # "wheelfactory build" or "cibuildwheel"
     cell: str | None = None  # the plan's job or cell id
     ci_run: str | None = None
@@ -86,6 +102,11 @@ class BuildRecord:
     tools: Mapping[str, str] = field(default_factory=dict)  # name -> version
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
     compile_steps: int | None = None  # ninja steps run (local builds)
+
+    @property
+    def torch_pin(self) -> TorchPin:
+        """The torch this wheel is pinned to, as the record says."""
+        return TorchPin(self.torch, floor=self.stable_abi_floor)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

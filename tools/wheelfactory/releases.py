@@ -162,6 +162,11 @@ class ReleaseTable:
                 newest[r.minor] = r
         return tuple(sorted(newest.values(), key=lambda r: r.parsed))
 
+    def pythons(self) -> tuple[str, ...]:
+        """Every CPython some torch release ships wheels for, oldest first ("3.13t" after 3.13)."""
+        found = {p for r in self.releases for v in r.variants for p in r.pythons_of(v)}
+        return tuple(sorted(found, key=python_key))
+
     @property
     def cudas(self) -> tuple[str, ...]:
         return tuple(sorted({c for r in self.releases for c in r.cudas}, key=cuda_key))

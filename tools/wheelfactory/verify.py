@@ -20,8 +20,9 @@ import re
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -33,7 +34,9 @@ from wheelfactory import _proc, arch, label, naming, platforms, repair, resource
 from wheelfactory.arch import GpuTarget
 from wheelfactory.buildenv import BuildEnv, venv_python
 from wheelfactory.errors import ToolMissingError, VerifyError
+from wheelfactory.naming import TorchPin
 from wheelfactory.platforms import Platform
+from wheelfactory.recipe import find_recorded, load_recipe
 from wheelfactory.record import RECORD_VERSION, BuildRecord
 
 log = logging.getLogger(__name__)
@@ -53,12 +56,10 @@ class Expectation:
     """What the wheel must be."""
 
     targets: tuple[GpuTarget, ...]
-    torch: str  # "2.14.1"
+    torch: TorchPin  # the torch built against, and the label and requirement it gives
     cuda: str  # "13.0"
     python_tag: str  # "cp311-cp311", "cp310-abi3"
     platform: Platform
-    torch_requirement: str  # "torch==2.14.*", "torch>=2.10"
-    stable_abi_floor: str | None = None  # a stable-ABI wheel: the oldest torch it loads on
     modules: tuple[str, ...] = ()  # to import; () = every extension module in the wheel
 
     @classmethod
@@ -66,12 +67,10 @@ class Expectation:
         """What a wheel must be, by its build record (and the modules to import)."""
         return cls(
             targets=arch.parse_targets(list(record.targets)),
-            torch=record.torch,
+            torch=record.torch_pin,
             cuda=record.cuda,
             python_tag=record.python_tag,
             platform=platforms.get(record.platform),
-            torch_requirement=record.torch_requirement,
-            stable_abi_floor=record.stable_abi_floor,
             modules=tuple(modules),
         )
 
@@ -208,7 +207,7 @@ def stable_abi_problem(so: Path) -> str | None:
 @cache
 def stable_abi_table() -> dict[str, Any]:
     """resources/torch-stable-abi.json: the torch minor that first exports each C-shim symbol."""
-    return json.loads((resources.RESOURCES / "torch-stable-abi.json").read_text(encoding="utf-8"))
+    return json.loads(resources.TORCH_STABLE_ABI.read_text(encoding="utf-8"))
 
 
 def floor_problem(so: Path, floor: str) -> str | None:
@@ -251,10 +250,15 @@ def _check(name: str, problem: str | None, ok_detail: str = "ok") -> Check:
 
 
 def check_tags_and_label(wheel: wheelfile.Wheel, expect: Expectation) -> list[Check]:
-    """Filename tags, version label, torch requirement and build record."""
+    """Filename tags, version label and torch requirement."""
+    return check_tags(wheel, expect) + check_label(wheel, expect.torch, expect.cuda)
+
+
+def check_tags(wheel: wheelfile.Wheel, expect: Expectation) -> list[Check]:
+    """The filename's Python and platform tags are the ones the build record promises."""
     info = wheel.label
     tags = sorted(f"{py}-{abi}" for py in info.python_tags for abi in info.abi_tags)
-    checks = [
+    return [
         _check(
             "python tag",
             None if tags == [expect.python_tag]
@@ -269,25 +273,21 @@ def check_tags_and_label(wheel: wheelfile.Wheel, expect: Expectation) -> list[Ch
             ", ".join(info.platform_tags),
         ),
     ]
-    torch = naming.STABLE_ABI if expect.stable_abi_floor else expect.torch
-    want = naming.labelled_version(info.public_version, expect.cuda, torch)
+
+
+def check_label(wheel: wheelfile.Wheel, torch: TorchPin, cuda: str) -> list[Check]:
+    """The version label and Requires-Dist: torch say what the wheel was built against."""
+    info = wheel.label
+    checks = []
+    want = torch.labelled_version(info.public_version, cuda)
     checks.append(_check(
         "version label", None if info.version == want else f"{info.version}, expected {want}: relabel it",
         info.version,
     ))  # fmt: skip
     checks.append(_check(
         "requires torch",
-        (p := wheelfile.torch_pin_problem(wheel, torch=expect.torch, floor=expect.stable_abi_floor))
-        and f"{p}: relabel the wheel",
-        expect.torch_requirement,
-    ))  # fmt: skip
-    record = wheel.build_record
-    checks.append(_check(
-        "build record",
-        None if record is not None else
-        f"{wheelfile.RECORD_NAME} is missing: build the wheel with wheelfactory (record version"
-        f" {RECORD_VERSION})",
-        f"version {RECORD_VERSION}",
+        (p := wheelfile.torch_pin_problem(wheel, torch)) and f"{p}: relabel the wheel",
+        torch.requirement,
     ))  # fmt: skip
     return checks
 
@@ -306,10 +306,10 @@ def check_binaries(
             continue  # Windows modules are checked on Windows (delvewheel's own analysis)
         rel = so.relative_to(unpacked).as_posix()
         checks.append(_check(f"driver link {so.name}", driver_link_problem(so)))
-        if expect.stable_abi_floor:
+        floor = expect.torch.floor
+        if floor:
             checks.append(_check(f"stable ABI {so.name}", stable_abi_problem(so)))
-            checks.append(_check(f"floor torch {expect.stable_abi_floor} {so.name}",
-                                 floor_problem(so, expect.stable_abi_floor)))  # fmt: skip
+            checks.append(_check(f"floor torch {floor} {so.name}", floor_problem(so, floor)))
         if cuobjdump is not None:
             sass[rel] = list_sass(so, cuobjdump)
     if cuobjdump is not None:
@@ -421,6 +421,163 @@ def check_imports(
     return results
 
 
+# ------------------------------------------------------------------------------ the chain
+#
+# verify, release-check and publish run one chain of checks, in one order; which links a
+# stage leaves out (and why) is the table LEFT_OUT. A link added to CHAIN runs everywhere.
+
+
+@dataclass(kw_only=True)
+class Subject:
+    """One wheel as the chain's links see it. ``expect`` comes from its build record (None:
+    it has none); ``unpacked`` is filled for links that read the wheel's files; ``sass`` and
+    ``imports`` collect what the links found, for the report."""
+
+    wheel: wheelfile.Wheel
+    expect: Expectation | None
+    cuobjdump: Path | None = None  # None: the SASS check is left out (no tool, or Windows)
+    build_env: BuildEnv | None = None
+    stub_dir: Path | None = None
+    work: Path | None = None
+    unpacked: Path | None = None
+    sass: dict[str, list[str]] = field(default_factory=dict)
+    imports: list[ImportResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    run: Callable[[Subject], list[Check]]
+    reads_files: bool = False  # needs the wheel unpacked
+
+
+def _record_link(s: Subject) -> list[Check]:
+    # Without a record no GPU target, guard or gate is known. A pure-Python wheel (no
+    # extension module: nothing runs on the GPU) needs none.
+    missing = s.wheel.build_record is None and bool(s.wheel.extension_modules())
+    problem = None if not missing else (
+        f"{wheelfile.RECORD_NAME} is missing: build the wheel with wheelfactory (record version"
+        f" {RECORD_VERSION})"
+    )  # fmt: skip
+    return [_check("build record", problem, f"version {RECORD_VERSION}")]
+
+
+def patches_problem(record: BuildRecord) -> tuple[str | None, str]:
+    """(why the record's patches are not its recipe's, or None; what was compared)."""
+    if record.recipe is None:
+        return None, "no recipe: nothing to patch"
+    path = find_recorded(record.recipe)
+    if path is None:
+        return None, f"{record.recipe} is not here: patches not compared"
+    os_name = platforms.get(record.platform).os
+    want = [(p.file.name, p.sha256) for p in load_recipe(path).patches_for(os_name)]
+    got = [(p.name, p.sha256) for p in record.patches]
+    if got == want:
+        return None, ", ".join(name for name, _ in got) or "none (as the recipe says)"
+    missing = [name for name, sha in want if (name, sha) not in got]
+    other = [name for name, sha in got if (name, sha) not in want]
+    said = "; ".join(
+        part for part in (
+            missing and f"lacks {', '.join(missing)}",
+            other and f"carries {', '.join(other)}, which the recipe does not",
+        ) if part
+    ) or "has the patches in another order"  # fmt: skip
+    return f"built from {record.recipe} but {said}: rebuild it from the recipe", ""
+
+
+def _patches_link(s: Subject) -> list[Check]:
+    record = s.wheel.build_record
+    if record is None:
+        return []
+    problem, detail = patches_problem(record)
+    return [_check("patches", problem, detail)]
+
+
+def _tags_link(s: Subject) -> list[Check]:
+    return check_tags(s.wheel, s.expect) if s.expect is not None else []
+
+
+def _label_link(s: Subject) -> list[Check]:
+    if s.expect is not None:
+        return check_label(s.wheel, s.expect.torch, s.expect.cuda)
+    label = s.wheel.label  # a pure wheel without a record: the pin its filename claims
+    if label.torch is None or label.cuda is None:
+        return [Check(name="version label", ok=False, detail=f"{label.version} has no +cuXYZtorchX.Y label")]
+    if label.torch == naming.STABLE_ABI:
+        return [Check(name="version label", ok=False, detail=(
+            "a stable-ABI wheel needs a build record naming its torch floor: build it with wheelfactory"
+        ))]  # fmt: skip
+    return check_label(s.wheel, TorchPin(label.torch), label.cuda)
+
+
+def _vendored_link(s: Subject) -> list[Check]:
+    return [_check("nothing vendored", repair.vendored_problem(s.wheel.files))]
+
+
+def _binaries_link(s: Subject) -> list[Check]:
+    if s.expect is None:
+        return []
+    assert s.unpacked is not None
+    checks, sass = check_binaries(s.unpacked, s.wheel.extension_modules(), s.expect, s.cuobjdump)
+    s.sass.update(sass)
+    return checks
+
+
+def _imports_link(s: Subject) -> list[Check]:
+    modules = (s.expect.modules if s.expect else ()) or s.wheel.extension_modules()
+    if s.build_env is None:
+        return [Check(name="imports", ok=False, detail="no build env to import with: pass --torch")]
+    if not modules:
+        return [Check(name="imports", ok=False,
+                      detail="the wheel has no extension modules: is it the right wheel?")]  # fmt: skip
+    assert s.work is not None
+    results = check_imports(
+        s.wheel.path, modules, build_env=s.build_env, stub_dir=s.stub_dir, work=s.work
+    )
+    s.imports.extend(results)
+    return [
+        Check(name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s")
+        for r in results
+    ]
+
+
+CHAIN: list[Link] = [
+    Link("build record", _record_link),
+    Link("patches", _patches_link),
+    Link("nothing vendored", _vendored_link),
+    # before the tags: a stable-ABI recipe built from a source that is not one fails first
+    # on the symbol that ties it to one torch, which says more than its tags do
+    Link("binaries", _binaries_link, reads_files=True),
+    Link("tags", _tags_link),
+    Link("label", _label_link),
+    Link("imports", _imports_link),
+]
+
+# What each stage leaves out of CHAIN, and why. Every other link runs in every stage.
+LEFT_OUT: dict[str, dict[str, str]] = {
+    "verify": {},
+    "release-check": {"imports": "the publish job has no torch; the build job imported it"},
+    "publish": {
+        "imports": "publishing needs no torch; verify and the CI smoke test imported it",
+        "binaries": "the build's verify and release-check read the binaries; publish reads the metadata",
+        "tags": "pip matches a file's tags to the user's machine; the build's verify and release-check matched them to the record",
+    },
+}
+
+
+def run_chain(stage: str, subject: Subject) -> list[Check]:
+    """The checks of ``stage`` on one wheel, in CHAIN's order (the wheel is unpacked under
+    ``subject.work``, or a temporary folder, when a link reads its files)."""
+    links = [link for link in CHAIN if link.name not in LEFT_OUT[stage]]
+    checks: list[Check] = []
+    with tempfile.TemporaryDirectory(prefix="wf-chain-", dir=subject.work) as tmp:
+        for link in links:
+            if link.reads_files and subject.unpacked is None:
+                subject.unpacked = label.unpack(subject.wheel.path, Path(tmp) / "u")
+            checks += link.run(subject)
+    return checks
+
+
 def verify_wheel(
     wheel: Path,
     expect: Expectation,
@@ -435,38 +592,17 @@ def verify_wheel(
     except wheelfile.WheelError as e:
         return VerifyReport(wheel=wheel.name, checks=(Check(name="wheel", ok=False, detail=str(e)),))
     checks = [Check(name="wheel", ok=True, detail="zip, dist-info, METADATA and RECORD are sound")]
-    checks.append(_check("nothing vendored", repair.vendored_problem(read.files)))
-    found = read.extension_modules()
     work.mkdir(parents=True, exist_ok=True)
-    unpacked = work / "verify-unpacked"
-    if unpacked.exists():
-        shutil.rmtree(unpacked)
-    label.unpack(wheel, unpacked)
+    cuobjdump = None
     try:
-        try:
-            cuobjdump: Path | None = find_cuobjdump(build_env.torch_paths() if build_env else ())
-        except ToolMissingError as e:
-            checks.append(Check(name="SASS targets", ok=False, detail=str(e)))
-            cuobjdump = None
-        bin_checks, sass = check_binaries(unpacked, found, expect, cuobjdump)
-        checks += bin_checks
-    finally:
-        shutil.rmtree(unpacked, ignore_errors=True)
-    # after the binaries: a stable-ABI recipe built from a source that is not one fails
-    # first on the symbol that ties it to one torch, which says more than its tags do
-    checks += check_tags_and_label(read, expect)
-    modules = expect.modules or found
-    imports: list[ImportResult] = []
-    if build_env is None:
-        checks.append(Check(name="imports", ok=False, detail="no build env to import with: pass --torch"))
-    elif not modules:
-        checks.append(Check(
-            name="imports", ok=False, detail="the wheel has no extension modules: is it the right wheel?"
-        ))  # fmt: skip
-    else:
-        imports = check_imports(wheel, modules, build_env=build_env, stub_dir=stub_dir, work=work)
-        checks += [
-            Check(name=f"import {r.module}", ok=r.ok, detail=r.error or f"ok in {r.seconds:.1f} s")
-            for r in imports
-        ]
-    return VerifyReport(wheel=wheel.name, checks=tuple(checks), sass=sass, imports=tuple(imports))
+        cuobjdump = find_cuobjdump(build_env.torch_paths() if build_env else ())
+    except ToolMissingError as e:
+        checks.append(Check(name="SASS targets", ok=False, detail=str(e)))
+    subject = Subject(
+        wheel=read, expect=expect, cuobjdump=cuobjdump, build_env=build_env, stub_dir=stub_dir,
+        work=work,
+    )  # fmt: skip
+    checks += run_chain("verify", subject)
+    return VerifyReport(
+        wheel=wheel.name, checks=tuple(checks), sass=subject.sass, imports=tuple(subject.imports)
+    )

@@ -35,6 +35,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelfactory import naming
 from wheelfactory.errors import ConfigError, WheelfactoryError
+from wheelfactory.naming import TorchPin
 from wheelfactory.record import RECORD_NAME, BuildRecord, RecordError
 
 METADATA_LIMIT = 1 << 20  # bytes: PyPI's METADATA of large projects is a few hundred KB
@@ -273,23 +274,22 @@ def _check_metadata(path: Path, msg: email.message.Message, label: naming.WheelL
             raise _refuse(path, f"Requires-Dist {line!r} is invalid ({e})") from e
 
 
-def torch_pin_problem(wheel: Wheel, *, torch: str, floor: str | None = None) -> str | None:
+def torch_pin_problem(wheel: Wheel, pin: TorchPin) -> str | None:
     """None when the wheel's torch requirement admits exactly the torch it was built for:
-    the minor of ``torch`` ("2.14.1" -> 2.14.x), or with a stable-ABI ``floor`` ("2.10") every
-    torch from the floor on. Else why not: pip swaps a user's torch to satisfy a wrong pin."""
+    the pin's minor ("2.14.1" -> 2.14.x), or with a stable-ABI floor ("2.10") every torch
+    from the floor on. Else why not: pip swaps a user's torch to satisfy a wrong pin."""
     got = wheel.requires("torch")
     spec = SpecifierSet(",".join(str(r.specifier) for r in got if str(r.specifier)))
-    v = Version(torch)
-    if floor is not None:
-        f = Version(floor)
+    v = Version(pin.version)
+    if pin.floor is not None:
+        f = Version(pin.floor)
         inside = [f"{f.major}.{f.minor}.0", f"{f.major}.{f.minor + 1}.0", f"{f.major + 1}.0.0"]
         outside = [f"{f.major}.{f.minor - 1}.99"] if f.minor else []
-        want = f"torch>={f.major}.{f.minor}"
     else:
         inside = [f"{v.major}.{v.minor}.0", f"{v.major}.{v.minor}.99"]
         outside = [f"{v.major}.{v.minor + 1}.0", f"{v.major}.{max(v.minor - 1, 0)}.99"]
         outside = [x for x in outside if not x.startswith(f"{v.major}.{v.minor}.")]
-        want = f"torch=={v.major}.{v.minor}.*"
+    want = pin.requirement
     ok = bool(got) and all(spec.contains(x, prereleases=True) for x in inside) and not any(
         spec.contains(x, prereleases=True) for x in outside
     )

@@ -62,10 +62,12 @@ def repair_step(
     platform = platforms.host()
     raw = naming.parse_wheel(wheel.name)
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pin = recipe.torch_pin(_installed("torch") or torch)  # what the build compiled against
     changes = buildvars.build_changes(
-        recipe, torch=torch, cuda=cuda, python=python, targets=targets,
+        recipe, torch=pin.version, cuda=cuda, python=python, targets=targets,
         jobs=load_ci_table().max_jobs, host=ci_host(platform),
     )  # fmt: skip
+    fixes = recipe.fixes_for(torch=pin.version, cuda=cuda, python=python, os=platform.os)
     timings = {}
     start = env.get(BUILD_START_ENV, "")
     if start.isdigit():
@@ -80,13 +82,17 @@ def repair_step(
         upstream_version=raw.public_version,
         builder="cibuildwheel",
         platform=platform.name,
-        torch=_installed("torch") or torch,
+        torch=pin,
         cuda=cuda,
         python_tag=f"{raw.python_tags[0]}-{raw.abi_tags[0]}",
         targets=targets,
         changes=changes,
+        fixes=fixes,
         prepared=prepared,
-        index_url=env.get("WHEELFACTORY_INDEX_URL") or None,  # passed into the container by cibw-env
+        # passed into the container by cibw-env
+        index_url=naming.index_url(url, given_as=f"${naming.INDEX_URL_ENV}")
+        if (url := env.get(naming.INDEX_URL_ENV))
+        else None,
         nvcc=nvcc,
         python=sys.version.split()[0],
         tools={"wheelfactory": __version__, **{t: _installed(t) or "none" for t in _TOOLS}},

@@ -77,7 +77,7 @@ class Job:
 class CudaRow:
     cuda: str
     images: Mapping[str, str]  # platform -> container image (Linux)
-    windows_toolkit: str | None
+    toolkits: dict[str, str]  # platform -> the CUDA release its runner installs (no image)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,17 +127,18 @@ def parse_ci_table(text: str, path: Path) -> CiTable:
     for cuda, row in data.get("cuda", {}).items():
         if not re.fullmatch(r"\d+\.\d", cuda):
             raise _fail(path, f"[cuda.{cuda!r}] is not a CUDA version like \"12.8\"")
-        unknown = set(row) - {*imaged, "windows-toolkit"}
+        unknown = set(row) - set(platforms.names())
         if unknown:
-            raise _fail(path, f"[cuda.\"{cuda}\"] has unknown keys {sorted(unknown)}")
-        toolkit = row.get("windows-toolkit")
-        if toolkit is not None and not toolkit.startswith(cuda + "."):
-            raise _fail(path, f"[cuda.\"{cuda}\"] windows-toolkit {toolkit!r} is not a {cuda}.x release")
+            raise _fail(path, f"[cuda.\"{cuda}\"] has unknown keys {sorted(unknown)} (keys are platforms.toml's names)")
+        toolkits = {p: v for p, v in row.items() if p not in imaged}
+        for p, toolkit in toolkits.items():
+            if not toolkit.startswith(cuda + "."):
+                raise _fail(path, f"[cuda.\"{cuda}\"] {p} toolkit {toolkit!r} is not a {cuda}.x release")
         images = {p: row[p] for p in imaged if p in row}
         for p, image in images.items():
             if f"cuda{cuda}" not in image:
                 raise _fail(path, f"[cuda.\"{cuda}\"] {p} image {image!r} is not the cuda{cuda} image")
-        rows[cuda] = CudaRow(cuda=cuda, images=images, windows_toolkit=toolkit)
+        rows[cuda] = CudaRow(cuda=cuda, images=images, toolkits=toolkits)
     return CiTable(
         torch_index_url=s["torch-index-url"],
         build_frontend=s["build-frontend"],
@@ -278,8 +279,11 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
         if image is None:
             raise ConfigError(f"CUDA {job.cuda} has no {plat.name} image; add it to {resources.CI_IMAGES.name}")
         env[plat.image_option] = image
-    elif plat.is_windows and row.windows_toolkit is None:
-        raise ConfigError(f"CUDA {job.cuda} has no windows-toolkit; add it to {resources.CI_IMAGES.name} or drop the cell")
+    elif plat.name not in row.toolkits:
+        raise ConfigError(
+            f"CUDA {job.cuda} has no {plat.name} toolkit; add {plat.name} = \"{job.cuda}.x\" to"
+            f" [cuda.\"{job.cuda}\"] in {resources.CI_IMAGES.name} or drop the cell"
+        )
 
     # before-build: this Python's build environment gets the exact torch (from
     # PyTorch's index for this CUDA), the build requirements upstream forgets, the repair
@@ -320,7 +324,7 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
     env["WHEELFACTORY_CELL"] = job.id
     env["WHEELFACTORY_ARTIFACT"] = artifact_name(job)
     if plat.is_windows:
-        env["WHEELFACTORY_WINDOWS_CUDA"] = row.windows_toolkit or ""
+        env["WHEELFACTORY_WINDOWS_CUDA"] = row.toolkits.get(plat.name, "")
     return env
 
 

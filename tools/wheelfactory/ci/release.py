@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from wheelfactory import label, repair, verify, wheelfile
+from wheelfactory import verify, wheelfile
 from wheelfactory.errors import ConfigError, PublishError
 
 RELEASE_ASSET_LIMIT = 2 * 1024**3  # GitHub Release assets: "each file must be under 2 GiB"
@@ -32,9 +31,9 @@ def check_release_assets(wheels: Iterable[Path], *, limit: int = RELEASE_ASSET_L
 
 
 def verify_release(wheel: Path, *, cuobjdump: Path | None) -> list[str]:
-    """Offline checks of a downloaded wheel against its own build record: the wheel is
-    sound, tags, label, Requires-Dist, nothing vendored, and (Linux, with cuobjdump) SASS
-    promised == present. Returns the failures ([] when all pass)."""
+    """The chain's offline checks of a downloaded wheel against its own build record (the
+    release-check links of verify.CHAIN; with cuobjdump, Linux SASS promised == present).
+    Returns the failures ([] when all pass)."""
     try:
         read = wheelfile.read_wheel(wheel)
     except wheelfile.WheelError as e:
@@ -43,15 +42,9 @@ def verify_release(wheel: Path, *, cuobjdump: Path | None) -> list[str]:
     if record is None:
         return [f"{wheel.name}: no build record; rebuild it with wheelfactory"]
     expect = verify.Expectation.of(record)
-    checks = verify.check_tags_and_label(read, expect)
-    problem = repair.vendored_problem(read.files)
-    if problem:
-        checks.append(verify.Check(name="nothing vendored", ok=False, detail=problem))
-    with tempfile.TemporaryDirectory(prefix="wf-release-check-") as tmp:
-        root = label.unpack(wheel, Path(tmp) / "u")
-        # cuobjdump reads ELF files: a Windows wheel's SASS is checked on its runner
-        sass_tool = None if expect.platform.is_windows else cuobjdump
-        checks += verify.check_binaries(root, read.extension_modules(), expect, sass_tool)[0]
+    # cuobjdump reads ELF files: a Windows wheel's SASS is checked on its runner
+    sass_tool = None if expect.platform.is_windows else cuobjdump
+    checks = verify.run_chain("release-check", verify.Subject(wheel=read, expect=expect, cuobjdump=sass_tool))
     return [f"{wheel.name}: {c.name}: {c.detail}" for c in checks if not c.ok]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from wheelfactory.cli import _options
 
 HELP = "build, repair, label and verify one wheel for one torch/CUDA/Python"
 EXAMPLE = (
@@ -77,12 +78,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the outcome as JSON here"
     )
-    parser.add_argument(
-        "--index-url",
-        default=os.environ.get("WHEELFACTORY_INDEX_URL") or None,
-        metavar="URL",
-        help="root of the index these wheels are published to; the import guard's fix"
-        " command names it (default: $WHEELFACTORY_INDEX_URL)",
+    _options.add_index_url(
+        parser,
+        "root of the index these wheels are published to; the import guard's fix command names it",
     )
     parser.add_argument(
         "--no-guard", action="store_true", help="do not add the import-time torch/CUDA/GPU guard"
@@ -94,7 +92,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from wheelfactory import arch, buildenv, pipeline
+    from wheelfactory import arch, buildenv, cache, pipeline
     from wheelfactory.cli import _build_summary as summary
     from wheelfactory.errors import ConfigError
     from wheelfactory.recipe import default_recipe, load_recipe
@@ -128,7 +126,7 @@ def execute(args: argparse.Namespace) -> int:
         targets=arch.parse_targets(args.arch) if args.arch else None,
         out_dir=args.out,
         torch_index_url=buildenv.resolve_torch_index_url(args.torch_index_url, args.cuda),
-        cache=buildenv.cache_dir(),
+        cache=cache.cache_dir(),
         work_dir=args.work_dir,
         resume=args.resume,
         jobs=args.jobs,
@@ -137,7 +135,7 @@ def execute(args: argparse.Namespace) -> int:
         strip_debug=not args.keep_debug,
         empty_stub=args.empty_libcuda_stub,
         with_guard=not args.no_guard,
-        index_url=args.index_url,
+        index_url=_options.index_url(args),
     )
     outcome = pipeline.build(request)
     print(summary.render(outcome))

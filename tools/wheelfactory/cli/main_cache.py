@@ -50,7 +50,7 @@ def _days(text: str) -> float:
 
 def execute(args: argparse.Namespace) -> int:
     from wheelfactory import cache
-    from wheelfactory.buildenv import cache_dir
+    from wheelfactory.cache import cache_dir
 
     root = cache_dir()
     if args.action == "remove":

@@ -24,14 +24,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import sys
 
-    from wheelfactory import buildenv, cover, naming
+    from wheelfactory import buildenv, cache, cover, naming
     from wheelfactory.errors import VerifyError
 
     naming.torch_minor(args.torch)  # a version, or one line saying what to write
     python = buildenv.resolve_python(args.python or f"{sys.version_info[0]}.{sys.version_info[1]}")
     results = cover.cover(
         args.index, args.torch, python=python, torch_index_url=args.torch_index_url,
-        cache=buildenv.cache_dir(), cudas=args.cuda,
+        cache=cache.cache_dir(), cudas=args.cuda,
     )  # fmt: skip
     for r in results:
         print(f"{'covered' if r.ok else 'NOT covered'} {r.filename}: {r.detail}")

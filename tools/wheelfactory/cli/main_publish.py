@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wheelfactory.cli import _options
+
 HELP = "add wheels to a static index (store + manifest.json + PEP 503/691 pages)"
 EXAMPLE = "wheelfactory publish dist/*.whl --index site/ --index-url https://example.org/wheels"
 
@@ -49,11 +51,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="GitHub upload root for a github: store (default: $WHEELFACTORY_GITHUB_UPLOAD_URL,"
         " else the release's upload_url)",
     )
-    parser.add_argument(
-        "--index-url",
-        metavar="URL",
-        help="the index's public root URL (default: $WHEELFACTORY_INDEX_URL); recorded in"
-        " manifest.json and used by this and every later publish, yank and re-render",
+    _options.add_index_url(
+        parser,
+        "the index's public root URL; recorded in manifest.json and used by this and every"
+        " later publish, yank and re-render",
     )
     parser.add_argument(
         "--gpu-gate",
@@ -78,7 +79,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import os
     import re
 
     from wheelfactory import publish as pub
@@ -91,8 +91,7 @@ def execute(args: argparse.Namespace) -> int:
         if not sep or not name or not url:
             raise ConfigError(f"--provenance-url {item!r}: write it as FILENAME=https://...")
         provenance[name] = url
-    # An empty variable (CI before the first publish) means: keep what the manifest says.
-    index_url = args.index_url or os.environ.get("WHEELFACTORY_INDEX_URL") or None
+    index_url = _options.index_url(args)  # None: keep what the manifest says
     gate = None
     if args.gpu_gate is not None:
         gate = tuple(a.strip() for a in args.gpu_gate.split(",") if a.strip())

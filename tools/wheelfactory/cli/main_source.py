@@ -19,7 +19,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wheelfactory.buildenv import cache_dir
+    from wheelfactory.cache import cache_dir
     from wheelfactory.recipe import load_recipe
     from wheelfactory.source import prepare_source
 

@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     import tempfile
     from dataclasses import replace
 
-    from wheelfactory import arch, buildenv, cudastub, verify, wheelfile
+    from wheelfactory import arch, buildenv, cache, cudastub, verify, wheelfile
     from wheelfactory import build as build_stage
     from wheelfactory.errors import ConfigError, ToolMissingError
 
@@ -67,16 +67,16 @@ def execute(args: argparse.Namespace) -> int:
         python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     else:
         python = f"{interp[2]}.{interp[3:].rstrip('t')}"
-    cache = buildenv.cache_dir()
+    cache_root = cache.cache_dir()
     env = buildenv.prepare_env(
         python=buildenv.resolve_python(python),
         torch=args.torch or record.torch,
         cuda=record.cuda,
         index_url=buildenv.resolve_torch_index_url(args.torch_index_url, record.cuda),
-        cache=cache,
+        cache=cache_root,
     )
     try:
-        stub_dir = cudastub.make_stub(build_stage.find_toolchain().cuda_home, cache / "stubs")
+        stub_dir = cudastub.make_stub(build_stage.find_toolchain().cuda_home, cache_root / "stubs")
     except ToolMissingError:
         stub_dir = None  # no toolkit: modules that need libcuda.so.1 import only with a driver
     with tempfile.TemporaryDirectory(prefix="wheelfactory-verify-") as work:

@@ -94,7 +94,7 @@ def gpu_capabilities(torch):
 
 def _index_root():
     """The index root URL, or "" when the build did not know it (nor does $WHEELFACTORY_INDEX_URL)."""
-    return (os.environ.get(_INDEX_ENV) or BUILD["index_root"] or "").rstrip("/")
+    return (os.environ.get(_INDEX_ENV) or BUILD["index_url"] or "").rstrip("/")
 
 
 # Said instead of a URL when the index root is unknown: where to find it, never a made-up host.
@@ -117,16 +117,21 @@ def _python():
     return "python"
 
 
+def _view_path(cuda, torch_minor):
+    """The strict view "cu130/torch2.14" (the rule of wheelfactory.naming.view_path;
+    tests/unit/test_view_path.py compares the two)."""
+    return "cu" + "".join(cuda.split(".")[:2]) + "/torch" + torch_minor
+
+
 def _install(torch_minor, cuda, wanted=None):
     """The pip command for this project at ``wanted`` (a version or a range) from the view.
     Double quotes: cmd.exe passes single quotes on to pip."""
-    cu = "cu" + "".join(cuda.split(".")[:2])
     wanted = wanted or BUILD["public_version"]
     spec = wanted if wanted[:1] in "<>=!~" else f"=={wanted}"
     root = _index_root()
     return (
         f'{_python()} -m pip install --force-reinstall "{BUILD["project"]}{spec}"'
-        f" --extra-index-url {root or _UNKNOWN_ROOT}/{cu}/torch{torch_minor}/simple/"
+        f" --extra-index-url {root or _UNKNOWN_ROOT}/{_view_path(cuda, torch_minor)}/simple/"
         + ("" if root else _UNKNOWN_ROOT_NOTE)
     )
 

@@ -49,6 +49,16 @@
            "/" + cudaTag(cuda);
   }
 
+  // Whether a file serves this torch minor: its own, or any from a stable-ABI file's floor
+  // on (landing.torch_fits).
+  function torchFits(f, torch) {
+    return f.torch === "abi" ? (!f.floor || cmp(torch, f.floor) >= 0) : f.torch === torch;
+  }
+  // The page's torch minors that these files serve, stable-ABI files included.
+  function torchesServed(files) {
+    return data.torches.filter(function (t) { return files.some(function (f) { return torchFits(f, t); }); });
+  }
+
   // Whether a file's kernels run on the picked GPU; no GPU picked, or a file whose targets
   // are unknown, is not judged (as which.py does).
   function runsOn(f, gpu) {
@@ -136,11 +146,10 @@
 
   // Another torch or CUDA: which part is not covered, and the nearest setup that is.
   function otherTorch(s, compatible, here) {
-    var covTorch = uniq(compatible.filter(function (f) { return f.torch !== "abi"; })
-      .map(function (f) { return f.torch; })).sort(cmp);
+    var covTorch = torchesServed(compatible);
     var what;
     if (has(covTorch, s.torch)) {
-      var cudas = uniq(compatible.filter(function (f) { return f.torch === s.torch; })
+      var cudas = uniq(compatible.filter(function (f) { return torchFits(f, s.torch); })
         .map(function (f) { return f.cuda; })).sort(cmp);
       what = "no " + s.project + " wheels for " + here + " (torch " + s.torch + " is covered with CUDA " + cudas.join(", ") + ")";
     } else if (covTorch.length && cmp(s.torch, covTorch[covTorch.length - 1]) > 0) {
@@ -152,18 +161,37 @@
     return problem(what + ": " + n.fix, n);
   }
 
+  // No wheels at all for this OS (of any package, or of this one): said plainly, with no
+  // command, and the OS stays the visitor's.
+  function noWheelsFor(s, files) {
+    var os = platformLabel[s.platform];
+    var here = function (list) { return list.filter(function (f) { return has(f.platforms, s.platform); }); };
+    var elsewhere = function (list) {  // in the selector's order
+      var keys = flat(list.map(function (f) { return f.platforms; }));
+      return data.platforms.filter(function (p) { return has(keys, p[0]); }).map(function (p) { return p[1]; });
+    };
+    if (!here(data.files).length) {
+      return problem("", { ok: false, verdict: "No " + os + " wheels are published yet: this index has wheels for " +
+        elsewhere(data.files).join(", ") + " only. Open an issue to ask for " + os + " wheels." });
+    }
+    if (!here(files).length) {
+      return problem("", { ok: false, verdict: "No " + s.project + " wheels for " + os + " are published yet (" +
+        s.project + " has wheels for " + elsewhere(files).join(", ") + "). Open an issue to ask for them." });
+    }
+    return null;
+  }
+
   function advise(s) {
     var files = data.files.filter(function (f) { return f.project === s.project; });
     var here = "torch " + s.torch + " (CUDA " + s.cuda + ")";
     if (!files.length) return problem("this index has no wheels of '" + s.project + "'");
     var gpuProblem = s.gpu && (data.gpu_problems[s.project] || {})[s.gpu];
     if (gpuProblem) return problem(gpuProblem);
-    var torchFits = function (f) {
-      return f.torch === "abi" ? (!f.floor || cmp(s.torch, f.floor) >= 0) : f.torch === s.torch;
-    };
+    var noOs = noWheelsFor(s, files);
+    if (noOs) return noOs;
     var fits = function (f) { return has(f.platforms, s.platform) && has(f.pythons, s.python); };
     var compatible = files.filter(function (f) { return fits(f) && runsOn(f, s.gpu); });
-    var exact = files.filter(function (f) { return f.cuda === s.cuda && torchFits(f); });
+    var exact = files.filter(function (f) { return f.cuda === s.cuda && torchFits(f, s.torch); });
     var fitting = exact.filter(fits);
     var runnable = fitting.filter(function (f) { return runsOn(f, s.gpu); });
     if (runnable.length) return covered(s, newest(runnable));
@@ -186,12 +214,22 @@
     });
     if (!files.length) return text + "No " + s.project + " wheels for " + platformLabel[s.platform] + " run on it.";
     var cudas = uniq(files.map(function (f) { return f.cuda; })).sort(cmp);
-    var torches = uniq(files.filter(function (f) { return f.torch !== "abi"; })
-      .map(function (f) { return f.torch; })).sort(cmp);
-    var range = torches.length ? " (torch " + torches[0] +
-      (torches.length > 1 ? " to " + torches[torches.length - 1] : "") + ")" : "";
+    var served = torchRanges(torchesServed(files));
+    var abi = files.filter(function (f) { return f.torch === "abi"; });
+    var floors = uniq(abi.map(function (f) { return f.floor || data.torches[0]; })).sort(cmp);
+    var stable = abi.length ? "; stable-ABI wheels serve torch " + floors[0] + " and later" : "";
     return text + s.project + " wheels for " + platformLabel[s.platform] + " that run on it: CUDA " +
-           cudas.join(", ") + range + ".";
+           cudas.join(", ") + (served ? " (torch " + served + stable + ")" : "") + ".";
+  }
+
+  // "2.6 to 2.9, 2.12": runs of consecutive minors (sorted input).
+  function torchRanges(torches) {
+    var runs = [];
+    torches.forEach(function (t) {
+      var last = runs[runs.length - 1], a = last && vt(last[last.length - 1]), b = vt(t);
+      if (a && a[0] === b[0] && a[1] + 1 === b[1]) last.push(t); else runs.push([t]);
+    });
+    return runs.map(function (r) { return r[0] + (r.length > 1 ? " to " + r[r.length - 1] : ""); }).join(", ");
   }
 
   function fill(select, values, labels) {
@@ -244,7 +282,7 @@
     var a = advise(s);
     var box = $("result");
     box.className = "result " + (a.ok ? "ok" : "problem");
-    $("verdict").textContent = a.ok ? "This setup is covered." : "Not covered: " + a.problem;
+    $("verdict").textContent = a.verdict || (a.ok ? "This setup is covered." : "Not covered: " + a.problem);
     var note = gpuNote(s);
     $("gpu-note").hidden = !note;
     $("gpu-note").textContent = note;
@@ -381,11 +419,15 @@
     var torches = data.torches.slice().reverse();
     fill($("sel-torch"), torches);
     fill($("sel-cuda"), data.cudas.slice().reverse());
-    // Defaults: the newest torch and its newest CUDA, this browser's OS, Python 3.12.
+    // Defaults: this browser's OS (kept even when it has no wheels) and a setup covered
+    // there (landing.default_setups); an OS without wheels: the newest torch, its newest
+    // CUDA, Python 3.12.
+    var platform = browserPlatform();
+    choose("platform", platform);
     var newestFiles = data.files.filter(function (f) { return f.torch === torches[0]; });
-    choose("cuda", newestFiles.map(function (f) { return f.cuda; }).sort(cmp).pop() || null);
-    choose("python", "3.12");
-    choose("platform", browserPlatform());
+    var start = data.defaults[platform] || { python: "3.12",
+      cuda: newestFiles.map(function (f) { return f.cuda; }).sort(cmp).pop() || null };
+    FIELDS.forEach(function (k) { if (k !== "platform" && start[k]) choose(k, start[k]); });
     // A shared link (#project=...&python=...) selects its setup.
     var params = new URLSearchParams(location.hash.slice(1));
     FIELDS.forEach(function (k) { choose(k, params.get(k)); });

@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 from wheelfactory import atomicfile, naming
 from wheelfactory.confine import relative_path_problem
 from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.nearby import what_exists
 from wheelfactory.naming import WheelLabel, parse_wheel
 from wheelfactory.record import target_problem
 from wheelfactory.retry import with_retries
@@ -441,6 +442,17 @@ def normalize_index_url(url: str) -> str:
 
 def _is_url(index: str | os.PathLike[str]) -> bool:
     return isinstance(index, str) and urlsplit(index).scheme in ("http", "https")
+
+
+def check_index_exists(index: str | os.PathLike[str]) -> None:
+    """Refuse a local index folder that does not exist, naming the indexes beside it.
+
+    load_manifest reads a folder without manifest.json as an empty index (publish starts
+    one there), so a mistyped --index of a command that only reads would pass as empty."""
+    if _is_url(index) or Path(index).is_dir():
+        return
+    near = what_exists(Path(index), "index (folder with manifest.json)", lambda p: (p / MANIFEST_NAME).is_file())
+    raise ConfigError(f"--index {index}: no such folder ({near}); pass the folder `wheelfactory publish --index` wrote, or its URL")
 
 
 def load_manifest(index: str | os.PathLike[str], *, timeout: float = 30, tries: int = 3) -> Manifest:

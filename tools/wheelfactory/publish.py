@@ -68,6 +68,7 @@ from wheelfactory.manifest import (
     now_upload_time,
 )
 from wheelfactory.naming import STABLE_ABI, torch_minor
+from wheelfactory.nearby import what_exists
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,10 @@ def inspect_wheel(path: str | os.PathLike[str], snapshots: Path | None = None) -
     meanwhile cannot slip other bytes into the index.
     """
     path = Path(path)
+    if not path.is_file():  # before the name: "nosuch/x.whl" is a missing file, not a bad name
+        near = what_exists(path, "wheels", lambda p: p.suffix == ".whl")
+        raise PublishError(f"{path}: no such file ({near}); pass the path of a built wheel")
     check_filename(path.name)
-    if not path.is_file():
-        raise PublishError(f"{path} does not exist; pass the path of a built wheel")
     if snapshots is not None:
         path, sha256, size = _snapshot(path, snapshots)
     try:

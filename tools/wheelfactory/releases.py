@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import atomicfile, naming, platforms, resources
@@ -192,6 +193,20 @@ class ReleaseTable:
                 f"torch {torch} has no CUDA {cuda} build (it has {', '.join(release.cudas)}):"
                 " pass one of those as --cuda, with the matching nvcc"
             )
+
+    def check_selection(self, text: str, spec: SpecifierSet) -> None:
+        """Refuse a --torch selection (``text``, parsed as ``spec``) that selects no release
+        of the table, naming the nearest real ones: a typo like 2.91 would otherwise plan
+        nothing and pass."""
+        if not text.strip() or any(spec.contains(r.version, prereleases=True) for r in self.releases):
+            return
+        number = re.search(r"\d+(\.\d+)*", text)
+        near = self.nearest(Version(number.group())) if number else self.releases[-1:]
+        raise ConfigError(
+            f"--torch {text!r} selects no torch release of the table (nearest:"
+            f" {', '.join(r.version for r in near)}); pass one of those, or run"
+            " `wheelfactory watch` if it came out after the release table was updated"
+        )
 
     def nearest(self, wanted: Version, count: int = 3) -> tuple[TorchRelease, ...]:
         """Releases of the closest minors to ``wanted``, the newest patch first."""

@@ -26,9 +26,13 @@ def execute(args: argparse.Namespace) -> int:
     from wheelfactory import plan as planning
     from wheelfactory import releases
     from wheelfactory.errors import CoverageError
+    from wheelfactory.manifest import check_index_exists
 
+    check_index_exists(args.index)
+    table = releases.load(args.table)
+    table.check_selection(args.torch, _matrix_args.selection(args).torch)
     recipes = _matrix_args.load_recipes(args)
-    result = planning.plan(recipes, releases.load(args.table), select=_matrix_args.selection(args))
+    result = planning.plan(recipes, table, select=_matrix_args.selection(args))
     report = cov.coverage(result.cells, _matrix_args.load_published(args.index))
     text = cov.to_json_text(report) if args.format == "json" else cov.to_markdown(report)
     sys.stdout.write(text)

@@ -142,6 +142,8 @@ CANNOT_RUN: dict[str, str] = {
     r"Invoke-WebRequest <ROOT>/which.py -OutFile which.py; python_embeded\python.exe which.py"
     " sageattention": _WINDOWS + " and for ComfyUI portable's layout made on disk",
     "Invoke-WebRequest <ROOT>/which.py -OutFile which.py; python which.py sageattention": _WINDOWS,
+    r"python_embeded\python.exe which.py sageattn3": _WINDOWS + " (the portable layout and"
+    " sageattn3 on an RTX 5090: test_which.py's portable tests)",
     "python -m pytest --run-integration": "it is this test suite (.ci/run runs it); run from"
     " inside itself it would recurse",
 }

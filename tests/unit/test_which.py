@@ -576,3 +576,28 @@ def test_gpucheck_uses_only_the_public_api() -> None:
                 and isinstance(n.value, ast.Name) and n.value.id == "which"}
         assert used <= set(which.__all__), used - set(which.__all__)
     assert all(hasattr(which, name) for name in which.__all__)
+
+
+@pytest.mark.parametrize(
+    ("m", "why"),
+    [
+        (machine(), "sageattn3 needs a Blackwell GPU"),  # an H100
+        (machine(os="windows", glibc=None, torch="2.6.0+cu126", torch_cuda="12.6", gpus=(RTX5090,)),
+         "torch"),  # sageattn3 has no wheel for torch 2.6 / CUDA 12.6
+    ],
+)
+def test_where_sageattn3_is_not_offered_the_sageattention_command_is_given(m: Machine, why: str) -> None:
+    """Issue 24: say why in one sentence, and give the command that does work."""
+    files = [*MANIFEST, wheel("sageattention", "2.2.0+cu126torch2.6", "cp312", WIN, SA2_TARGETS)]
+    advice = which.advise(m, "sageattn3", files, index_root=ROOT)
+    assert not advice.ok and len(advice.problems) == 1 and why in advice.problems[0]
+    works = which.advise(m, "sageattention", files, index_root=ROOT)
+    assert works.ok and advice.instead == works.command
+    text = advice.render()
+    assert f"This works on this machine instead:\n  {works.command}" in text
+    assert "sageattention --extra-index-url" in advice.instead
+
+
+def test_nothing_else_is_offered_when_nothing_else_fits() -> None:
+    cpu = machine(torch="2.9.0+cpu", torch_cuda=None, gpus=())
+    assert which.advise(cpu, "sageattn3", MANIFEST, index_root=ROOT).instead is None

@@ -545,6 +545,9 @@ class Advice:
     problems: tuple[str, ...] = ()  # sentences: what is not covered and what to do
     notes: tuple[str, ...] = ()  # caveats that do not stop the command
     nearest: str | None = None  # the nearest covered setup, when this one is not
+    # when this package is not offered here: the command of another package of the index
+    # that is (sageattention where sageattn3 needs another GPU, torch or CUDA)
+    instead: str | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -563,6 +566,9 @@ class Advice:
                 lines.append(f"  {self.uv_command}")
         if self.wheel:
             lines.append(f"Wheel: {self.wheel}")
+        if self.instead:
+            lines.append("This works on this machine instead:")
+            lines.append(f"  {self.instead}")
         lines += [f"NOTE: {n}" for n in self.notes]
         return "\n".join(printable(line) for line in lines)
 
@@ -701,7 +707,27 @@ def advise(
     ``manifest_files``: the index's published files (dicts from manifest.json or
     manifest.PublishedFile objects); None when the manifest could not be read, in which
     case the command is built from the machine alone and a note says coverage is unknown.
+    When ``package`` is not offered here, ``instead`` is the command of the first other
+    package of the index that is.
     """
+    advice = _advise_one(machine, package, manifest_files, index_root=index_root)
+    if advice.ok or not manifest_files:
+        return advice
+    projects = sorted({info.project for info, _ in _wheels_in(manifest_files)[0]} - {advice.package})
+    for other in projects:
+        alt = _advise_one(machine, other, manifest_files, index_root=index_root)
+        if alt.ok and alt.command:
+            return Advice(**{**asdict(advice), "instead": alt.command})
+    return advice
+
+
+def _advise_one(
+    machine: Machine,
+    package: str,
+    manifest_files: list | tuple | None,
+    *,
+    index_root: str | None = None,
+) -> Advice:
     pkg = canonical_name(package)
     py = PORTABLE_PYTHON if machine.portable else python_command(machine.executable, machine.os)
     root = (index_root or "<INDEX_ROOT>").rstrip("/")

@@ -220,8 +220,10 @@ def test_selector_agrees_with_which(page, served_index, setup) -> None:
     m = machine(platform, python, torch, cuda)
     advice = which.advise(m, package, list(MANIFEST.files), index_root=root)
     assert shown["ok"] == advice.ok, (shown, advice.render())
-    assert shown["pip"] == advice.command, (shown, advice.render())
-    assert shown["uv"] == advice.uv_command
+    # not offered here: the page, like which, gives the command of the package that works
+    assert shown["pip"] == (advice.command or advice.instead), (shown, advice.render())
+    if advice.command or not advice.instead:
+        assert shown["uv"] == advice.uv_command
     if not advice.ok:
         # The page's sentence is which's sentence (which is a single problem here).
         assert shown["verdict"] == "Not covered: " + advice.problems[0], advice.render()
@@ -245,7 +247,7 @@ def test_gpu_picker_agrees_with_which(page, served_index, setup, gpu_key) -> Non
     problem = landing.gpu_problems(landing.landing_data(MANIFEST, root)["files"])
     if gpu_key in problem.get(package, {}):
         assert shown["verdict"] == "Not covered: " + problem[package][gpu_key]
-        assert shown["pip"] is None and advice.command is None
+        assert advice.command is None and shown["pip"] == advice.instead
     note = pg.inner_text("#gpu-note")
     assert note.startswith(f"The {gpu(gpu_key).short} is compute capability "
                            f"{gpu(gpu_key).capability_text}."), note
@@ -294,9 +296,11 @@ def test_seed_user(browser, served_index, width, agent) -> None:
     assert pg.inner_text("button[data-copy=cmd-pip]") == "Copied"
     assert page_width(pg) <= width  # no horizontal scrolling, phone included
     screenshot(pg, f"landing-{agent}-{width}.png")
-    # The same user on an A100 asking for sageattn3 is told why not.
+    # The same user on an A100 asking for sageattn3 is told why not, and given the
+    # sageattention command that works there.
     shown = choose(pg, "sageattn3", "windows-amd64", "3.12", "2.8", "12.8", "a100")
-    assert not shown["ok"] and shown["pip"] is None
+    assert not shown["ok"]
+    assert shown["pip"] == f"python -m pip install sageattention --extra-index-url {root}/cu128/torch2.8/simple/"
     assert shown["verdict"].startswith(
         "Not covered: sageattn3 needs an RTX 50 series, RTX PRO Blackwell, B200 or "
         "GB10 / DGX Spark GPU (compute capability 10.0, 12.0 or 12.1): the A100 is compute "
@@ -505,7 +509,8 @@ def test_one_package_without_wheels_for_the_os(page) -> None:
     """sageattn3 has no Linux aarch64 wheels in MANIFEST (sageattention has): said so."""
     pg, errors = page
     shown = choose(pg, "sageattn3", "linux-aarch64", "3.12", "2.14", "13.0")
-    assert not shown["ok"] and shown["pip"] is None
+    assert not shown["ok"]
+    assert shown["pip"].startswith("python -m pip install sageattention "), shown  # what works there
     assert shown["verdict"] == ("No sageattn3 wheels for Linux aarch64 (GH200, DGX Spark) are "
                                 "published yet (sageattn3 has wheels for Linux x86_64, Windows "
                                 "x64). Open an issue to ask for them.")
@@ -550,3 +555,14 @@ def test_stable_abi_wheels_count_in_notes_and_verdicts(browser, full_plan_root) 
                             f"{full_plan_root}/cu126/torchabi/simple/")
     assert errors == []
     pg.context.close()
+
+
+def test_where_sageattn3_is_not_offered_the_page_gives_the_sageattention_command(page, served_index) -> None:
+    """Issue 24: the reason in one sentence, and the command that does work on this setup."""
+    pg, errors = page
+    root, _ = served_index
+    shown = choose(pg, "sageattn3", "linux-x86_64", "3.12", "2.14", "13.0", "h100")
+    assert shown["verdict"].startswith("Not covered: sageattn3 needs"), shown
+    assert shown["pip"] == f"python -m pip install sageattention --extra-index-url {root}/cu130/torch2.14/simple/"
+    assert "install sageattention, which runs on this setup instead" in pg.inner_text("#detail")
+    assert errors == []

@@ -277,6 +277,20 @@
     return a.pip ? "The commands above are for the nearest covered setup, " + a.nearest + "." : "";
   }
 
+  // When the chosen package is not offered for this setup, the package of the index that is
+  // (sageattention where sageattn3 needs a Blackwell GPU or another torch), as which.py's
+  // "This works on this machine instead".
+  function instead(s, a) {
+    if (a.ok || a.pip) return null;
+    var others = data.projects.filter(function (p) { return p !== s.project; });
+    for (var i = 0; i < others.length; i++) {
+      var t = Object.assign({}, s, { project: others[i] });
+      var b = advise(t);
+      if (b.ok) return { project: others[i], advice: b, state: t };
+    }
+    return null;
+  }
+
   function render() {
     var s = state();
     var a = advise(s);
@@ -286,8 +300,10 @@
     var note = gpuNote(s);
     $("gpu-note").hidden = !note;
     $("gpu-note").textContent = note;
-    showCommands(s, a);
-    $("detail").textContent = detail(s, a);
+    var alt = instead(s, a);
+    showCommands(alt ? alt.state : s, alt ? alt.advice : a);
+    $("detail").textContent = alt ? "The commands above install " + alt.project +
+      ", which runs on this setup instead." : detail(s, a);
     box.setAttribute("data-ok", a.ok ? "1" : "0");
     try { history.replaceState(null, "", "#" + new URLSearchParams(s).toString()); } catch (e) { /* file:// */ }
   }

@@ -111,6 +111,22 @@ def test_gpu_probe_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Pa
     assert extra.name == "probe_dep" and extra.sha256 and len(extra.sha256) == 64
 
 
+def test_a_build_for_some_targets_imports_only_the_modules_they_make(
+    fixture_builds: dict[str, BuiltWheel],
+) -> None:
+    """gpu_probe_ext's recipe maps _sm80 to the 8.0 target ([verify] import-for-targets);
+    the fixture build, for targets without 8.0, lacks it and still verifies (issue 27: the
+    README's --arch 9.0a build of sageattention-stable failed on _qattn_sm80)."""
+    built = fixture_builds["gpu_probe_ext"]
+    with_80 = any(t.capability == (8, 0) for t in arch.parse_targets(SETTINGS.arch))
+    modules = wheelfile.read_wheel(built.wheel).extension_modules()
+    assert ("gpu_probe_ext._sm80" in modules) == with_80
+    report = json.loads(Path(built.outcome["verify_report"]).read_text())
+    imported = [r["module"] for r in report["imports"]]
+    assert imported == ["gpu_probe_ext._C", *(["gpu_probe_ext._sm80"] if with_80 else [])]
+    assert report["ok"] is True
+
+
 def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Path) -> None:
     report_file = tmp_path / "report.json"
     proc = run_wheelfactory(
@@ -163,6 +179,30 @@ def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
         lines[0],
     )
     assert not out.exists()  # refused before anything was prepared
+
+
+def test_a_failed_build_names_the_work_dir_it_keeps(tmp_path: Path) -> None:
+    """A build that fails after its (temp) work dir was made says where that dir is, in
+    the one ERROR line (issue 27: it was left behind unnamed). setup.py fails at once."""
+    tree = tmp_path / "broken_ext"
+    tree.mkdir()
+    (tree / "setup.py").write_text("raise SystemExit('broken_ext: this setup.py always fails')\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}  # the temp work dir lands here
+    (tmp_path / "tmp").mkdir()
+    proc = run_wheelfactory(
+        "build", "--source", tree, "--name", "broken_ext", "--torch", SETTINGS.torch,
+        "--cuda", SETTINGS.cuda, "--python", SETTINGS.python, "--arch", "9.0a",
+        "--out", tmp_path / "out", "--torch-index-url", SETTINGS.index_url, env=env,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    error = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(error) == 1, proc.stderr[-3000:]
+    m = re.search(r"\(work dir kept: (\S+); rerun with --work-dir \1 --resume", error[0])
+    assert m, error[0]
+    kept = Path(m.group(1))
+    assert kept.parent == tmp_path / "tmp" and kept.name.startswith("wheelfactory-broken-ext-")
+    assert (kept / "build.log").is_file()  # what the message points at is there
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_empty_libcuda_stub_fails_verification_then_resume_fixes_it(tmp_path: Path) -> None:

@@ -1,28 +1,19 @@
 """wheelfactory download against a LOCAL HTTP server that IMITATES GitHub's REST API.
 
-GitHub is unreachable here, so two servers on 127.0.0.1 stand in for it:
-- "api": answers GET /repos/{o}/{r}/actions/runs/{id}/artifacts (paginated JSON),
-  GET /repos/{o}/{r}/actions/artifacts/{id}/zip (302 to storage),
-  GET /repos/{o}/{r}/releases/tags/{tag} (JSON with assets) and
-  GET /repos/{o}/{r}/releases/assets/{id} with Accept: application/octet-stream (302 to
-  storage, or 200 with the bytes), in the shapes docs.github.com documents;
-- "storage": the signed blob host GitHub redirects to. It records the headers it gets,
-  so the tests can check the token never reaches it.
+GitHub is unreachable here, so tests/_fake_github.py stands in for it on 127.0.0.1: the
+API (a run's artifacts, paginated; a release's assets; 302s to storage, in the shapes
+docs.github.com documents) and the storage host it redirects to, which records the
+headers it gets, so the tests can check the token never reaches it.
 Real HTTP, real redirects; nothing is mocked but GitHub itself.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import re
-import zipfile
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from _local_http import serve_locally
+from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
 from wheelfactory import download
 from wheelfactory.cli import main
 from wheelfactory.errors import NetworkError, PublishError
@@ -31,140 +22,36 @@ REPO = "owner/wheels"
 TOKEN = "ghs_test_token_123"
 W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
 W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
-
-
-def wheel_bytes(name: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("demo_ext/__init__.py", f"# {name}\n")
-    return buf.getvalue()
-
-
-def artifact_zip(names: list[str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for n in names:
-            zf.writestr(n, wheel_bytes(n))
-    return buf.getvalue()
-
-
-class Fake:
-    """State shared by the two servers."""
-
-    def __init__(self) -> None:
-        self.api_requests: list[tuple[str, dict[str, str]]] = []
-        self.storage_requests: list[tuple[str, dict[str, str]]] = []
-        self.blobs: dict[str, bytes] = {}
-        self.artifacts: list[dict] = []
-        self.assets: list[dict] = []
-        self.api_url = self.storage_url = ""
-        self.fail_first = 0  # answer 502 this many times first
+CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
+CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
 
 
 @pytest.fixture
 def fake():
-    state = Fake()
-
-    class Storage(BaseHTTPRequestHandler):
-        def log_message(self, *a):  # quiet
-            pass
-
-        def do_GET(self):
-            state.storage_requests.append((self.path, dict(self.headers)))
-            blob = state.blobs.get(urlsplit(self.path).path)
-            if blob is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            self.wfile.write(blob)
-
-    class Api(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def _json(self, obj, code=200):
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _redirect(self, location):
-            self.send_response(302)
-            self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_GET(self):
-            state.api_requests.append((self.path, dict(self.headers)))
-            if state.fail_first > 0:
-                state.fail_first -= 1
-                self.send_error(502)
-                return
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._json({"message": "Bad credentials"}, 401)
-                return
-            url = urlsplit(self.path)
-            parts = url.path.strip("/").split("/")
-            prefix = ["repos", *REPO.split("/")]
-            if parts[:3] != prefix:
-                self._json({"message": "Not Found"}, 404)
-                return
-            rest = parts[3:]
-            if rest[:2] == ["actions", "runs"] and rest[3:] == ["artifacts"]:
-                q = parse_qs(url.query)
-                per_page, page = int(q.get("per_page", ["30"])[0]), int(q.get("page", ["1"])[0])
-                arts = state.artifacts if rest[2] == "77" else []
-                chunk = arts[(page - 1) * per_page : page * per_page]
-                self._json({"total_count": len(arts), "artifacts": chunk})
-            elif rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
-                self._redirect(f"{state.storage_url}/artifact-blobs/{rest[2]}.zip?sig=abc")
-            elif rest[:2] == ["releases", "tags"]:
-                self._json({"tag_name": rest[2], "assets": state.assets})
-            elif rest[:2] == ["releases", "assets"]:
-                if self.headers.get("Accept") != "application/octet-stream":
-                    self._json({"id": int(rest[2])})
-                    return
-                self._redirect(f"{state.storage_url}/asset-blobs/{rest[2]}?sig=xyz")
-            else:
-                self._json({"message": "Not Found"}, 404)
-
-    api, state.api_url = serve_locally(Api)
-    storage, state.storage_url = serve_locally(Storage)
-    # Run 77: two artifacts (one with two wheels), plus a non-wheel artifact to ignore.
-    # 120 filler artifacts make the listing span two pages of 100.
-    names = {1: [W1], 2: [W2]}
-    for art_id, wheels in names.items():
-        state.blobs[f"/artifact-blobs/{art_id}.zip"] = artifact_zip(wheels)
-    state.artifacts = [
-        {"id": 1, "name": "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64", "size_in_bytes": 10,
-         "expired": False, "archive_download_url": f"{state.api_url}/repos/{REPO}/actions/artifacts/1/zip"},
-        {"id": 3, "name": "logs", "size_in_bytes": 1, "expired": False,
-         "archive_download_url": f"{state.api_url}/repos/{REPO}/actions/artifacts/3/zip"},
-    ] + [{"id": 1000 + i, "name": f"other-{i}", "size_in_bytes": 1, "expired": False,
-          "archive_download_url": ""} for i in range(120)] + [
-        {"id": 2, "name": "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64", "size_in_bytes": 10,
-         "expired": False, "archive_download_url": f"{state.api_url}/repos/{REPO}/actions/artifacts/2/zip"},
-    ]  # fmt: skip
-    for asset_id, name in ((11, W1), (12, W2)):
-        data = wheel_bytes(name)
-        state.blobs[f"/asset-blobs/{asset_id}"] = data
-        state.assets.append({
-            "id": asset_id, "name": name, "size": len(data), "state": "uploaded",
-            "url": f"{state.api_url}/repos/{REPO}/releases/assets/{asset_id}",
-            "browser_download_url": f"https://github.com/{REPO}/releases/download/wheels/{name}",
-            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-        })  # fmt: skip
-    yield state
-    api.shutdown()
-    storage.shutdown()
+    with fake_github(REPO, TOKEN) as gh:
+        # Run 77: two wheel artifacts and a non-wheel one to ignore; 120 filler artifacts
+        # make the listing span two pages of 100.
+        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
+        gh.add_artifact(77, 3, "logs")
+        for i in range(120):
+            gh.add_artifact(77, 1000 + i, f"other-{i}")
+        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
+        # Release "wheels": the same two wheels as assets 11 and 12.
+        release = gh.add_release("wheels")
+        for asset_id, name in ((11, W1), (12, W2)):
+            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
+        yield gh
 
 
-def client(fake: Fake, **kw) -> download.GitHubClient:
+def api_requests(fake: FakeGitHub) -> list[tuple[str, dict[str, str]]]:
+    return [(path, headers) for _, _, path, headers in fake.requests_to("api")]
+
+
+def storage_requests(fake: FakeGitHub) -> list[tuple[str, dict[str, str]]]:
+    return [(path, headers) for _, _, path, headers in fake.requests_to("storage")]
+
+
+def client(fake: FakeGitHub, **kw) -> download.GitHubClient:
     return download.GitHubClient(repo=REPO, api_url=fake.api_url, token=TOKEN, backoff=0.01, **kw)
 
 
@@ -173,11 +60,11 @@ def test_run_artifacts_download_paginates_redirects_and_keeps_the_token_home(fak
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [W1, W2]
     assert {f.status for f in report.files} == {"unchecked"}
     assert (tmp_path / "out" / W1).read_bytes() == wheel_bytes(W1)
-    assert any("page=2" in path for path, _ in fake.api_requests)  # 123 artifacts: two pages
-    assert fake.storage_requests, "the zip came through the storage redirect"
-    for _, headers in fake.storage_requests:
+    assert any("page=2" in path for path, _ in api_requests(fake))  # 123 artifacts: two pages
+    assert storage_requests(fake), "the zip came through the storage redirect"
+    for _, headers in storage_requests(fake):
         assert "Authorization" not in headers, "the token must never reach the storage host"
-    assert all(h.get("Authorization") == f"Bearer {TOKEN}" for _, h in fake.api_requests)
+    assert all(h.get("Authorization") == f"Bearer {TOKEN}" for _, h in api_requests(fake))
 
 
 def test_cell_filter(fake, tmp_path):
@@ -190,10 +77,10 @@ def test_cell_filter(fake, tmp_path):
 def test_release_assets_download_and_digest_check(fake, tmp_path):
     report = download.download_release(client(fake), "wheels", tmp_path)
     assert sorted(f.path.name for f in report.files) == [W1, W2]
-    accepts = [h.get("Accept") for p, h in fake.api_requests if "/releases/assets/" in p]
+    accepts = [h.get("Accept") for p, h in api_requests(fake) if "/releases/assets/" in p]
     assert accepts and set(accepts) == {"application/octet-stream"}
-    assert all("Authorization" not in h for _, h in fake.storage_requests)
-    fake.assets[0]["digest"] = "sha256:" + "0" * 64
+    assert all("Authorization" not in h for _, h in storage_requests(fake))
+    fake.assets[11]["digest"] = "sha256:" + "0" * 64
     with pytest.raises(PublishError, match="differs from GitHub's digest"):
         download.download_release(client(fake), "wheels", tmp_path / "again")
 
@@ -261,7 +148,7 @@ def test_token_is_refused_over_plain_http_to_a_remote_host():
 
 
 def test_hostile_names_in_an_artifact_are_refused(fake, tmp_path):
-    fake.blobs["/artifact-blobs/1.zip"] = artifact_zip(["../../evil-1.0-py3-none-any.whl"])
+    fake.artifact_zips[1] = artifact_zip(["../../evil-1.0-py3-none-any.whl"])
     report = download.download_run(client(fake), 77, tmp_path / "out", cells=["cp311"])
     # the path parts are dropped: the file lands inside --out, under its base name only
     assert [f.path for f in report.files] == [tmp_path / "out" / "evil-1.0-py3-none-any.whl"]

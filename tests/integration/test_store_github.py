@@ -1,29 +1,23 @@
 """Publishing to GitHub Release assets against LOCAL HTTP servers that IMITATE GitHub.
 
-GitHub is unreachable here, so three servers on 127.0.0.1 stand in for it, answering in
-the shapes docs.github.com documents (rest/releases/releases, rest/releases/assets):
-- "api": GET /repos/{o}/{r}/releases/tags/{tag} (404 until created),
-  POST /repos/{o}/{r}/releases, GET /repos/{o}/{r}/releases/{id}/assets (paginated),
-  GET and DELETE /repos/{o}/{r}/releases/assets/{id} (the bytes: 302 to storage);
-- "uploads": POST /repos/{o}/{r}/releases/{id}/assets?name=NAME. Like GitHub, a raw "+"
-  in the query arrives as a space and the imitation renames it to "." (what
-  github/rest-api-description#2968 reports), and it records a sha256 "digest";
-- "storage": where asset downloads are redirected; it must never see the token.
+GitHub is unreachable here, so tests/_fake_github.py stands in for it on 127.0.0.1, in
+the shapes docs.github.com documents (rest/releases/releases, rest/releases/assets): the
+API (releases, paginated asset lists, asset bytes as a 302 to storage), the uploads host
+(which, like GitHub, renames a raw "+" in the name to "." and records a sha256 "digest")
+and the storage host, which must never see the token.
 Real HTTP and real publishing; only GitHub itself is imitated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import zipfile
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
+from _fake_github import FakeGitHub, fake_github
 from _index_wheels import make_wheel
-from _local_http import serve_locally
 from wheelfactory import ghrelease
 from wheelfactory import publish as pub
 from wheelfactory.cli import main
@@ -33,181 +27,19 @@ from wheelfactory.manifest import load_manifest
 REPO, TAG, TOKEN = "owner/wheels", "wheels", "ghs_store_token"
 
 
-class Fake:
-    def __init__(self) -> None:
-        self.releases: dict[str, dict] = {}
-        self.assets: dict[int, dict] = {}  # id -> asset (+ "_data")
-        self.next_id = 100
-        self.requests: list[tuple[str, str, str, dict]] = []  # (server, method, path, headers)
-        self.digests = True  # newer GitHub assets carry "digest"; older ones do not
-        self.api_url = self.upload_url = self.storage_url = ""
-
-    def public(self, a: dict) -> dict:
-        out = {k: v for k, v in a.items() if not k.startswith("_")}
-        if not self.digests:
-            out.pop("digest", None)
-        return out
-
-
 @pytest.fixture
 def fake():
-    state = Fake()
-
-    class Base(BaseHTTPRequestHandler):
-        server_name = ""
-
-        def log_message(self, *a):
-            pass
-
-        def _record(self) -> None:
-            state.requests.append((self.server_name, self.command, self.path, dict(self.headers)))
-
-        def _json(self, obj, code=200):
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _authorized(self) -> bool:
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._json({"message": "Bad credentials"}, 401)
-                return False
-            return True
-
-    class Api(Base):
-        server_name = "api"
-
-        def _parts(self):
-            parts = urlsplit(self.path).path.strip("/").split("/")
-            if parts[:3] != ["repos", *REPO.split("/")]:
-                return None
-            return parts[3:]
-
-        def do_GET(self):
-            self._record()
-            rest = self._parts()
-            if rest is None or not self._authorized():
-                return None if rest is not None else self._json({"message": "Not Found"}, 404)
-            if rest[:2] == ["releases", "tags"]:
-                tag = unquote("/".join(rest[2:]))
-                rel = state.releases.get(tag)
-                return self._json(rel) if rel else self._json({"message": "Not Found"}, 404)
-            if rest[0] == "releases" and rest[2:] == ["assets"]:
-                q = parse_qs(urlsplit(self.path).query)
-                per, page = int(q.get("per_page", ["30"])[0]), int(q.get("page", ["1"])[0])
-                mine = [
-                    state.public(a) for a in state.assets.values() if a["_release"] == int(rest[1])
-                ]
-                return self._json(mine[(page - 1) * per : page * per])
-            if rest[:2] == ["releases", "assets"]:
-                a = state.assets.get(int(rest[2]))
-                if a is None:
-                    return self._json({"message": "Not Found"}, 404)
-                if self.headers.get("Accept") == "application/octet-stream":
-                    self.send_response(302)
-                    self.send_header("Location", f"{state.storage_url}/blob/{a['id']}?sig=1")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
-                return self._json(state.public(a))
-            return self._json({"message": "Not Found"}, 404)
-
-        def do_POST(self):
-            self._record()
-            rest = self._parts()
-            if rest != ["releases"] or not self._authorized():
-                return self._json({"message": "Not Found"}, 404) if rest != ["releases"] else None
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            rid = len(state.releases) + 1
-            rel = {
-                "id": rid,
-                "tag_name": body["tag_name"],
-                "name": body.get("name"),
-                "draft": False,
-                "assets": [],
-                "upload_url": f"{state.upload_url}/repos/{REPO}/releases/{rid}/assets"
-                "{?name,label}",
-            }
-            state.releases[body["tag_name"]] = rel
-            return self._json(rel, 201)
-
-        def do_DELETE(self):
-            self._record()
-            rest = self._parts()
-            if rest and rest[:2] == ["releases", "assets"] and self._authorized():
-                state.assets.pop(int(rest[2]), None)
-                self.send_response(204)
-                self.end_headers()
-
-    class Uploads(Base):
-        server_name = "uploads"
-
-        def do_POST(self):
-            self._record()
-            if not self._authorized():
-                return None
-            m = re.match(rf"^/repos/{REPO}/releases/(\d+)/assets$", urlsplit(self.path).path)
-            if not m or self.headers.get("Content-Type") != "application/octet-stream":
-                return self._json({"message": "Bad request"}, 400)
-            # parse_qs turns a raw "+" into a space, as GitHub does; GitHub then renames
-            # characters it does not allow in asset names to "."
-            name = re.sub(r"[^A-Za-z0-9._+-]", ".", parse_qs(urlsplit(self.path).query)["name"][0])
-            data = self.rfile.read(int(self.headers["Content-Length"]))
-            if any(
-                a["name"] == name and a["_release"] == int(m.group(1))
-                for a in state.assets.values()
-            ):
-                return self._json(
-                    {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, 422
-                )
-            state.next_id += 1
-            aid = state.next_id
-            asset = {
-                "id": aid,
-                "name": name,
-                "size": len(data),
-                "state": "uploaded",
-                "content_type": "application/octet-stream",
-                "url": f"{state.api_url}/repos/{REPO}/releases/assets/{aid}",
-                "browser_download_url": f"https://github.com/{REPO}/releases/download/x/{name}",
-                "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-                "_release": int(m.group(1)),
-                "_data": data,
-            }
-            state.assets[aid] = asset
-            return self._json(state.public(asset), 201)
-
-    class Storage(Base):
-        server_name = "storage"
-
-        def do_GET(self):
-            self._record()
-            aid = int(urlsplit(self.path).path.rsplit("/", 1)[1])
-            data = state.assets[aid]["_data"]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    servers = []
-    for cls, attr in ((Api, "api_url"), (Uploads, "upload_url"), (Storage, "storage_url")):
-        server, url = serve_locally(cls)
-        servers.append(server)
-        setattr(state, attr, url)
-    yield state
-    for s in servers:
-        s.shutdown()
+    with fake_github(REPO, TOKEN) as gh:
+        yield gh
 
 
-def store(fake: Fake, **kw) -> ghrelease.GitHubReleaseStore:
+def store(fake: FakeGitHub, **kw) -> ghrelease.GitHubReleaseStore:
     return ghrelease.GitHubReleaseStore(
         repo=REPO, tag=TAG, token=TOKEN, api_url=fake.api_url, backoff=0.01, **kw
     )
 
 
-def names(fake: Fake) -> list[str]:
+def names(fake: FakeGitHub) -> list[str]:
     return sorted(a["name"] for a in fake.assets.values())
 
 
@@ -263,15 +95,7 @@ def test_a_starter_asset_is_replaced(fake, tmp_path):
     w = make_wheel(tmp_path / "w")
     s = store(fake)
     rid = s.release()["id"]
-    fake.assets[5] = {
-        "id": 5,
-        "name": w.name,
-        "size": 0,
-        "state": "starter",
-        "_release": rid,
-        "_data": b"",
-        "url": f"{fake.api_url}/repos/{REPO}/releases/assets/5",
-    }
+    fake.add_asset(rid, w.name, b"", asset_id=5, state="starter")
     pub.publish([w], tmp_path / "idx", store=s)
     assert 5 not in fake.assets and names(fake) == [w.name, w.name + ".metadata"]
 
@@ -362,8 +186,7 @@ def test_a_full_release_is_refused_before_any_upload(fake, tmp_path):
     s = store(fake)
     rid = s.release()["id"]
     for i in range(ghrelease.MAX_ASSETS_PER_RELEASE):
-        fake.assets[10_000 + i] = {"id": 10_000 + i, "name": f"old-{i}.whl", "size": 1,
-                                   "state": "uploaded", "_release": rid, "_data": b"x"}  # fmt: skip
+        fake.add_asset(rid, f"old-{i}.whl", b"x", asset_id=10_000 + i)
     n = len(fake.requests)
     w = make_wheel(tmp_path / "w")
     with pytest.raises(

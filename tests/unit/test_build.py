@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -290,3 +291,46 @@ def test_the_progress_line_names_the_file_compiled() -> None:
     assert compiled_source(nvcc) == "scale.cu"  # torch's rule repeats -c
     assert compiled_source("[2/3] c++ -MMD -MF /w/b.o.d -c /w/src/binding.cpp -o /w/b.o") == "binding.cpp"
     assert compiled_source("[3/3] c++ -shared /w/a.o /w/b.o -o /w/hello_ext/_C.so") == ""
+
+
+def test_a_long_compile_shows_a_heartbeat_naming_step_elapsed_and_what_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stand-in `python -m build` that compiles one step, then stays silent (as nvcc on a
+    big kernel does for minutes): the build logs a heartbeat at least every interval
+    (30 s; 0.2 s here) naming the step, the time since it began and the last compile step
+    (issue 27: minutes without a line)."""
+    import logging
+    import time
+
+    env = fake_env(tmp_path)
+    env.python.parent.mkdir(parents=True, exist_ok=True)
+    env.python.write_text(
+        f"#!{sys.executable}\n"
+        "import pathlib, sys, time\n"
+        "print('[1/3] /usr/local/cuda/bin/nvcc -c /src/csrc/attn_sm90.cu -o attn_sm90.o', flush=True)\n"
+        "time.sleep(1.5)\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--outdir') + 1])\n"
+        "(out / 'demo-1.0-cp311-cp311-linux_x86_64.whl').write_bytes(b'')\n"
+    )
+    env.python.chmod(0o755)
+    monkeypatch.setenv("WHEELFACTORY_HEARTBEAT_S", "0.2")
+    caplog.set_level(logging.INFO, logger="wheelfactory")
+    (tmp_path / "tree").mkdir()
+    composed = build.ComposedEnv(env=dict(os.environ), applied={})
+    start = time.monotonic()
+    build.run_build(tmp_path / "tree", build_env=env, composed=composed, out_dir=tmp_path / "dist",
+                    log_file=tmp_path / "build.log")  # fmt: skip
+    assert time.monotonic() - start >= 1.5
+    messages = [r.getMessage() for r in caplog.records]
+    first_step = next(i for i, m in enumerate(messages) if m.startswith("  compiling 1/3"))
+    beats = [r for r in caplog.records[first_step:] if r.getMessage().startswith("  still in build, ")]
+    assert len(beats) >= 3, caplog.text  # (one may come before, while setup.py starts)
+    assert all(
+        re.fullmatch(r"  still in build, \d+ s: compiling, step 1/3 done \(last: attn_sm90\.cu\)", r.getMessage())
+        for r in beats
+    ), caplog.text
+    # never silent for much longer than the interval once the compile started (1.5 s without)
+    times = [r.created for r in caplog.records[first_step:]]
+    assert max(b - a for a, b in zip(times, times[1:])) < 1.0, caplog.text
+    assert not any(t.name.startswith("heartbeat-") for t in __import__("threading").enumerate())

@@ -158,6 +158,46 @@ def test_set_provenance_updates_the_manifest(tmp_path):
         release.set_provenance(tmp_path, [WHEEL], "http://x")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_set_provenance_replaces_the_manifest_whole_or_not_at_all(tmp_path):
+    """The manifest is the index's one source of truth: a provenance write that fails part
+    way (the disk fills; here a real file-size limit, EFBIG) leaves the old one whole and no
+    temp file, and a reader that opened it before a write that succeeds reads it complete."""
+    import os
+    import subprocess
+
+    from wheelfactory.manifest import Manifest, PublishedFile, load_manifest, save_manifest
+
+    files = tuple(
+        PublishedFile(
+            filename=name, project="demo-ext", version="1.0+cu130torch2.14", sha256="0" * 64, size=1,
+            url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z",
+        )  # fmt: skip
+        for name in (WHEEL, WHEEL.replace("cp311", "cp312"))
+    )
+    manifest = save_manifest(tmp_path, Manifest(files=files))
+    before = manifest.read_bytes()
+    url = "https://github.com/o/r/attestations/" + "1" * 4000  # the new manifest is larger
+    limit = len(before) + 100
+    code = (
+        "import resource, sys\n"
+        "from wheelfactory.ci import release\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "release.set_provenance(sys.argv[1], [sys.argv[2]], sys.argv[3])\n"
+    )
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), WHEEL, url],
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert proc.returncode != 0 and "File too large" in proc.stderr, proc.stderr[-2000:]
+    assert manifest.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left behind
+
+    with manifest.open("rb") as reader:  # opened before the write
+        assert release.set_provenance(tmp_path, [WHEEL], url) == [WHEEL]
+        assert reader.read() == before
+    assert load_manifest(tmp_path).by_filename[WHEEL].provenance_url == url
+
+
 def test_release_check_refuses_a_vendored_torch_library(tmp_path):
     rec = record_json(torch="2.14.1", python_tag="py3-none", cuda="13.0")
     clean = make_index_wheel(tmp_path / "a", version="1.0.0", build_record=rec)

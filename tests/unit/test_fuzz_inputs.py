@@ -4,9 +4,11 @@ non-zero exit; never a traceback; and an index is byte-for-byte unchanged after 
 
 The wheels start from a valid one and take the breaks a careless or hostile upload makes:
 members dropped, duplicated or replaced with junk, a renamed .dist-info, odd build
-records (deep nesting, NaN, wrong types), other spellings of a published name, truncated
-or bit-flipped archives. The recipes start from the real ones and take random values at
-random keys, or are random bytes.
+records (deep nesting, NaN, wrong types), zip bombs (a member or RECORD inflating past the
+caps of wheelfile.ArchiveLimits), member names that leave the install folder, other
+spellings of a published name, truncated or bit-flipped archives; the property also holds
+for unpacking them, which writes nothing outside its folder. The recipes start from the
+real ones and take random values at random keys, or are random bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from _index_wheels import index_tree, make_wheel
 from _records import record_json
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from wheelfactory import cli, wheelfile
+from wheelfactory import cli, label, wheelfile
 from wheelfactory.errors import WheelfactoryError
 from wheelfactory.verify import Expectation, check_tags_and_label
 
@@ -61,6 +63,7 @@ atexit.register(shutil.rmtree, BASE_DIR, ignore_errors=True)
 RECORD = record_json(torch="2.14.1", python_tag="py3-none", cuda="13.0")
 PUBLISHED_WHEEL = make_wheel(BASE_DIR / "w", version="1.0.1", build_record=RECORD)
 NEW_WHEEL = make_wheel(BASE_DIR / "w", version="1.0.2", build_record=RECORD)
+ESCAPED = BASE_DIR / "escaped.py"  # an absolute member name: where an unchecked unpack writes it
 
 # An index holding 1.0.1, so that other spellings of it meet a published file.
 PUBLISHED = BASE_DIR / "index"
@@ -108,7 +111,10 @@ def fuzzed_wheel(draw: st.DrawFn) -> tuple[bytes, str]:
     names = sorted(members)
     items = list(members.items())
     kind = draw(
-        st.sampled_from(["none", "none", "drop", "dup", "junk", "rename", "record", "huge"])
+        st.sampled_from(
+            ["none", "none", "drop", "dup", "junk", "rename", "record", "huge"]
+            + ["bomb", "record-bomb", "escape"]
+        )
     )
     if kind == "drop":
         gone = draw(st.sampled_from(names))
@@ -126,6 +132,14 @@ def fuzzed_wheel(draw: st.DrawFn) -> tuple[bytes, str]:
         items.append((f"{dist_info}/wheelfactory-build.json", draw(odd_records)))
     elif kind == "huge":  # a few KB compressed, MBs expanded
         items = [(n, d + b" " * (4 << 20) if n.endswith("/METADATA") else d) for n, d in items]
+    elif kind == "bomb":  # a member past the ratio cap (issue 25: 1 MB -> 1 GiB was fatal)
+        bombed = draw(st.sampled_from(["demo_ext/weights.bin", f"{dist_info}/RECORD"]))
+        items.append((bombed, b"\0" * (8 << 20)))
+    elif kind == "record-bomb":  # RECORD's rows, then MBs of blank lines (64 MiB took 5.1 GB)
+        items = [(n, d + b"\n" * (8 << 20) if n.endswith("/RECORD") else d) for n, d in items]
+    elif kind == "escape":  # member names an unpack would write outside its folder
+        bad = ["../x.py", str(ESCAPED), "C:/x.py", "demo_ext/../../x.py", "demo_ext/__init__.py/x"]
+        items.append((draw(st.sampled_from([*bad, "a//b"])), draw(junk)))
     data = zip_bytes(items)
     damage = draw(st.sampled_from(["none", "none", "truncate", "flip"]))
     if damage == "truncate":
@@ -177,6 +191,13 @@ def publish_and_read(data: bytes, filename: str) -> tuple[int, str]:
                 check_tags_and_label(wheel_read, Expectation.of(wheel_read.build_record))
         except WheelfactoryError as e:
             assert "\n" not in str(e)
+        # unpacking it (verify, release-check, relabel in repair) writes only inside its folder
+        try:
+            label.unpack(wheel, Path(tmp) / "unpacked")
+        except WheelfactoryError as e:
+            assert "\n" not in str(e)
+        assert {p.name for p in Path(tmp).iterdir()} <= {filename, "index", "unpacked"}
+        assert not ESCAPED.exists()
         reason = err[-1].split(": ")[-1 if "refusing" not in err[-1] else 2] if code else "ok"
         return code, reason[:50]
 

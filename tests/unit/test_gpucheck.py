@@ -71,6 +71,67 @@ def test_gate_holds_new_wheels_until_a_check_passes(tmp_path: Path) -> None:
     assert pub.index_drift(idx) == []
 
 
+def test_gate_holds_a_wheel_when_any_of_its_targets_is_gated(tmp_path: Path) -> None:
+    """Every multi-target wheel also has targets off the gate: one gated target holds it."""
+    idx = tmp_path / "idx"
+    wide = make_wheel(tmp_path / "a", build_record=record_json(targets=["8.0", "9.0a", "12.0a"]))
+    pub.publish([wide], idx, gpu_gate=["9.0", "10.0"])
+    assert load_manifest(idx).by_filename[wide.name].held == "awaiting a GPU check on sm_90"
+    assert views(idx, "demo-ext") == []  # in no view at all until the check on sm_90 passes
+    assert pub.held_reason(load_manifest(idx).by_filename[wide.name], ["8.0", "12.0"]) == (
+        "awaiting a GPU check on sm_80, sm_120"
+    )
+
+
+def test_a_check_that_errors_or_times_out_leaves_a_held_wheel_held(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    held = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    pub.publish([held], idx, gpu_gate=["9.0"])
+    for detail in ("timed out after 600 s", "the check exited with status -11: Segmentation fault"):
+        pub.record_gpu_checks(idx, [check(held, "error", detail=detail)])
+        entry = load_manifest(idx).by_filename[held.name]
+        assert entry.held == f"GPU check could not run on NVIDIA H200 (sm_90, torch 2.14.1+cu130): {detail}"
+        assert entry.gpu_checks[-1].verdict == "error"
+        assert views(idx, "demo-ext") == []
+    pub.record_gpu_checks(idx, [check(held, "pass")])  # a later check that runs decides
+    assert load_manifest(idx).by_filename[held.name].held is None
+    assert views(idx, "demo-ext") == ["cu130/simple", "cu130/torch2.14/simple"]
+
+
+def test_a_real_check_that_hangs_is_an_error_and_the_wheel_stays_held(tmp_path: Path, monkeypatch) -> None:
+    """check_wheel for real (a venv, pip, the script) with a script that never ends: the
+    timeout is an error, never a pass or a refusal, so the held wheel stays out."""
+    import os
+    import sys
+
+    # the machine's torch: a stand-in distribution (torch 2.14.1) in a site folder the
+    # machine's Python has on its path, which check_wheel hands on to the venv it makes
+    site = tmp_path / "machine" / "site-packages"
+    (site / "torch-2.14.1.dist-info").mkdir(parents=True)
+    (site / "torch-2.14.1.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.14.1\n")
+    (site / "torch-2.14.1.dist-info/RECORD").write_text("")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    idx = tmp_path / "idx"
+    wheel = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
+    pub.publish([wheel], idx, gpu_gate=["9.0"])
+    script = tmp_path / "hang.py"
+    script.write_text("import time\ntime.sleep(120)\n")
+    spec = GpuCheckSpec(script=script, args={}, min_cosine=0.99, timeout=3)
+    here = "{}.{}".format(*sys.version_info[:2])
+    machine = gpucheck.Machine(python=Path(sys.executable), python_version=here, torch="2.14.1+cu130",
+                               torch_cuda="13.0", gpu="NVIDIA H200", capability=(9, 0))  # fmt: skip
+    entry = load_manifest(idx).by_filename[wheel.name]
+    candidate = gpucheck.Candidate(filename=wheel.name, sha256=entry.sha256, targets=("9.0a",), path=wheel)
+    (work := tmp_path / "work").mkdir()
+    result = gpucheck.check_wheel(candidate, spec, machine, work=work)
+    assert (result.verdict, result.detail) == ("error", "timed out after 3 s")
+    pub.record_gpu_checks(idx, [result])
+    assert load_manifest(idx).by_filename[wheel.name].held == (
+        "GPU check could not run on NVIDIA H200 (sm_90, torch 2.14.1+cu130): timed out after 3 s"
+    )
+    assert views(idx, "demo-ext") == []
+
+
 def test_wrong_numbers_keep_a_held_wheel_out_and_yank_a_listed_one(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     listed = make_wheel(tmp_path / "a", build_record=record_json(targets=["9.0a"]))
@@ -108,6 +169,25 @@ def test_checks_of_other_bytes_or_unknown_files_are_refused(tmp_path: Path) -> N
     assert (idx / "manifest.json").read_bytes() == before
     with pytest.raises(PublishError, match="verdict"):
         replace(check(w, "pass"), verdict="maybe")
+
+
+@pytest.mark.parametrize(("torch", "chosen"), [("2.10.0+cu130", True), ("2.9.1+cu130", False)])
+def test_select_checks_a_stable_abi_wheel_at_exactly_its_floor(torch: str, chosen: bool, monkeypatch) -> None:
+    """A machine with the floor torch can run a stable-ABI wheel, so it checks it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # select reads the host: not its torch (if any)
+    name = "demo_ext-1.0.0+cu130torchabi-cp310-abi3-any.whl"  # any: fits every host
+    entry = {"filename": name, "sha256": "a" * 64, "url": f"files/{name}", "covers": [],
+             "build_record": {"targets": ["9.0a"], "stable_abi_floor": "2.10"}}  # fmt: skip
+    machine = gpucheck.Machine(python=Path("python"), python_version="3.12", torch=torch,
+                               torch_cuda="13.0", gpu="NVIDIA H200", capability=(9, 0))  # fmt: skip
+    got, skipped = gpucheck.select([entry], "demo-ext", machine, index_root="https://idx.example.org/w")
+    assert [c.filename for c in got] == ([name] if chosen else [])
+    if chosen:
+        assert got[0].index_view == "https://idx.example.org/w/cu130/torchabi/simple/"
+    else:
+        assert skipped == [f"{name}: built for torch abi, this machine has {torch}"]
 
 
 def test_stable_abi_wheel_covers_more_torch_views(tmp_path: Path) -> None:

@@ -159,6 +159,17 @@ def test_stable_abi_floor(tmp_path, monkeypatch) -> None:
     assert "built for torch>=2.10 (stable ABI) with CUDA 13.0" in msg
 
 
+@pytest.mark.parametrize("version", ["2.10.0+cu130", "2.10.1+cu130", "2.11.0+cu130"])
+def test_stable_abi_wheel_loads_at_exactly_its_floor(tmp_path, monkeypatch, version) -> None:
+    """torch_floor "2.10" means torch 2.10 itself loads it (the build was checked against
+    2.10's C-shim exports); only what is below refuses."""
+    info = GuardInfo(package="sageattention", version="2.2.0+cu130torchabi", cuda="13.0",
+                     torch="abi", torch_floor="2.10", targets=("9.0a",), index_url=ROOT)
+    run_guard(tmp_path, info, fake_torch(version, "13.0", [(9, 0)]), monkeypatch)
+    msg = guard_error(tmp_path, info, fake_torch("2.9.9+cu130", "13.0", [(9, 0)]), monkeypatch)
+    assert "this Python has torch 2.9.9+cu130" in msg
+
+
 def test_guard_info_is_validated() -> None:
     with pytest.raises(ConfigError, match="torch_floor"):
         GuardInfo(package="x", version="1.0+cu130torchabi", cuda="13.0", torch="abi")
@@ -291,6 +302,24 @@ def test_known_bad_gpu_is_refused_with_what_to_install(tmp_path, monkeypatch) ->
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(12, 0)]), monkeypatch)
     monkeypatch.setenv("WHEELFACTORY_SKIP_GUARD", "gpu")
     run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(9, 0)]), monkeypatch)
+
+
+def test_known_bad_refuses_only_its_arch_not_its_major(tmp_path, monkeypatch) -> None:
+    """known-bad arch 8.9 (Ada) says nothing about 8.0 or 8.6: the same wheel's 8.0 SASS
+    runs there and computes right, so those GPUs load it."""
+    from dataclasses import replace
+
+    from wheelfactory.recipe import KnownBad
+
+    bad = KnownBad(arch="8.9", reason="fp8 path overflows", use_instead=">=2.2.0.post3")
+    info = replace(SA2, known_bad=(bad,))
+    msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(8, 9)]), monkeypatch)
+    assert "computes wrong results on sm_89 GPUs like this one (fp8 path overflows)" in msg
+    for cap in [(8, 0), (8, 6), (8, 7)]:
+        run_guard(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [cap]), monkeypatch)
+    # one known-bad GPU among several is enough to refuse (it would compute wrong there)
+    msg = guard_error(tmp_path, info, fake_torch("2.8.0+cu128", "12.8", [(8, 6), (8, 9)]), monkeypatch)
+    assert "sm_89" in msg
 
 
 def test_guard_names_comfyui_portable_python_like_which(tmp_path, monkeypatch) -> None:

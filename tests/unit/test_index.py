@@ -102,6 +102,21 @@ def test_golden_project_json() -> None:
     assert "dist-info-metadata" not in json.dumps(data)  # crashes pip >= 22.3 in JSON
 
 
+def test_yanked_files_read_as_yanked_in_pep691_json() -> None:
+    """PEP 691: "yanked" is false, true, or the reason (a non-empty string, which installers
+    treat as true); uv and pip with JSON never see the HTML page's data-yanked."""
+    w13, w128 = W13, W14.replace("torch2.14", "torch2.13").replace("cp311", "cp312")
+    m = Manifest(files=(pf(W14, yanked=True, yank_reason="black output"),
+                        pf(w13, yanked=True), pf(w128, yanked=True, yank_reason="")))  # fmt: skip
+    pages = render_index(m)
+    got = {f["filename"]: f["yanked"] for f in json.loads(pages["cu130/simple/sageattention/index.json"])["files"]}
+    assert got == {W14: "black output", w13: True, w128: True}
+    strict = json.loads(pages["cu130/torch2.14/simple/sageattention/index.json"])["files"]
+    assert [f["yanked"] for f in strict] == ["black output"]
+    unyanked = json.loads(render_index(Manifest(files=(pf(W14),)))["cu130/simple/sageattention/index.json"])
+    assert unyanked["files"][0]["yanked"] is False
+
+
 def test_views_are_strict_and_per_cuda() -> None:
     m = Manifest(files=(pf(W14), pf(W13), pf(W128)))
     pages = render_index(m)

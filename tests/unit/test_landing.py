@@ -382,3 +382,19 @@ def test_selector_comes_before_the_about_text() -> None:
     main = page[page.index("<main"):]
     assert main.index('<form id="selector"') < main.index('<section id="about">')
     assert re.findall(r'<section id="([a-z]+)"', page)[0] == "install"
+
+
+def test_each_wheel_shows_the_patches_it_carries() -> None:
+    patch = {"file": "recipes/patches/sageattn3/0001-sm-count-from-device.patch", "sha256": "b" * 64,
+             "why": f"the SM count from the device {HOSTILE}", "mirrors": "thu-ml/SageAttention#370"}
+    m = Manifest(files=(
+        pf("sageattn3-1.0.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl",
+           build_record={"targets": ["12.0a"], "patches": [patch]}),
+        pf("sageattention-2.2.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"),
+    ))
+    page = landing.render_landing(m, ROOT)["index.html"].decode()
+    row = next(ln for ln in page.split("\n") if "sageattn3-1.0.0" in ln and "<tr" in ln)
+    assert "patched: 0001-sm-count-from-device.patch (thu-ml/SageAttention#370)" in row
+    assert "<script>alert" not in page.split("<script", 1)[0]  # the why is escaped
+    plain = next(ln for ln in page.split("\n") if "sageattention-2.2.0" in ln and "<tr" in ln)
+    assert "patched:" not in plain

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from wheelfactory import arch
 from wheelfactory.errors import RecipeError
 from wheelfactory.recipe import load_recipe, parse_recipe
 
@@ -76,6 +77,12 @@ def test_good_recipe() -> None:
         ('"9.0a", "12.0a"]', '"9.0a", "12.0a+PTX"]', r"PTX of an arch-specific target"),
         ("[verify]", "[verfy]", r"unknown key 'verfy'; did you mean 'verify'"),
         ('dest = "csrc/cutlass"', 'dest = "../outside"', r"dest '../outside' must be a relative path inside the tree"),
+        ('"demo_ext._C"]', '"demo_ext._C"]\nimport-for-targets = { "demo_ext._sm90" = "9.0a" }',
+         r"\[verify.import-for-targets\] entry 'demo_ext._sm90' must list targets"),
+        ('"demo_ext._C"]', '"demo_ext._C"]\nimport-for-targets = { "demo_ext._sm90" = ["9.0z"] }',
+         r"\[verify.import-for-targets\] entry 'demo_ext._sm90': GPU target '9.0z'"),
+        ('"demo_ext._C"]', '"demo_ext._C"]\nimport-for-targets = { "demo_ext._C" = ["9.0a"] }',
+         r"'demo_ext._C' is in both import and import-for-targets"),
     ],
 )
 def test_broken_recipes_fail_with_one_line(old: str, new: str, message: str) -> None:
@@ -85,6 +92,18 @@ def test_broken_recipes_fail_with_one_line(old: str, new: str, message: str) -> 
     text = str(info.value)
     assert "\n" not in text
     assert text.startswith("recipes/demo.toml: ")
+
+
+def test_verify_imports_only_the_modules_the_built_targets_make() -> None:
+    """[verify] import-for-targets: a module only some targets make is imported by the builds
+    that have one of them (matched by compute capability: "9.0" names 9.0a too)."""
+    r = parse(GOOD.replace('import = ["demo_ext", "demo_ext._C"]', """import = ["demo_ext", "demo_ext._C"]
+import-for-targets = { "demo_ext._sm90" = ["9.0"], "demo_ext._sm12x" = ["12.0a", "12.1a"] }"""))
+    assert r.modules_for(arch.parse_targets("9.0a")) == ("demo_ext", "demo_ext._C", "demo_ext._sm90")
+    assert r.modules_for(arch.parse_targets("12.1a")) == ("demo_ext", "demo_ext._C", "demo_ext._sm12x")
+    assert r.modules_for(r.targets_for("13.0")) == ("demo_ext", "demo_ext._C", "demo_ext._sm90", "demo_ext._sm12x")
+    # a recipe without the key imports its list whatever the targets (old recipes stay valid)
+    assert parse(GOOD).modules_for(arch.parse_targets("12.0a")) == ("demo_ext", "demo_ext._C")
 
 
 def test_not_toml() -> None:

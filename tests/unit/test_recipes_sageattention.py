@@ -45,7 +45,9 @@ def test_sageattention_targets_are_what_setup_py_emits(name: str) -> None:
         assert all(t.suffix == "" for t in targets if t.major == 8)
         assert [t for t in targets if t.ptx] == [max(t for t in targets if t.suffix == "" and t.major < 10)]
     assert r.build.links_driver, "the sm_90 module links -lcuda"
-    assert {m.rsplit(".", 1)[-1] for m in r.import_modules} == {"_qattn_sm80", "_qattn_sm89", "_qattn_sm90", "_fused"}
+    every = {m.rsplit(".", 1)[-1] for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)
+             for m in r.modules_for(r.targets_for(str(c)))}  # fmt: skip
+    assert every == {"_qattn_sm80", "_qattn_sm89", "_qattn_sm90", "_fused"}
 
 
 def test_tag_and_branch_pin_different_commits_of_one_repository() -> None:
@@ -92,3 +94,23 @@ def test_sageattn3_is_blackwell_geforce_only_with_pinned_cutlass() -> None:
         )
         for t in others:
             assert f"code={t.sm}" in flags, f"CUDA {cuda}: no -gencode for {t}"
+
+
+@pytest.mark.parametrize("name", [*SAGE2, "sageattention-stable.toml"])
+def test_a_build_for_all_targets_imports_all_four_modules(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    newest = str(max(c for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)))
+    assert sorted(r.modules_for(r.targets_for(newest))) == [
+        "sageattention._fused", "sageattention._qattn_sm80", "sageattention._qattn_sm89",
+        "sageattention._qattn_sm90",
+    ]  # fmt: skip
+
+
+def test_the_readme_build_for_9_0a_imports_only_what_it_makes() -> None:
+    """README's "Build a real wheel": sageattention-stable.toml --arch 9.0a. The port's
+    setup.py makes _qattn_sm80 for 8.0 only and _qattn_sm89 for 8.9/10.0/12.x only, so
+    importing them failed verify after a full compile (issue 27)."""
+    r = load_recipe(RECIPES / "sageattention-stable.toml")
+    assert r.modules_for(arch.parse_targets("9.0a")) == ("sageattention._fused", "sageattention._qattn_sm90")
+    assert r.modules_for(arch.parse_targets("12.0a")) == ("sageattention._fused", "sageattention._qattn_sm89")
+    assert "build recipes/sageattention-stable.toml" in (ROOT / "README.md").read_text()

@@ -190,3 +190,35 @@ def test_cli_resume_without_a_work_dir_is_one_line_error(
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR")]
     assert err == ["ERROR: --resume needs --work-dir DIR: pass the work dir of the build to resume"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "reason"),
+    [
+        ("https://wheelfactory.invalid/thu-ml/x.git", "wheelfactory.invalid", "Could not resolve host"),
+        ("http://127.0.0.1:{port}/x.git", "127.0.0.1", "Failed to connect"),  # nothing listens there
+    ],
+)
+def test_an_unreachable_git_host_is_named_as_a_network_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, url: str, host: str, reason: str
+) -> None:
+    """DNS or connection failures are not a server refusing the shallow fetch (issue 27: a
+    DNS failure was logged as "shallow fetch ... refused", then retried in full)."""
+    import logging
+    import socket
+
+    from wheelfactory.errors import NetworkError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    caplog.set_level(logging.INFO, logger="wheelfactory")
+    commit = "1" * 40
+    with pytest.raises(NetworkError) as info:
+        source.fetch_git(url.format(port=port), commit, tmp_path / "src")
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith(f"cannot reach {host} to fetch ") and f"(network or DNS: " in text
+    assert reason in text
+    assert text.endswith(f"or pass --source DIR with a checkout of commit {commit}")
+    assert "refused" not in caplog.text

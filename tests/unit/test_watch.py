@@ -185,6 +185,22 @@ def run_cli(
     return code, out, err
 
 
+def run_watch(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    server: Server,
+    table_file: Path,
+    *recipes: Path,
+    options: tuple[str, ...] = (),
+) -> tuple[int, str, str]:
+    """``wheelfactory watch RECIPES --table T OPTIONS`` with ``server`` as PyPI and as
+    PyTorch's index."""
+    return run_cli(
+        monkeypatch, capsys, "watch", *map(str, recipes), "--table", str(table_file),
+        "--pypi-url", server.url, "--pytorch-index-url", server.url, *options,
+    )  # fmt: skip
+
+
 def test_parsers() -> None:
     files = [
         wheel("2.9.0", "cu128", "3.12", "linux-x86_64"),
@@ -239,19 +255,8 @@ def test_cli_updates_table_and_prints_new_cells(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], table_file: Path
 ) -> None:
     with Server() as srv:
-        code, out, _ = run_cli(
-            monkeypatch,
-            capsys,
-            "watch",
-            str(ATTN),
-            "--table",
-            str(table_file),
-            "--pypi-url",
-            srv.url,
-            "--pytorch-index-url",
-            srv.url,
-            "--backoff",
-            "0.01",
+        code, out, _ = run_watch(
+            monkeypatch, capsys, srv, table_file, ATTN, options=("--backoff", "0.01")
         )
     assert code == 0
     assert "+ torch 2.15.0: CUDA 13.0, 13.4" in out and f"wrote {table_file}" in out
@@ -261,18 +266,7 @@ def test_cli_updates_table_and_prints_new_cells(
     assert releases.dumps(releases.parse(text)) == text  # written by the canonical writer
     # A second run finds nothing new.
     with Server() as srv:
-        code, out, _ = run_cli(
-            monkeypatch,
-            capsys,
-            "watch",
-            str(ATTN),
-            "--table",
-            str(table_file),
-            "--pypi-url",
-            srv.url,
-            "--pytorch-index-url",
-            srv.url,
-        )
+        code, out, _ = run_watch(monkeypatch, capsys, srv, table_file, ATTN)
     assert code == 0 and "up to date" in out and "cells that became missing: 0" in out
 
 
@@ -281,19 +275,7 @@ def test_dry_run_writes_nothing(
 ) -> None:
     before = table_file.read_bytes()
     with Server() as srv:
-        code, out, _ = run_cli(
-            monkeypatch,
-            capsys,
-            "watch",
-            str(ATTN),
-            "--table",
-            str(table_file),
-            "--pypi-url",
-            srv.url,
-            "--pytorch-index-url",
-            srv.url,
-            "--dry-run",
-        )
+        code, out, _ = run_watch(monkeypatch, capsys, srv, table_file, ATTN, options=("--dry-run",))
     assert code == 0 and "dry run: table not written" in out and "cu134-torch2.15" in out
     assert table_file.read_bytes() == before
 
@@ -316,20 +298,8 @@ def test_always_failing_server_one_line_and_table_untouched(
     with Server(always_fail=True) as srv:
         with pytest.raises(NetworkError, match="failed after 3 tries"):
             observe(releases.load(table_file), pypi_url=srv.url, pytorch_url=srv.url, fetcher=FAST)
-        code, out, err = run_cli(
-            monkeypatch,
-            capsys,
-            "watch",
-            "--table",
-            str(table_file),
-            "--pypi-url",
-            srv.url,
-            "--pytorch-index-url",
-            srv.url,
-            "--tries",
-            "2",
-            "--backoff",
-            "0.01",
+        code, out, err = run_watch(
+            monkeypatch, capsys, srv, table_file, options=("--tries", "2", "--backoff", "0.01")
         )
     assert code == 10
     error_lines = [line for line in err.splitlines() if line.startswith("ERROR")]
@@ -358,19 +328,7 @@ def test_clashing_recipes_still_update_the_table(
     copy = tmp_path / "attn-copy.toml"
     copy.write_text(ATTN.read_text())
     with Server() as srv:
-        code, out, _ = run_cli(
-            monkeypatch,
-            capsys,
-            "watch",
-            str(ATTN),
-            str(copy),
-            "--table",
-            str(table_file),
-            "--pypi-url",
-            srv.url,
-            "--pytorch-index-url",
-            srv.url,
-        )
+        code, out, _ = run_watch(monkeypatch, capsys, srv, table_file, ATTN, copy)
     assert (
         code == 0
         and f"wrote {table_file}" in out

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelfactory import _proc, buildvars, resources
+from wheelfactory import _log, _proc, buildvars, resources
 from wheelfactory.buildenv import BuildEnv
 from wheelfactory.buildvars import EnvChange
 from wheelfactory.errors import BuildError, CommandFailedError, ToolMissingError
@@ -166,6 +166,8 @@ class ProgressLogger:
         # finishes, and extensions built in parallel (EXT_PARALLEL) interleave their lines.
         self.total = 0
         self.started = time.monotonic()
+        self.logged = self.started  # when a progress line was last logged (the heartbeat's clock)
+        self.last_source = ""
         self._fh = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115
 
     def __call__(self, line: str) -> None:
@@ -176,7 +178,8 @@ class ProgressLogger:
         if step:
             self.total += 1
             self.last = step
-            what = compiled_source(line)
+            what = self.last_source = compiled_source(line)
+            self.logged = time.monotonic()
             log.info(
                 "  compiling %d/%d (%.0f s) %s",
                 step[0],
@@ -186,6 +189,13 @@ class ProgressLogger:
             )
         elif re.search(r"\berror\b", line, re.I) and "warning" not in line.lower():
             log.info("  %s", line[:300])
+
+    def describe(self) -> str:
+        """What the build is doing, for the heartbeat: the last ninja step seen."""
+        if self.last is None:
+            return "python -m build (setup.py; no compile step yet)"
+        done, total = self.last
+        return f"compiling, step {done}/{total} done (last: {self.last_source or 'a link'})"
 
     def close(self) -> None:
         if self._fh:
@@ -253,7 +263,8 @@ def run_build(
         tree,
     ]
     try:
-        _proc.run(argv, cwd=tree, env=composed.env, on_line=line_cb, echo=True)
+        with _log.heartbeat("build", progress.describe, quiet_since=lambda: progress.logged):
+            _proc.run(argv, cwd=tree, env=composed.env, on_line=line_cb, echo=True)
     except CommandFailedError as e:
         msg = f"the build of {tree.name} failed (full log: {log_file}); read the first error above, then fix the recipe ([[fix]] env) or the source"
         raise BuildError(msg) from e

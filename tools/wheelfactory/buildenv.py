@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import _proc, naming
@@ -350,6 +351,101 @@ def check_reachable(index_url: str, torch: str, timeout: float = 5.0) -> None:
             f"cannot reach {host} for torch {torch} ({reason}): pass --torch-index-url '' to take"
             " torch from pip's configuration, or --torch-index-url URL of an index that has it"
         ) from e
+
+
+# --------------------------------------------------------------- torch's CUDA, before download
+
+# torch's own CUDA runtime requirement names the CUDA it is built for: PyPI's torch 2.10
+# "nvidia-cuda-runtime-cu12==12.8.90", torch 2.14 "cuda-toolkit[cudart,...]==13.0.3"
+_CUDA_RUNTIME_DISTS = ("cuda-toolkit", "nvidia-cuda-runtime", "nvidia-cuda-runtime-cu12",
+                       "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu11")  # fmt: skip
+
+
+def cuda_of_torch(version: str, requires_dist: list[str], *, python: str) -> str | None:
+    """The CUDA a torch distribution is built for, from its metadata: the local label
+    ("2.10.0+cu128" -> "12.8"), else the CUDA runtime it requires; None: a CPU build."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    local = Version(version).local or ""
+    if re.fullmatch(r"cu\d+\d", local):
+        return naming.cuda_from_tag(local)
+    for text in requires_dist:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker and not req.marker.evaluate({"python_version": python, "extra": ""}):
+            continue
+        pins = [s.version for s in req.specifier if s.operator in ("==", "===", "~=")]
+        if canonicalize_name(req.name) in _CUDA_RUNTIME_DISTS and pins:
+            major, minor = (pins[0].split(".") + ["0"])[:2]
+            return f"{major}.{minor}"
+    return None
+
+
+def check_torch_cuda(
+    *, python: Path, torch: str, cuda: str, index_url: str | None, cache: Path | None = None
+) -> None:
+    """Refuse a torch whose CUDA is not ``cuda`` before the env is made: pip's dry run reads
+    only torch's metadata (seconds), where installing it downloads gigabytes first. Nothing
+    to check when the env exists or ``python`` already holds that torch."""
+    base = probe(python)
+    root = (cache or cache_dir()) / "envs" / env_key(base, torch, cuda)
+    if base.has_torch(torch, cuda) or (root / READY_MARK).exists():
+        return
+    if index_url is not None:
+        check_reachable(index_url, torch)  # pip would retry an unreachable host for minutes
+    if index_url == default_torch_index_url(cuda):
+        return  # PyTorch's per-CUDA index holds only that CUDA's builds
+    found = torch_on_index(torch, cuda, python=base.version, index_url=index_url)
+    if found is None:
+        return
+    version, found_cuda = found
+    if found_cuda is not None and _same_cuda(found_cuda, cuda):
+        return
+    where = index_url or "pip's configured index"
+    built = f"CUDA {found_cuda}" if found_cuda else "no CUDA (a CPU build)"
+    instead = default_torch_index_url(cuda)
+    fixes = [f"--torch-index-url {instead} (PyTorch's CUDA {cuda} builds)"] if index_url != instead else []
+    fixes += [f"--cuda {found_cuda}"] if found_cuda else []
+    fix = " or ".join(fixes) or "--torch-index-url URL of an index with a CUDA build"
+    raise ConfigError(f"torch {version} from {where} is built for {built}, not CUDA {cuda}: pass {fix}")
+
+
+def torch_on_index(
+    torch: str, cuda: str, *, python: str, index_url: str | None
+) -> tuple[str, str | None] | None:
+    """(version, CUDA) of the torch pip would install for Python ``python`` from
+    ``index_url`` (None: pip's own configuration), by a metadata-only dry run; None when
+    pip cannot say (the install then reports why)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="wheelfactory-torch-") as tmp:
+        report = Path(tmp) / "report.json"
+        argv: list[str | os.PathLike[str]] = [
+            sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-deps",
+            "--ignore-installed", "--only-binary", ":all:", "--python-version", python,
+            "--disable-pip-version-check", "--report", report,
+        ]  # fmt: skip
+        if index_url is not None:
+            argv += ["--index-url", index_url]
+        log.info("build env: asking pip which CUDA torch %s is built for", torch)
+        proc = _proc.run([*argv, f"torch=={Version(torch).public}"], echo=False, check=False)
+        if proc.returncode != 0 or not report.is_file():
+            if "No matching distribution found" in proc.stdout:
+                where = index_url or "pip's configured index"
+                raise ConfigError(
+                    f"{where} has no torch {torch} for Python {python}: pass --torch-index-url"
+                    f" {default_torch_index_url(cuda)} or the URL of an index that has it"
+                )
+            log.info("build env: pip could not say (%s); installing tells", proc.stdout.strip()[-200:])
+            return None
+        installs = json.loads(report.read_text()).get("install", [])
+    if not installs:
+        return None
+    meta = installs[0]["metadata"]
+    version = str(meta["version"])
+    return version, cuda_of_torch(version, list(meta.get("requires_dist", [])), python=python)
 
 
 def running_python_tag() -> str:

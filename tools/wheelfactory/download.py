@@ -67,8 +67,10 @@ def _safe_wheel_name(name: str) -> str:
     return base
 
 
-def _unpack_wheels(zip_path: Path, out: Path, *, artifact: str) -> list[Path]:
-    """Extract the .whl members of an artifact zip into ``out`` (flat), safely."""
+def _unpack_wheels(zip_path: Path, out: Path, *, artifact: str, taken: dict[str, str]) -> list[Path]:
+    """Extract the .whl members of an artifact zip into ``out`` (flat), safely. ``taken``
+    maps each wheel name already extracted to its artifact: a second copy is refused, as
+    it would silently replace the first."""
     got = []
     try:
         with zipfile.ZipFile(zip_path) as zf:
@@ -76,6 +78,16 @@ def _unpack_wheels(zip_path: Path, out: Path, *, artifact: str) -> list[Path]:
                 if info.is_dir() or not info.filename.endswith(".whl"):
                     continue
                 name = _safe_wheel_name(info.filename.rsplit("/", 1)[-1])
+                if name in taken:
+                    holders = f"artifact {artifact} holds two" if taken[name] == artifact else (
+                        f"artifacts {taken[name]} and {artifact} both hold"
+                    )
+                    msg = (
+                        f"{holders} {name}; one would replace the other: pick one with --cell,"
+                        " or delete the stale artifact"
+                    )
+                    raise PublishError(msg)
+                taken[name] = artifact
                 target = out / name
                 with zf.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, CHUNK)
@@ -136,13 +148,14 @@ def download_run(
     if not artifacts:
         raise PublishError(f"run {run_id} has no artifacts named {prefix}*{' matching ' + ', '.join(cells) if cells else ''}; check the run id and --cell")
     paths: list[Path] = []
+    taken: dict[str, str] = {}  # wheel name -> the artifact it came from
     with tempfile.TemporaryDirectory(prefix="wf-artifacts-") as tmp:
         for a in artifacts:
             url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
             zpath = Path(tmp) / f"{a['id']}.zip"
             log.info("downloading artifact %s (%s bytes)", a["name"], a.get("size_in_bytes", "?"))
             client.download(url, zpath, accept="application/vnd.github+json")
-            paths += _unpack_wheels(zpath, out, artifact=str(a["name"]))
+            paths += _unpack_wheels(zpath, out, artifact=str(a["name"]), taken=taken)
     hashes = manifest_hashes(index) if index is not None else None
     return _check_against_manifest(paths, hashes)
 

@@ -29,7 +29,7 @@ from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import BuildError
 from wheelfactory.naming import TorchPin
 from wheelfactory.recipe import Fix, Recipe, display_path
-from wheelfactory.record import BuildRecord, RepairInfo, SourcePin
+from wheelfactory.record import BuildRecord, PatchPin, RepairInfo, SourcePin
 from wheelfactory.source import PreparedSource
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ def new_record(
         recipe=display_path(recipe.path) if recipe.path else None,
         recipe_sha256=recipe.sha256 or None,
         sources=source_pins(prepared),
+        patches=tuple(PatchPin(**p.__dict__) for p in prepared.patches) if prepared else (),
         builder=builder,
         platform=platform,
         torch=torch.version,  # the CUDA build is recorded beside it

@@ -31,6 +31,9 @@ API_VERSION = "2022-11-28"
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 _MAX_REDIRECTS = 5
 CHUNK = 1 << 20
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PER_PAGE = 100
+MAX_PAGES = 100  # of a listing: 10,000 artifacts, far more than a run holds
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -60,7 +63,7 @@ class GitHubClient:
             raise ConfigError(
                 f"{self.api_url!r} is not an http(s) URL; pass --api-url https://api.github.com"
             )
-        if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK:
             raise ConfigError(
                 f"{self.api_url!r}: refusing to send a token over plain http; use https"
             )
@@ -75,6 +78,12 @@ class GitHubClient:
     def _open(self, url: str, accept: str) -> Any:
         """Open ``url``, following redirects by hand; the token goes to the API host only."""
         for _ in range(_MAX_REDIRECTS + 1):
+            if not _fetchable(url):
+                # a redirect to file:// would store a local file as a download
+                raise NetworkError(
+                    f"refusing to fetch {url[:200]!r}: only https URLs are followed (plain http"
+                    " only to 127.0.0.1); check --api-url and the asset's URL"
+                )
             headers = {
                 "Accept": accept,
                 "User-Agent": "wheelfactory",
@@ -127,21 +136,34 @@ class GitHubClient:
 
     def run_artifacts(self, run_id: int) -> list[dict[str, Any]]:
         artifacts: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        for page in range(1, MAX_PAGES + 1):
             data = self.get_json(
-                f"/repos/{self.repo}/actions/runs/{run_id}/artifacts?per_page=100&page={page}"
+                f"/repos/{self.repo}/actions/runs/{run_id}/artifacts?per_page={PER_PAGE}&page={page}"
             )
             batch = data.get("artifacts", [])
             artifacts += batch
-            if not batch or len(artifacts) >= int(data.get("total_count", 0)):
+            # a short page is the last one, whatever total_count says
+            if len(batch) < PER_PAGE or len(artifacts) >= int(data.get("total_count", 0)):
                 return artifacts
-            page += 1
+        msg = (
+            f"run {run_id}: the artifact listing did not end after {MAX_PAGES} pages of"
+            f" {PER_PAGE} (total_count {data.get('total_count')!r});"
+            " check --api-url is GitHub's API"
+        )
+        raise NetworkError(msg)
 
     def release_assets(self, tag: str) -> list[dict[str, Any]]:
         quoted = urllib.parse.quote(tag, safe="")
         data = self.get_json(f"/repos/{self.repo}/releases/tags/{quoted}")
         return list(data.get("assets", []))
+
+
+def _fetchable(url: str) -> bool:
+    """https anywhere; plain http only to this machine (where tests imitate GitHub)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.netloc:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
 
 
 def _http_hint(what: str, e: urllib.error.HTTPError) -> str | None:

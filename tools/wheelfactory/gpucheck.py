@@ -83,8 +83,9 @@ class Machine:
         return f"{self.capability[0]}.{self.capability[1]}"
 
     def as_which(self) -> which.Machine:
+        os_name, arch = which.host_platform()
         return which.Machine(
-            os=which.detect().os, arch=which._normalise_arch(_platform.machine()),
+            os=os_name, arch=arch,
             python=self.python_version, torch=self.torch, torch_cuda=self.torch_cuda,
             gpus=(which.Gpu(name=self.gpu, capability=self.capability),),
         )  # fmt: skip
@@ -141,17 +142,19 @@ def select(
     skipped: list[str] = []
     for f in files:
         name = str(_get(f, "filename"))
-        info = which.parse_wheel(name)
+        try:
+            info = which.parse_wheel(name)
+        except ValueError:
+            skipped.append(f"{which.printable(name)}: not a wheel filename")
+            continue
         if info.project != want or not info.cuda:
             continue
         record = _get(f, "build_record") or {}
         targets = tuple(str(t) for t in record.get("targets") or ())
         floor = record.get("stable_abi_floor")
-        torch_ok = (
-            which._vtuple(machine.torch) >= which._vtuple(str(floor or "99"))
-            if info.torch == naming.STABLE_ABI
-            else info.torch == which.torch_minor(machine.torch)
-        )
+        # a stable-ABI wheel with no recorded floor is not checked (which.advise offers it)
+        torch_ok = which.torch_fits(info, machine.torch, floor=floor) and (
+            info.torch != naming.STABLE_ABI or bool(floor))
         why = (
             "its CUDA major is not this torch's" if info.cuda.split(".")[0] != machine.torch_cuda.split(".")[0]
             else f"built for torch {info.torch}, this machine has {machine.torch}" if not torch_ok

@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 from packaging.version import Version
 
 from wheelfactory.manifest import Manifest, PublishedFile
-from wheelfactory.naming import cuda_tag
+from wheelfactory.naming import view_path
 
 REPOSITORY_VERSION = "1.1"  # PEP 700
 HTML_PAGE = "index.html"
@@ -57,8 +57,8 @@ def views_of(file: PublishedFile) -> tuple[str, ...]:
     stable-ABI file also the strict view of each torch minor it covers; a held file none."""
     if file.held:
         return ()
-    cuda = cuda_tag(file.cuda)
-    return (f"{cuda}/torch{file.torch}", cuda, *(f"{cuda}/torch{m}" for m in file.covers))
+    return (view_path(file.cuda, file.torch), view_path(file.cuda),
+            *(view_path(file.cuda, m) for m in file.covers))
 
 
 def project_dir(view: str, project: str) -> str:

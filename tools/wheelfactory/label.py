@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from wheelfactory import _proc, atomicfile
+from wheelfactory import _proc, atomicfile, wheelfile
 from wheelfactory.errors import BuildError
 from wheelfactory.record import RECORD_NAME, BuildRecord
 from wheelfactory.wheelfile import parse_headers, record_hash
@@ -74,9 +74,11 @@ def _rewrite_header(
 
 
 def unpack(wheel: Path, dest: Path) -> Path:
-    """Unpack ``wheel`` into ``dest`` (a new folder); return it."""
-    dest.mkdir(parents=True, exist_ok=False)
-    with zipfile.ZipFile(wheel) as z:
+    """Unpack ``wheel`` into ``dest`` (a new folder); return it. The wheel is opened through
+    the one validator's archive check (wheelfile.open_archive), so a member that would land
+    outside ``dest`` or a zip bomb is refused before anything is written."""
+    with wheelfile.open_archive(wheel) as (z, _files):
+        dest.mkdir(parents=True, exist_ok=False)
         for info in z.infolist():
             target = dest / info.filename
             if info.is_dir():

@@ -423,6 +423,16 @@ def _coverage_html(manifest: Any) -> str:
     return "\n".join(_coverage_table(project, cells[project], plats) for project in sorted(cells))
 
 
+def patches_of(record: Any) -> list[dict[str, str]]:
+    """The patches a file's build record lists (name, why, the upstream PR or issue)."""
+    raw = record.get("patches") if hasattr(record, "get") else None
+    return [
+        {"name": str(p.get("file", "")).rsplit("/", 1)[-1], "why": str(p.get("why", "")),
+         "mirrors": str(p.get("mirrors", ""))}
+        for p in (raw if isinstance(raw, list) else []) if hasattr(p, "get")
+    ]  # fmt: skip
+
+
 def gpu_status(f: Any) -> tuple[str, str]:
     """(css class, one line): whether and where a file's kernels ran on a GPU."""
     checks = list(_get(f, "gpu_checks") or ())
@@ -468,6 +478,8 @@ def _files_html(manifest: Any) -> str:
             status = f'<span class="tag yanked">yanked: {esc(str(reason))}</span>'
         if _get(f, "held"):
             status += f' <span class="tag held">held back: {esc(str(_get(f, "held")))}</span>'
+        for patch in patches_of(record):
+            status += f' <span class="tag patched" title="{esc(patch["why"])}">patched: {esc(patch["name"])} ({esc(patch["mirrors"])})</span>'
         gpu_cls, gpu_text = gpu_status(f)
         sha = str(_get(f, "sha256") or "")
         size = _human_size(int(_get(f, "size") or 0))

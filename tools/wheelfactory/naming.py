@@ -74,8 +74,7 @@ class TorchPin:
     @property
     def minor(self) -> str:
         """"2.14" """
-        v = Version(self.version)
-        return f"{v.major}.{v.minor}"
+        return torch_minor(self.version)
 
     @property
     def is_stable_abi(self) -> bool:
@@ -98,10 +97,8 @@ class TorchPin:
 
 def _public_torch(torch: str) -> str:
     """"2.14.1+cu130" -> "2.14.1", refusing what is not a torch version in one line."""
-    try:
-        return Version(torch).public
-    except InvalidVersion as e:
-        raise ConfigError(f"{torch!r} is not a torch version like 2.14.1") from e
+    torch_minor(torch)  # the one check of a torch version's form
+    return Version(torch).public
 
 
 INDEX_URL_ENV = "WHEELFACTORY_INDEX_URL"
@@ -125,10 +122,15 @@ def index_url(value: str, *, given_as: str = "--index-url") -> str:
 
 
 def view_path(cuda: str, torch: str | None = None) -> str:
-    """Strict view "cu130/torch2.14", or the per-CUDA view "cu130" when torch is None."""
+    """The one rule for index views: the strict view "cu130/torch2.14" of a torch
+    ("2.14.1+cu130", "2.14"), the stable-ABI view "cu130/torchabi" (torch "abi"), or the
+    per-CUDA view "cu130" when torch is None. which.py, guard_template.py and landing.js
+    keep copies (they run where wheelfactory is not installed); tests/unit/test_view_path.py
+    checks each against this one."""
     if torch is None:
         return cuda_tag(cuda)
-    return f"{cuda_tag(cuda)}/torch{torch_minor(torch)}"
+    minor = STABLE_ABI if torch == STABLE_ABI else torch_minor(torch)
+    return f"{cuda_tag(cuda)}/torch{minor}"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from wheelfactory import (
 )
 from wheelfactory import build as build_stage
 from wheelfactory.arch import GpuTarget
-from wheelfactory.errors import BuildError, ConfigError
+from wheelfactory.errors import BuildError, ConfigError, WheelfactoryError
 from wheelfactory.recipe import Fix, Recipe
 from wheelfactory.record import BuildRecord
 
@@ -139,7 +139,7 @@ class CheckedRequest:
 def check_request(request: BuildRequest) -> CheckedRequest:
     """Everything that can be refused before anything is downloaded or created: the GPU
     targets for the CUDA, the torch release and its CUDA build, a stable-ABI floor, nvcc's
-    version, and a --source folder."""
+    version, a --source folder, and the CUDA of the torch the index serves (pip's dry run)."""
     targets = resolve_targets(request)
     releases.load().check_build(request.torch, request.cuda)
     torch = request.recipe.torch_pin(request.torch)  # a stable-ABI recipe refuses torch < floor
@@ -149,6 +149,8 @@ def check_request(request: BuildRequest) -> CheckedRequest:
         )
     toolchain = build_stage.find_toolchain()
     build_stage.check_cuda_matches(toolchain, request.cuda)
+    buildenv.check_torch_cuda(python=request.python, torch=request.torch, cuda=request.cuda,
+                              index_url=request.torch_index_url, cache=request.cache)  # fmt: skip
     return CheckedRequest(targets=targets, torch=torch, toolchain=toolchain, host=platforms.host())
 
 
@@ -156,16 +158,25 @@ def build(request: BuildRequest) -> BuildOutcome:
     """Build, finish (guard, repair, label) and verify one wheel; raise a WheelfactoryError."""
     checked = check_request(request)
     work = _fresh_work_dir(request)
+    try:
+        return _build_in(request, checked, work)
+    except WheelfactoryError as e:
+        e.args = (f"{e}{kept_work_dir(work)}",)  # same class, return code and tip
+        raise
+
+
+def kept_work_dir(work: Path) -> str:
+    """What a failed build's one line adds: its work dir is kept, and how to reuse it."""
+    return f" (work dir kept: {work}; rerun with --work-dir {work} --resume to reuse its sources and objects, or delete it)"
+
+
+def _build_in(request: BuildRequest, checked: CheckedRequest, work: Path) -> BuildOutcome:
     log.info(
         "building %s for torch %s, CUDA %s, targets %s (work dir %s)", request.recipe.name,
         request.torch, request.cuda, arch.torch_arch_list(checked.targets), work,
     )  # fmt: skip
     stages: dict[str, float] = {}
-    with _stage("env", stages):
-        env = buildenv.prepare_env(
-            python=request.python, torch=request.torch, cuda=request.cuda,
-            index_url=request.torch_index_url, cache=request.cache,
-        )  # fmt: skip
+    # the sources first: a pin or a patch that fails costs seconds, torch's env gigabytes
     with _stage("source", stages):
         prepared = source.prepare_source(
             request.recipe,
@@ -173,7 +184,13 @@ def build(request: BuildRequest) -> BuildOutcome:
             local=request.source_dir,
             cache=request.cache,
             resume=request.resume,
+            target_os=checked.host.os,
         )
+    with _stage("env", stages):
+        env = buildenv.prepare_env(
+            python=request.python, torch=request.torch, cuda=request.cuda,
+            index_url=request.torch_index_url, cache=request.cache,
+        )  # fmt: skip
     with _stage("build", stages):
         built, changes, fixes = _compile(request, checked, env, prepared, work)
     record = _new_record(request, checked, env, prepared, built, changes, fixes, stages)
@@ -305,7 +322,7 @@ def _verify(
 ) -> verify.VerifyReport:
     """Verify the finished wheel; a failure keeps it (and its report) in the work dir."""
     expect = replace(
-        verify.Expectation.of(finished.record, modules=request.recipe.import_modules),
+        verify.Expectation.of(finished.record, modules=request.recipe.modules_for(checked.targets)),
         python_tag=expected_python_tag(request.recipe, env.interpreter.tag),
     )
     report = verify.verify_wheel(

@@ -91,6 +91,23 @@ class Fix:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Patch:
+    """A change to the pinned source that this repository carries (recipes/patches/...),
+    applied with ``git apply`` to the build tree before the compile. Upstream's code stays
+    upstream's; a patch is ours, small, and says why and which upstream PR or issue it
+    follows."""
+
+    file: Path  # resolved against the recipe's folder
+    sha256: str  # of the patch file: a changed patch is a changed recipe
+    why: str
+    mirrors: str  # the upstream PR or issue it follows: "thu-ml/SageAttention#370"
+    os: tuple[str, ...] = ()  # only builds on these OSes; () = every OS
+
+    def applies(self, os: str) -> bool:
+        return not self.os or os in self.os
+
+
+@dataclass(frozen=True, kw_only=True)
 class Matrix:
     """Which torch releases, CUDA versions, Pythons and platforms the recipe is built for."""
 
@@ -172,7 +189,10 @@ class Recipe:
     target_rules: tuple[TargetRule, ...] = ()
     build: BuildSettings = field(default_factory=BuildSettings)
     fixes: tuple[Fix, ...] = ()
-    import_modules: tuple[str, ...] = ()
+    patches: tuple[Patch, ...] = ()
+    import_modules: tuple[str, ...] = ()  # [verify] import: every build makes these
+    # [verify] import-for-targets: module -> the GPU targets whose build makes it
+    target_modules: Mapping[str, tuple[GpuTarget, ...]] = field(default_factory=dict)
     known_bad: tuple[KnownBad, ...] = ()
     gpu_check: GpuCheckSpec | None = None
     sha256: str = ""  # of the recipe file's bytes, recorded in every wheel's build record
@@ -196,6 +216,18 @@ class Recipe:
                 f" {torch}: pass --torch {floor}.0 or newer"
             )
         return TorchPin(torch, floor=floor)
+
+    def patches_for(self, os: str) -> tuple[Patch, ...]:
+        return tuple(p for p in self.patches if p.applies(os))
+
+    def modules_for(self, targets: tuple[GpuTarget, ...]) -> tuple[str, ...]:
+        """The modules a build for ``targets`` must import: [verify] import, plus each module
+        of import-for-targets that one of ``targets`` makes (matched by compute capability:
+        "9.0" in the recipe matches a 9.0a build)."""
+        built = {t.capability for t in targets}
+        made = [m for m, made_by in self.target_modules.items()
+                if any(t.capability in built for t in made_by)]  # fmt: skip
+        return (*self.import_modules, *made)
 
     def fixes_for(self, *, torch: str, cuda: str, python: str, os: str) -> tuple[Fix, ...]:
         return tuple(f for f in self.fixes if f.applies(torch=torch, cuda=cuda, python=python, os=os))
@@ -278,11 +310,14 @@ class _Reader:
         return dict(value)
 
 
-    def source_targets(self, key: builtins.str) -> dict[builtins.str, tuple[GpuTarget, ...]]:
+    def targets_table(
+        self, key: builtins.str, example_name: builtins.str
+    ) -> dict[builtins.str, tuple[GpuTarget, ...]]:
+        """A table of name = ["9.0a", ...] (source-targets, import-for-targets)."""
         value = self.table.get(key, {})
-        example = f'write {key} = {{ "csrc/*_sm90.cu" = ["9.0a"] }}'
+        example = f'write {key} = {{ "{example_name}" = ["9.0a"] }}'
         if not isinstance(value, dict):
-            self.fail("must be a table of glob = [targets]", example, key)
+            self.fail("must be a table of name = [targets]", example, key)
         out: dict[builtins.str, tuple[GpuTarget, ...]] = {}
         for glob, archs in value.items():
             if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
@@ -382,6 +417,37 @@ def _parse_fix(file: Path, where: str, table: Any) -> Fix:
         env=env,
         env_append=env_append,
     )
+
+
+_MIRRORS_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+$")
+
+
+def _parse_patch(file: Path, where: str, table: Any) -> Patch:
+    r = _Reader(file, where, table, ("file", "sha256", "why", "mirrors", "os"))
+    rel = r.str("file", required=True) or ""
+    if not _DEST_RE.match(rel) or not rel.endswith(".patch"):
+        r.fail(f"file {rel!r} is not a .patch path inside the recipe's folder",
+               'write file = "patches/<recipe>/0001-name.patch"', "file")  # fmt: skip
+    path = file.resolve().parent / rel
+    why = r.str("why", required=True) or ""
+    mirrors = r.str("mirrors", required=True) or ""
+    if not _MIRRORS_RE.match(mirrors):
+        r.fail(f"mirrors {mirrors!r} names no upstream PR or issue",
+               'write mirrors = "owner/repo#123" (the PR or issue the patch follows)', "mirrors")  # fmt: skip
+    oses = r.str_list("os")
+    for os_name in oses:
+        if os_name not in platforms.oses():
+            r.fail(f"os {os_name!r} is unknown", f"use one of {', '.join(platforms.oses())}", "os")
+    sha256 = r.str("sha256", required=True) or ""
+    try:
+        got = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        r.fail(f"cannot read {rel} ({e.strerror})", "add the patch file, or fix file", "file")
+        raise  # unreachable; fail() raises
+    if got != sha256:
+        r.fail(f"{rel} has sha256 {got}, not the pinned {sha256}",
+               "re-pin sha256 only after reviewing the patch (sha256sum FILE)", "sha256")  # fmt: skip
+    return Patch(file=path, sha256=sha256, why=why, mirrors=mirrors, os=oses)
 
 
 def _parse_known_bad(file: Path, where: str, table: Any) -> KnownBad:
@@ -486,8 +552,8 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         path,
         "recipe",
         data,
-        ("package", "source", "extra-source", "matrix", "targets", "build", "fix", "verify",
-         "known-bad", "gpu-check"),
+        ("package", "source", "extra-source", "patch", "matrix", "targets", "build", "fix",
+         "verify", "known-bad", "gpu-check"),
     )
     del top
     pkg = _Reader(path, "package", data.get("package"), ("name", "version", "upstream-version"))
@@ -574,7 +640,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         links_driver=b.bool("links-driver"),
         no_gpu_shim=b.bool("no-gpu-shim"),
         msvc_flags=b.str_list("msvc-flags"),
-        source_targets=b.source_targets("source-targets"),
+        source_targets=b.targets_table("source-targets", "csrc/*_sm90.cu"),
         plain_arch_list=b.bool("plain-arch-list"),
         compress=compress,
     )
@@ -582,12 +648,20 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     if not isinstance(fixes_raw, list):
         raise RecipeError(f"{path}: [fix] must be an array of tables; write [[fix]]")
     fixes = tuple(_parse_fix(path, f"fix.{i}", t) for i, t in enumerate(fixes_raw))
+    patches_raw = data.get("patch", [])
+    if not isinstance(patches_raw, list):
+        raise RecipeError(f"{path}: [patch] must be an array of tables; write [[patch]]")
+    patches = tuple(_parse_patch(path, f"patch.{i}", t) for i, t in enumerate(patches_raw))
 
-    v = _Reader(path, "verify", data.get("verify", {}), ("import",))
+    v = _Reader(path, "verify", data.get("verify", {}), ("import", "import-for-targets"))
     modules = v.str_list("import")
-    for module in modules:
+    target_modules = v.targets_table("import-for-targets", "pkg._sm90")
+    for module in (*modules, *target_modules):
         if not _MODULE_RE.match(module):
             v.fail(f"{module!r} is not a dotted module name", "write import = [\"pkg._ext\"]", "import")
+    for module in set(modules) & set(target_modules):
+        v.fail(f"{module!r} is in both import and import-for-targets",
+               "keep it in import (every build makes it) or in import-for-targets", "import-for-targets")  # fmt: skip
 
     bad_raw = data.get("known-bad", [])
     if not isinstance(bad_raw, list):
@@ -607,7 +681,9 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         target_rules=rules,
         build=build,
         fixes=fixes,
+        patches=patches,
         import_modules=modules,
+        target_modules=target_modules,
         known_bad=known_bad,
         gpu_check=gpu_check,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -636,6 +712,15 @@ def recipe_dirs() -> list[Path]:
     here = repo_root() / "recipes"
     installed_from = Path(__file__).resolve().parents[2] / "recipes"
     return [here] if here == installed_from else [here, installed_from]
+
+
+def find_recorded(recipe: str) -> Path | None:
+    """The recipe file a build record names (``display_path``'s form), in the repository
+    around the working directory or the checkout wheelfactory runs from; None: not here."""
+    for root in (repo_root(), Path(__file__).resolve().parents[2]):
+        if (root / recipe).is_file():
+            return root / recipe
+    return None
 
 
 def display_path(path: Path) -> str:

@@ -48,6 +48,20 @@ class SourcePin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PatchPin:
+    """A patch of the recipe's applied to the source before the build."""
+
+    file: str  # "recipes/patches/sageattention/0001-zero-fill-out-of-range-smem.patch"
+    sha256: str
+    why: str
+    mirrors: str  # the upstream PR or issue it follows
+
+    @property
+    def name(self) -> str:
+        return self.file.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RepairInfo:
     tool: str  # "auditwheel 6.8.2", "delvewheel"
     policy: str  # "manylinux_2_34_x86_64", "win_amd64"
@@ -64,6 +78,7 @@ class BuildRecord:
     recipe: str | None  # the recipe file, relative to the repository where possible
     recipe_sha256: str | None
     sources: tuple[SourcePin, ...] = ()
+    patches: tuple[PatchPin, ...] = ()  # applied to the sources, in order
     builder: str  # "wheelfactory build" or "cibuildwheel"
     cell: str | None = None  # the plan's job or cell id
     ci_run: str | None = None

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from wheelfactory import atomicfile, platforms, resources
+from wheelfactory import atomicfile, naming, platforms, resources
 from wheelfactory.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -120,7 +120,7 @@ class TorchRelease:
     @property
     def minor(self) -> str:
         """ "2.8.0" -> "2.8"."""
-        return f"{self.parsed.major}.{self.parsed.minor}"
+        return naming.torch_minor(self.version)
 
     def pythons_of(self, variant: Variant) -> tuple[str, ...]:
         return variant.pythons if variant.pythons is not None else self.pythons

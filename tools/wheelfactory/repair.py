@@ -15,13 +15,12 @@ import os
 import re
 import sys
 import sysconfig
-import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from wheelfactory import _proc, platforms, resources
+from wheelfactory import _proc, platforms, resources, wheelfile
 from wheelfactory.errors import CommandFailedError, ConfigError, RepairError
 from wheelfactory.platforms import Platform
 
@@ -95,10 +94,7 @@ def vendored_problem(files: list[str] | tuple[str, ...]) -> str | None:
 
 def vendored_libraries(wheel: Path) -> tuple[str, ...]:
     """Shared libraries a repairer grafted into ``wheel`` (``<pkg>.libs/``, ``*.libs/``)."""
-    with zipfile.ZipFile(wheel) as z:
-        return tuple(
-            sorted(n for n in z.namelist() if re.match(r"^[^/]+\.libs/", n) and not n.endswith("/"))
-        )
+    return tuple(sorted(n for n in wheelfile.archive_files(wheel) if re.match(r"^[^/]+\.libs/", n)))
 
 
 def _tool_env() -> dict[str, str]:
@@ -257,4 +253,6 @@ def repair(
         raise RepairError(
             f"no repairer {platform.repairer!r} for {platform.name}: add it to repair.REPAIRERS"
         )
+    # the repairers unpack the wheel: refuse escaping member names and zip bombs first
+    wheelfile.archive_files(wheel)
     return repairer.repair(wheel, out_dir, excludes=load_excludes(platform.os), plat=plat)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
 import urllib.parse
@@ -26,10 +27,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelfactory import _proc
-from wheelfactory.errors import CommandFailedError, SourceError, ToolMissingError
+from wheelfactory import _proc, platforms
+from wheelfactory.errors import CommandFailedError, NetworkError, SourceError, ToolMissingError
 from wheelfactory.hashing import sha256_hex
-from wheelfactory.recipe import Recipe, Source
+from wheelfactory.recipe import Patch, Recipe, Source, display_path
 
 log = logging.getLogger(__name__)
 
@@ -53,42 +54,102 @@ class FetchedSource:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppliedPatch:
+    """One of the recipe's patches, as applied to the tree."""
+
+    file: str  # as build records name it (relative to the repository)
+    sha256: str
+    why: str
+    mirrors: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PreparedSource:
     """The tree to build (holds setup.py / pyproject.toml) and what went into it."""
 
     tree: Path
     main: FetchedSource
     extras: tuple[FetchedSource, ...] = ()
+    patches: tuple[AppliedPatch, ...] = ()
+
+
+def apply_patches(tree: Path, patches: tuple[Patch, ...], scratch: Path) -> tuple[AppliedPatch, ...]:
+    """Apply the recipe's patches to ``tree`` in order with ``git apply -p1`` (paths relative
+    to the tree, whatever repository holds it); all are checked before any is applied, so a
+    patch that no longer applies leaves the tree as fetched."""
+    if not patches:
+        return ()
+    # an empty repository of our own: git apply then reads paths from the tree's top, not
+    # from the top of a checkout the tree may sit in
+    git_dir = scratch / "patch-git"
+    shutil.rmtree(git_dir, ignore_errors=True)
+    _proc.run(["git", "init", "-q", "--bare", git_dir], echo=False)
+    git = ["git", f"--git-dir={git_dir}", f"--work-tree={tree}", "apply", "-p1"]
+    for patch in patches:
+        check = _proc.run([*git, "--check", patch.file], cwd=tree, check=False, echo=False)
+        if check.returncode != 0:
+            first = next((ln for ln in check.stderr.splitlines() if ln.strip()), "no output")
+            raise SourceError(
+                f"patch {patch.file.name} does not apply to the pinned source ({first.strip()}):"
+                " rebase the patch on the pinned commit, or drop it if upstream has the fix"
+            )
+        _proc.run([*git, patch.file], cwd=tree, echo=False)
+        log.info("patched: %s (%s)", patch.file.name, patch.mirrors)
+    return tuple(
+        AppliedPatch(file=display_path(p.file), sha256=p.sha256, why=p.why, mirrors=p.mirrors)
+        for p in patches
+    )
 
 
 def _git(args: list[str], cwd: Path) -> str:
     return _proc.run(["git", "-c", "advice.detachedHead=false", *args], cwd=cwd).stdout.strip()
 
 
+# git's (curl's, ssh's) words for "the host was not reached", as opposed to "the host said no"
+_NETWORK_FAILURES = re.compile(
+    r"Could not resolve (?:host|proxy)|Failed to connect|Couldn't connect|Connection (?:refused|timed out|reset)"
+    r"|Network is unreachable|No route to host|Temporary failure in name resolution"
+    r"|Name or service not known|Operation timed out"
+)
+
+
+def network_failure(output: str) -> str | None:
+    """The line of a failed fetch's output that says the host was not reached, or None."""
+    return next((line.strip() for line in output.splitlines() if _NETWORK_FAILURES.search(line)), None)
+
+
+def _unreachable(url: str, commit: str, reason: str) -> NetworkError:
+    host = urllib.parse.urlsplit(url).hostname or url
+    return NetworkError(
+        f"cannot reach {host} to fetch {url} (network or DNS: {reason.removeprefix('fatal: ')}):"
+        f" check your connection, or pass --source DIR with a checkout of commit {commit}"
+    )
+
+
 def fetch_git(url: str, commit: str, dest: Path) -> Path:
     """Check out exactly ``commit`` of ``url`` into ``dest`` (no .git history kept beyond it)."""
     dest.mkdir(parents=True, exist_ok=True)
     _git(["init", "-q"], dest)
-    try:
-        _git(["fetch", "-q", "--depth", "1", url, commit], dest)
-    except CommandFailedError:
+    git = ["git", "-c", "advice.detachedHead=false"]
+    shallow = _proc.run([*git, "fetch", "-q", "--depth", "1", url, commit], cwd=dest, check=False)
+    if shallow.returncode != 0:
+        reason = network_failure(shallow.stdout)
+        if reason:
+            raise _unreachable(url, commit, reason)
         # Some servers refuse fetching an unadvertised commit: fetch all, then pick it.
         log.info("shallow fetch of %s refused; fetching the full history", commit)
-        try:
-            _git(
-                [
-                    "fetch",
-                    "-q",
-                    url,
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                dest,
-            )
-        except CommandFailedError as e:
+        full = _proc.run(
+            [*git, "fetch", "-q", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"],
+            cwd=dest, check=False,
+        )  # fmt: skip
+        if full.returncode != 0:
+            reason = network_failure(full.stdout)
+            if reason:
+                raise _unreachable(url, commit, reason)
+            log.error("%s", full.stdout.rstrip())
             raise SourceError(
                 f"cannot fetch {url}: check the URL and your network, or pass --source DIR"
-            ) from e
+            )
     try:
         _git(["checkout", "-q", commit], dest)
     except CommandFailedError as e:
@@ -241,14 +302,15 @@ def fetch(source: Source, dest: Path, cache: Path, base_dir: Path | None = None)
     )
 
 
-def _wanted_pins(recipe: Recipe, local: Path | None) -> list[str] | None:
+def _wanted_pins(recipe: Recipe, local: Path | None, target_os: str) -> list[str] | None:
     if local is not None:
         main = f"local:{local.resolve()}"
     elif recipe.source is not None:
         main = recipe.source.pin
     else:
         return None
-    return [main, *(extra.pin for extra in recipe.extra_sources)]
+    patches = (f"patch:{p.file.name}#sha256={p.sha256}" for p in recipe.patches_for(target_os))
+    return [main, *(extra.pin for extra in recipe.extra_sources), *patches]
 
 
 def _write_marker(work: Path, prepared: PreparedSource) -> None:
@@ -259,6 +321,7 @@ def _write_marker(work: Path, prepared: PreparedSource) -> None:
         "tree": str(prepared.tree),
         "main": fetched(prepared.main),
         "extras": [fetched(e) for e in prepared.extras],
+        "patches": [p.__dict__ for p in prepared.patches],
     }
     (work / MARKER).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -278,19 +341,21 @@ def read_marker(work: Path) -> PreparedSource | None:
             tree=Path(record["tree"]),
             main=fetched(record["main"]),
             extras=tuple(fetched(e) for e in record["extras"]),
+            patches=tuple(AppliedPatch(**p) for p in record.get("patches", [])),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise SourceError(f"{marker} is damaged ({e}); delete it and fetch the sources again") from e
 
 
-def _resume(recipe: Recipe, work: Path, local: Path | None) -> PreparedSource | None:
+def _resume(recipe: Recipe, work: Path, local: Path | None, target_os: str) -> PreparedSource | None:
     """The PreparedSource already in ``work`` if it holds these sources; None: nothing to resume."""
     held_source = read_marker(work) if (work / "src").is_dir() else None
     if held_source is None:
         log.info("nothing to resume in %s: preparing the sources afresh", work)
         return None
     held = [s.pin for s in (held_source.main, *held_source.extras)]
-    wanted = _wanted_pins(recipe, local)
+    held += [f"patch:{p.file.rsplit('/', 1)[-1]}#sha256={p.sha256}" for p in held_source.patches]
+    wanted = _wanted_pins(recipe, local, target_os)
     if held != wanted:
         raise SourceError(
             f"--resume: {work} holds a build of {held[0]}, not {wanted and wanted[0]}"
@@ -301,7 +366,11 @@ def _resume(recipe: Recipe, work: Path, local: Path | None) -> PreparedSource | 
         keep = tuple(e.dest for e in recipe.extra_sources)
         main = copy_local(local.resolve(), work / "src", update=True, keep=keep)
     log.info("resuming in %s: keeping %s and what was compiled there", work, main.pin)
-    return PreparedSource(tree=held_source.tree, main=main, extras=extras)
+    if local is not None and held_source.patches:  # the re-synced files lost their patches
+        raise SourceError(
+            f"--resume: {work} holds a patched copy of {local}: drop --resume for a fresh build"
+        )
+    return PreparedSource(tree=held_source.tree, main=main, extras=extras, patches=held_source.patches)
 
 
 def prepare_source(
@@ -311,13 +380,16 @@ def prepare_source(
     local: Path | None = None,
     cache: Path,
     resume: bool = False,
+    target_os: str | None = None,
 ) -> PreparedSource:
-    """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``.
+    """Put the recipe's sources (or ``local``, which overrides [source]) under ``work``,
+    with the recipe's patches for ``target_os`` (default: this machine's) applied.
 
     ``resume``: keep what ``work`` holds when it was prepared from the same pins.
     """
+    target_os = target_os or platforms.host().os
     work.mkdir(parents=True, exist_ok=True)
-    if resume and (kept := _resume(recipe, work, local)) is not None:
+    if resume and (kept := _resume(recipe, work, local, target_os)) is not None:
         return kept
     base_dir = recipe.path.resolve().parent if recipe.path else None
     src_dir = work / "src"
@@ -347,6 +419,7 @@ def prepare_source(
         place.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched.path), place)
         extras.append(FetchedSource(**{**fetched.__dict__, "path": place}))
-    prepared = PreparedSource(tree=tree, main=main, extras=tuple(extras))
+    patches = apply_patches(tree, recipe.patches_for(target_os), work)
+    prepared = PreparedSource(tree=tree, main=main, extras=tuple(extras), patches=patches)
     _write_marker(work, prepared)
     return prepared

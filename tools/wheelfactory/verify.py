@@ -36,6 +36,7 @@ from wheelfactory.buildenv import BuildEnv, venv_python
 from wheelfactory.errors import ToolMissingError, VerifyError
 from wheelfactory.naming import TorchPin
 from wheelfactory.platforms import Platform
+from wheelfactory.recipe import find_recorded, load_recipe
 from wheelfactory.record import RECORD_VERSION, BuildRecord
 
 log = logging.getLogger(__name__)
@@ -461,6 +462,37 @@ def _record_link(s: Subject) -> list[Check]:
     return [_check("build record", problem, f"version {RECORD_VERSION}")]
 
 
+def patches_problem(record: BuildRecord) -> tuple[str | None, str]:
+    """(why the record's patches are not its recipe's, or None; what was compared)."""
+    if record.recipe is None:
+        return None, "no recipe: nothing to patch"
+    path = find_recorded(record.recipe)
+    if path is None:
+        return None, f"{record.recipe} is not here: patches not compared"
+    os_name = platforms.get(record.platform).os
+    want = [(p.file.name, p.sha256) for p in load_recipe(path).patches_for(os_name)]
+    got = [(p.name, p.sha256) for p in record.patches]
+    if got == want:
+        return None, ", ".join(name for name, _ in got) or "none (as the recipe says)"
+    missing = [name for name, sha in want if (name, sha) not in got]
+    other = [name for name, sha in got if (name, sha) not in want]
+    said = "; ".join(
+        part for part in (
+            missing and f"lacks {', '.join(missing)}",
+            other and f"carries {', '.join(other)}, which the recipe does not",
+        ) if part
+    ) or "has the patches in another order"  # fmt: skip
+    return f"built from {record.recipe} but {said}: rebuild it from the recipe", ""
+
+
+def _patches_link(s: Subject) -> list[Check]:
+    record = s.wheel.build_record
+    if record is None:
+        return []
+    problem, detail = patches_problem(record)
+    return [_check("patches", problem, detail)]
+
+
 def _tags_link(s: Subject) -> list[Check]:
     return check_tags(s.wheel, s.expect) if s.expect is not None else []
 
@@ -511,6 +543,7 @@ def _imports_link(s: Subject) -> list[Check]:
 
 CHAIN: list[Link] = [
     Link("build record", _record_link),
+    Link("patches", _patches_link),
     Link("nothing vendored", _vendored_link),
     # before the tags: a stable-ABI recipe built from a source that is not one fails first
     # on the symbol that ties it to one torch, which says more than its tags do

@@ -5,7 +5,12 @@ imports at module level):
 
 - ``wheelfactory which [PACKAGE] [--index-url ROOT] [--json]`` inside the user's Python;
 - ``python which.py [PACKAGE]``: the index renderer (wheelfactory.landing) copies this
-  file verbatim to ``<root>/which.py`` and fills in ``INDEX_ROOT`` below.
+  file verbatim to ``<root>/which.py`` and fills in ``INDEX_ROOT`` below. ComfyUI portable
+  users run it as ``python_embeded\\python.exe which.py``: the portable layout is detected
+  only from the Python that runs this file (``--layout portable`` says so from elsewhere).
+
+``--os/--gpu/--torch/--cuda/--python/--layout`` describe another machine: the detected
+values are only their defaults (``with_setup``).
 
 Detection (``detect() -> Machine``) is kept apart from the decision
 (``advise(machine, package, manifest_files) -> Advice``), which is a pure function of its
@@ -13,7 +18,9 @@ arguments so that tests can feed it any machine.
 
 The label scheme and views mirror wheelfactory/naming.py (``+cu130torch2.14``, strict
 view ``cu130/torch2.14/simple/``); the GPU target rule mirrors wheelfactory/arch.py.
-tests/unit/test_which.py checks both copies agree on a table of cases.
+tests/unit/test_which.py checks both copies agree on a table of cases, and
+tests/unit/test_view_path.py the view path. gpucheck uses this file as a library through
+the names in ``__all__`` only.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ import re
 import subprocess
 import sys
 import sysconfig
+import textwrap
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -41,15 +51,30 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl"
 # of recent torch releases).
 DEFAULT_TORCH_CUDA = "13.0"
 SCHEMA_VERSION = 1
+# manifest.json is read whole: a cap on its size and on the whole read (connect, headers,
+# body), so that a slow or endless answer cannot hold the command (issue 25).
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+MANIFEST_DEADLINE_S = 30.0
+
+# The public API (gpucheck and landing use these; the rest may change).
+__all__ = [
+    "PORTABLE_PYTHON", "PYTORCH_INDEX", "Advice", "Gpu", "Machine", "SetupError", "Target",
+    "WheelInfo", "advise", "canonical_name", "cuda_tag", "detect", "fetch_manifest",
+    "host_platform", "install_commands", "parse_gpu", "parse_wheel", "platform_fits",
+    "printable", "python_command", "python_fits", "targets_run_on", "torch_fits",
+    "torch_minor", "view_path", "with_setup",
+]
 
 # Frozen, keyword-only dataclasses where the Python has kw_only (3.10+); this file must
 # also run under the older Pythons that users still have.
 _DC = {"frozen": True, "kw_only": True} if sys.version_info >= (3, 10) else {"frozen": True}
 
 _LABEL_RE = re.compile(r"^cu(\d+)(\d)torch(?:(\d+)\.(\d+)|(abi))$")
+# Only the characters a wheel filename may hold: a name carrying a newline or an escape
+# sequence is not a wheel (and must never reach the terminal as it is).
 _WHEEL_RE = re.compile(
-    r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-(?P<build>\d[^-]*))?"
-    r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+    r"^(?P<name>[A-Za-z0-9._]+)-(?P<version>[A-Za-z0-9._+!]+)(?:-(?P<build>\d[A-Za-z0-9._]*))?"
+    r"-(?P<py>[A-Za-z0-9._]+)-(?P<abi>[A-Za-z0-9._]+)-(?P<plat>[A-Za-z0-9._]+)\.whl\Z"
 )
 _TARGET_RE = re.compile(r"^(?:sm_)?(\d+)\.?(\d)([af]?)(\+PTX)?$", re.IGNORECASE)
 _MANYLINUX_RE = re.compile(r"^manylinux_(\d+)_(\d+)_(.+)$")
@@ -83,9 +108,19 @@ def _vtuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text.split("+")[0])[:3])
 
 
-def view_path(cuda: str, torch: str) -> str:
-    """The strict view of a (CUDA, torch minor): "cu130/torch2.14" (as naming.view_path)."""
+def view_path(cuda: str, torch: str | None = None) -> str:
+    """The copy of naming.view_path: strict "cu130/torch2.14", stable-ABI "cu130/torchabi"
+    (torch "abi"), per-CUDA "cu130" (torch None). tests/unit/test_view_path.py compares."""
+    if torch is None:
+        return cuda_tag(cuda)
     return f"{cuda_tag(cuda)}/torch{torch_minor(torch) if torch != 'abi' else 'abi'}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (newlines, escape sequences,
+    bidi controls) written as its Python escape, so that data never makes fake lines."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
 
 
 @dataclass(**_DC)
@@ -193,8 +228,9 @@ class Machine:
     torch_hip: str | None = None
     torch_error: str | None = None  # why import torch failed, when it is installed but broken
     gpus: tuple[Gpu, ...] = ()
-    gpu_source: str = "none"  # "torch", "nvidia-smi" or "none"
+    gpu_source: str = "none"  # "torch", "nvidia-smi", "none", or "given" (--gpu)
     executable: str = ""
+    portable: bool = False  # ComfyUI portable's python_embeded\python.exe (python_command)
 
     @property
     def python_label(self) -> str:
@@ -202,7 +238,8 @@ class Machine:
 
     def describe(self) -> str:
         osname = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}.get(self.os, self.os)
-        parts = [f"{osname} {self.arch}", f"Python {self.python_label}"]
+        python = f"Python {self.python_label}" + (" (ComfyUI portable)" if self.portable else "")
+        parts = [f"{osname} {self.arch}", python]
         parts.append(f"torch {self.torch}" if self.torch else "no torch")
         if self.torch and self.torch_cuda:
             parts.append(f"CUDA {self.torch_cuda}")
@@ -243,10 +280,15 @@ def _detect_gpus_nvidia_smi() -> tuple[Gpu, ...]:
     return _parse_nvidia_smi(out.stdout) if out.returncode == 0 else ()
 
 
+def host_platform() -> tuple[str, str]:
+    """(os, arch) of this computer, as Machine spells them: ("linux", "x86_64")."""
+    system = platform.system().lower()
+    return {"darwin": "macos"}.get(system, system), _normalise_arch(platform.machine())
+
+
 def detect() -> Machine:
     """Inspect this Python, its torch and the GPUs."""
-    system = platform.system().lower()
-    osname = {"darwin": "macos"}.get(system, system)
+    osname, arch = host_platform()
     glibc = None
     if osname == "linux":
         lib, ver = platform.libc_ver()
@@ -280,7 +322,7 @@ def detect() -> Machine:
         source = "nvidia-smi" if gpus else "none"
     return Machine(
         os=osname,
-        arch=_normalise_arch(platform.machine()),
+        arch=arch,
         python=f"{sys.version_info[0]}.{sys.version_info[1]}",
         implementation=sys.implementation.name,
         free_threaded=bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
@@ -292,7 +334,124 @@ def detect() -> Machine:
         gpus=gpus,
         gpu_source=source,
         executable=sys.executable,
+        portable=python_command(sys.executable, osname) == PORTABLE_PYTHON,
     )
+
+
+# --------------------------------------------------------------------------- another machine
+
+# The GPUs of resources/gpus.toml (key, name, capability), copied because this file runs
+# alone; tests/unit/test_which.py checks the copy. A product name matches a row by its key,
+# a " / " part of its name ("H200"), or a model number in its range ("RTX 5090" is in
+# "GeForce RTX 50 series (5060 - 5090)").
+GPUS = (
+    ("rtx30", "GeForce RTX 30 series (3050 - 3090 Ti)", "8.6"),
+    ("rtx40", "GeForce RTX 40 series (4060 - 4090)", "8.9"),
+    ("rtx50", "GeForce RTX 50 series (5060 - 5090)", "12.0"),
+    ("rtx-pro-blackwell", "RTX PRO Blackwell (RTX PRO 4000 - 6000)", "12.0"),
+    ("a100", "A100", "8.0"),
+    ("h100", "H100 / H200 / GH200", "9.0"),
+    ("b200", "B200 / GB200", "10.0"),
+    ("b300", "B300 / GB300", "10.3"),
+    ("gb10", "GB10 / DGX Spark", "12.1"),
+)
+_CAPABILITY_RE = re.compile(r"^(?:sm_?)?(\d+)\.(\d)$", re.IGNORECASE)
+_MODEL_RE = re.compile(r"^(.*?)\s*(\d{4})(?:\s*ti)?$")
+
+
+class SetupError(ValueError):
+    """A --os/--gpu/--torch/--cuda/--python/--layout value that describes no machine."""
+
+
+def _gpu_words(text: str) -> str:
+    """"NVIDIA GeForce RTX 5090" -> "rtx 5090": the words that tell GPUs apart."""
+    words = re.sub(r"[\s_-]+", " ", text.lower()).split()
+    return " ".join(w for w in words if w not in ("nvidia", "geforce"))
+
+
+def _gpu_matches(words: str, key: str, name: str) -> bool:
+    family, _, span = name.partition("(")
+    if words in (key, _gpu_words(family), *(_gpu_words(p) for p in family.split("/"))):
+        return True
+    lo, sep, hi = span.rstrip(")").partition(" - ")
+    want, lo_m, hi_m = _MODEL_RE.match(words), _MODEL_RE.match(_gpu_words(lo)), \
+        _MODEL_RE.match(_gpu_words(hi))
+    if not (sep and want and lo_m and hi_m):
+        return False
+    # the model's prefix: the range's own ("rtx pro 4000"), else the family's first word
+    prefix = lo_m.group(1) or _gpu_words(family).split()[0]
+    return want.group(1) == prefix and int(lo_m.group(2)) <= int(want.group(2)) <= int(hi_m.group(2))
+
+
+def parse_gpu(text: str) -> Gpu:
+    """--gpu: a product name ("RTX 5090", "H200", "rtx50") or a compute capability ("12.0")."""
+    m = _CAPABILITY_RE.match(text.strip())
+    if m:
+        return Gpu(name=f"compute capability {m.group(1)}.{m.group(2)}",
+                   capability=(int(m.group(1)), int(m.group(2))))
+    words = _gpu_words(text)
+    for key, name, capability in GPUS:
+        if words and _gpu_matches(words, key, name):
+            major, minor = capability.split(".")
+            return Gpu(name=text.strip(), capability=(int(major), int(minor)))
+    known = "; ".join(name for _, name, _ in GPUS)
+    raise SetupError(f"--gpu {printable(text)!r} is not a GPU this knows ({known}): "
+                     "pass its compute capability instead, like --gpu 12.0")
+
+
+_TORCH_RE = re.compile(r"^(\d+\.\d+(?:\.\d+)?(?:(?:a|b|rc|\.dev)\d+)?)(?:\+(cu\d+\d|cpu))?$")
+
+
+def with_setup(machine: Machine, *, os_name: str | None = None, gpu: str | None = None,
+               torch: str | None = None, cuda: str | None = None, python: str | None = None,
+               layout: str | None = None) -> Machine:
+    """``machine`` with the parts given replaced: another machine described by its OS,
+    GPU ("RTX 5090", "12.0", "none"), torch ("2.9.1+cu128", "2.9.1" with ``cuda``),
+    Python ("3.12", "3.13t") and layout ("portable": ComfyUI portable, "plain")."""
+    changes: dict = {}
+    if cuda is not None and _cuda_tag_or_none(cuda) is None:
+        raise SetupError(f"--cuda {printable(cuda)!r} is not a CUDA version like 12.8 or 13.0")
+    if os_name is not None:
+        if os_name not in ("linux", "windows"):
+            raise SetupError(f"--os {printable(os_name)!r} is not covered: choose linux or windows")
+        changes.update(os=os_name, glibc=machine.glibc if os_name == machine.os else None)
+    if gpu is not None:
+        gpus = () if gpu.strip().lower() == "none" else (parse_gpu(gpu),)
+        changes.update(gpus=gpus, gpu_source="given")
+    if torch is not None:
+        m = _TORCH_RE.match(torch.strip())
+        if not m:
+            raise SetupError(f"--torch {printable(torch)!r} is not a torch version: "
+                             "write it as torch.__version__ does, like 2.9.1+cu128")
+        local = m.group(2)
+        torch_cuda = cuda or (f"{local[2:-1]}.{local[-1]}" if local and local != "cpu" else None)
+        if cuda and local and local != _cuda_tag_or_none(cuda):
+            raise SetupError(f"--torch {torch} and --cuda {cuda} disagree: give one of them")
+        if not cuda and not local:
+            raise SetupError(f"--torch {torch} does not say its CUDA: write it as "
+                             f"{torch}+cu128 or add --cuda 12.8")
+        changes.update(torch=torch.strip(), torch_cuda=torch_cuda, torch_hip=None, torch_error=None)
+    elif cuda is not None:
+        if machine.torch is None:
+            raise SetupError("--cuda needs --torch: this Python has no torch to take it from")
+        changes.update(torch_cuda=cuda, torch_hip=None)
+    if python is not None:
+        m = re.match(r"^(3\.\d+)(t?)$", python.strip())
+        if not m:
+            raise SetupError(f"--python {printable(python)!r} is not a Python version like 3.12")
+        changes.update(python=m.group(1), free_threaded=bool(m.group(2)),
+                       implementation="cpython")
+    if layout is not None:
+        if layout == "portable" and changes.get("os", machine.os) != "windows":
+            raise SetupError("--layout portable is ComfyUI's Windows build: add --os windows")
+        # the layout given wins over the one read from this Python's path
+        changes.update(portable=layout == "portable", executable="")
+    return Machine(**{**asdict_shallow(machine), **changes})
+
+
+def _cuda_tag_or_none(cuda: str) -> str | None:
+    """"12.8" -> "cu128"; None when ``cuda`` is not a CUDA version."""
+    return cuda_tag(cuda) if re.match(r"^\d+\.\d$", cuda.strip()) else None
 
 
 # --------------------------------------------------------------------------- compatibility
@@ -393,6 +552,7 @@ class Advice:
         return data
 
     def render(self) -> str:
+        """The advice as text; every line printable (file names come from the index)."""
         lines = [f"Your setup: {self.machine}"]
         lines += [f"PROBLEM: {p}" for p in self.problems]
         if self.command:
@@ -404,7 +564,7 @@ class Advice:
         if self.wheel:
             lines.append(f"Wheel: {self.wheel}")
         lines += [f"NOTE: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
 
 def _get(item: object, key: str, default: object = None) -> object:
@@ -476,11 +636,57 @@ def _sm_key(sm: str) -> tuple[int, int]:
     return (int(digits[:-1]), int(digits[-1]))
 
 
-def _torch_fits(info: WheelInfo, item: object, machine_torch: str) -> bool:
+def torch_fits(info: WheelInfo, torch: str, *, floor: object = None) -> bool:
+    """Whether a wheel loads in ``torch`` ("2.14.1+cu130"): a per-torch wheel at its torch
+    minor, a stable-ABI one at its ``floor`` (the build record's) or any later torch (any
+    torch when the floor is unknown)."""
     if info.torch == "abi":
-        floor = _record(item).get("stable_abi_floor")
-        return floor is None or _vtuple(machine_torch) >= _vtuple(str(floor))
-    return info.torch == torch_minor(machine_torch)
+        return floor is None or _vtuple(torch) >= _vtuple(str(floor))
+    return info.torch == torch_minor(torch)
+
+
+def _torch_fits(info: WheelInfo, item: object, machine_torch: str) -> bool:
+    return torch_fits(info, machine_torch, floor=_record(item).get("stable_abi_floor"))
+
+
+def _offered(item: object) -> bool:
+    """Whether a manifest entry may be advised: not yanked, and not held out of every view
+    by the GPU gate (its view does not list it, so pip would not find it)."""
+    return not _get(item, "yanked") and not _get(item, "held")
+
+
+def _wheels_in(manifest_files: list | tuple) -> tuple[list[tuple[WheelInfo, object]], list[str]]:
+    """(the parsed wheels the index offers, the names that are not wheel filenames)."""
+    wheels, bad = [], []
+    for item in manifest_files:
+        name = str(_get(item, "filename", ""))
+        try:
+            info = parse_wheel(name)
+        except ValueError:
+            bad.append(name)
+            continue
+        if _offered(item):
+            wheels.append((info, item))
+    return wheels, bad
+
+
+def _skipped_note(bad: list[str]) -> str:
+    shown = ", ".join(printable(repr(n)) for n in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return (f"skipped {len(bad)} manifest entries that are not wheel filenames ({shown}{more}): "
+            "tell the index's maintainer")
+
+
+def _layout_note(machine: Machine, py: str) -> str | None:
+    """Which Python the commands are for, where ComfyUI portable is possible (Windows)."""
+    if machine.os != "windows":
+        return None
+    if py == PORTABLE_PYTHON:
+        return ("the commands are for ComfyUI portable's Python: run them in the "
+                "ComfyUI_windows_portable folder")
+    return ("ComfyUI portable? Run this as python_embeded\\python.exe which.py in the "
+            "ComfyUI_windows_portable folder (or add --layout portable) to get commands "
+            "for its Python")
 
 
 def advise(
@@ -497,10 +703,13 @@ def advise(
     case the command is built from the machine alone and a note says coverage is unknown.
     """
     pkg = canonical_name(package)
-    py = python_command(machine.executable, machine.os)
+    py = PORTABLE_PYTHON if machine.portable else python_command(machine.executable, machine.os)
     root = (index_root or "<INDEX_ROOT>").rstrip("/")
     desc = machine.describe()
     notes: list[str] = []
+    layout_note = _layout_note(machine, py)
+    if layout_note:
+        notes.append(layout_note)
 
     def fail(problem: str, *, nearest: str | None = None, command: str | None = None,
              uv: str | None = None, url: str | None = None) -> Advice:
@@ -510,22 +719,13 @@ def advise(
 
     files = None
     if manifest_files is not None:
-        files = []
-        for item in manifest_files:
-            name = str(_get(item, "filename", ""))
-            if not name.endswith(".whl") or _get(item, "yanked"):
-                continue
-            try:
-                info = parse_wheel(name)
-            except ValueError:
-                continue
-            if info.project == pkg and info.cuda:
-                files.append((info, item))
+        wheels, bad = _wheels_in(manifest_files)
+        if bad:
+            notes.append(_skipped_note(bad))
+        files = [(info, item) for info, item in wheels if info.project == pkg and info.cuda]
         if not files:
-            known = sorted({parse_wheel(str(_get(i, "filename"))).project
-                            for i in manifest_files
-                            if str(_get(i, "filename", "")).endswith(".whl")})
-            return fail(f"this index has no wheels of {pkg!r}: choose one of "
+            known = sorted({info.project for info, _ in wheels})
+            return fail(f"this index has no wheels of {printable(repr(pkg))}: choose one of "
                         f"{', '.join(known) or '(none published yet)'}")
 
     # Setups no wheel can serve.
@@ -610,7 +810,7 @@ def advise(
                       index_url=url, wheel=info.filename, notes=tuple(notes))
 
     # Nothing fits: say which part of the setup is not covered, and what comes nearest.
-    return _not_covered(pkg, machine, files, exact, root, fail)
+    return _not_covered(pkg, machine, files, exact, root, fail, py)
 
 
 def _targets_problem(pkg: str, targets: list[str], gpu: Gpu, what: str,
@@ -628,17 +828,10 @@ def _targets_problem(pkg: str, targets: list[str], gpu: Gpu, what: str,
 def _runs_on_elsewhere(pkg: str, manifest_files: list | tuple, gpu: Gpu) -> list[str]:
     """The other packages of the index with a (listed) wheel that runs on ``gpu``."""
     found = set()
-    for item in manifest_files:
-        name = str(_get(item, "filename", ""))
+    for info, item in _wheels_in(manifest_files)[0]:
         targets = _targets(item)
-        if not name.endswith(".whl") or _get(item, "yanked") or not targets:
-            continue
-        try:
-            project = parse_wheel(name).project
-        except ValueError:
-            continue
-        if project != pkg and targets_run_on(targets, gpu.capability):
-            found.add(project)
+        if targets and info.project != pkg and targets_run_on(targets, gpu.capability):
+            found.add(info.project)
     return sorted(found)
 
 
@@ -695,9 +888,9 @@ def _best_torch(files: list | None, machine: Machine, cuda: str) -> str | None:
     return max(ok, key=_vtuple) if ok else None
 
 
-def _not_covered(pkg: str, machine: Machine, files: list, exact: list, root: str, fail) -> Advice:
+def _not_covered(pkg: str, machine: Machine, files: list, exact: list, root: str, fail,
+                 py: str) -> Advice:
     assert machine.torch and machine.torch_cuda
-    py = python_command(machine.executable, machine.os)
     tminor = torch_minor(machine.torch)
     here = f"torch {tminor} (CUDA {machine.torch_cuda})"
     compatible = [(i, it) for i, it in files if _compatible(i, it, machine)]
@@ -755,12 +948,44 @@ def _not_covered(pkg: str, machine: Machine, files: list, exact: list, root: str
 # --------------------------------------------------------------------------- the manifest
 
 
-def fetch_manifest(index_root: str, *, timeout: float = 15.0) -> tuple[list | None, str | None]:
-    """Read ``<root>/manifest.json``: (files, None), or (None, why not) when unreachable."""
+def fetch_manifest(index_root: str, *, timeout: float = 15.0,
+                   deadline: float = MANIFEST_DEADLINE_S,
+                   max_bytes: int = MAX_MANIFEST_BYTES) -> tuple[list | None, str | None]:
+    """Read ``<root>/manifest.json``: (files, None), or (None, why not, one line) when it
+    cannot be read, is over ``max_bytes``, or is not all read within ``deadline`` seconds.
+
+    The read runs in a daemon thread that this waits for at most ``deadline`` seconds:
+    socket timeouts bound each read, not the whole (a server sending a byte a second,
+    in its headers or its body, passes every one of them)."""
     url = index_root.rstrip("/") + "/manifest.json"
+    result: list = []
+    reader = threading.Thread(
+        target=lambda: result.append(_read_manifest(url, timeout, time.monotonic() + deadline,
+                                                    max_bytes)),
+        name="which-manifest", daemon=True)
+    reader.start()
+    reader.join(deadline)
+    if not result:
+        return None, printable(f"{url}: not read within {deadline:g} s (the server is too slow)")
+    files, why = result[0]
+    return files, (printable(why) if why else None)
+
+
+def _read_manifest(url: str, timeout: float, until: float,
+                   max_bytes: int) -> tuple[list | None, str | None]:
+    body = bytearray()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - URL given by the user
-            data = json.loads(resp.read().decode("utf-8"))
+            size = resp.headers.get("Content-Length")
+            if size and size.isdigit() and int(size) > max_bytes:
+                return None, f"{url} is {int(size)} bytes, over the {max_bytes}-byte cap"
+            while chunk := resp.read1(65536):  # read1: returns what arrived, never waits to fill
+                body += chunk
+                if len(body) > max_bytes:
+                    return None, f"{url} is over the {max_bytes}-byte cap"
+                if time.monotonic() > until:
+                    return None, f"{url}: not read within the deadline (the server is too slow)"
+        data = json.loads(body.decode("utf-8"))
     except (OSError, ValueError, urllib.error.URLError) as e:
         return None, f"{url}: {e}"
     files = data.get("files") if isinstance(data, dict) else None
@@ -772,7 +997,18 @@ def fetch_manifest(index_root: str, *, timeout: float = 15.0) -> tuple[list | No
 # --------------------------------------------------------------------------- the command
 
 
+DESCRIPTION = "Print the command that installs the right prebuilt wheel for this machine."
+# Said in --help: the portable layout is read from the Python that runs this file.
+PORTABLE_HELP = (
+    "ComfyUI portable (Windows): run this with its own Python, in the "
+    "ComfyUI_windows_portable folder: python_embeded\\python.exe which.py; with any other "
+    "Python the commands are for that Python, unless you add --layout portable."
+)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    # the wheelfactory CLI gives its own epilog (examples): say this after it
+    parser.epilog = "\n\n".join(filter(None, [parser.epilog, textwrap.fill(PORTABLE_HELP, 88)]))
     parser.add_argument("package", nargs="?", default="sageattention",
                         help="package to install (default: sageattention; also: sageattn3)")
     parser.add_argument("--index-url", dest="index_url", default=None, metavar="ROOT",
@@ -781,15 +1017,36 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the advice as JSON")
     parser.add_argument("--offline", action="store_true",
                         help="do not read the index's manifest.json")
+    other = parser.add_argument_group(
+        "another machine", "describe another machine; each defaults to what is detected here")
+    other.add_argument("--os", dest="os_name", choices=("linux", "windows"), default=None,
+                       help="its operating system")
+    other.add_argument("--gpu", default=None, metavar="GPU",
+                       help='its GPU: a product name as on the index page ("RTX 5090", '
+                            '"H200") or a compute capability ("12.0"); "none" for no GPU')
+    other.add_argument("--torch", default=None, metavar="VERSION",
+                       help="its torch, as torch.__version__ says (2.9.1+cu128)")
+    other.add_argument("--cuda", default=None, metavar="X.Y",
+                       help="the CUDA of its torch (12.8), when --torch does not say it")
+    other.add_argument("--python", dest="python_version", default=None, metavar="X.Y",
+                       help="its Python (3.12; 3.13t for free-threaded)")
+    other.add_argument("--layout", choices=("portable", "plain"), default=None,
+                       help="portable: ComfyUI portable on Windows (commands run "
+                            "python_embeded\\python.exe); plain: any other Python. "
+                            "Default: read from the Python running this")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Detect, fetch the manifest, advise, print. 0: a fitting wheel; 1: none fits."""
+    """Detect, fetch the manifest, advise, print. 0: a fitting wheel; 1: none fits.
+    Raises SetupError for a --os/--gpu/... value that describes no machine."""
     root = args.index_url or os.environ.get(ENV_INDEX_URL) or INDEX_ROOT
+    # the machine first: a --gpu/--torch/... mistake is said before any network wait
+    machine = with_setup(
+        detect(), os_name=args.os_name, gpu=args.gpu, torch=args.torch, cuda=args.cuda,
+        python=args.python_version, layout=args.layout)
     files, why = (None, None)
     if root and not args.offline:
         files, why = fetch_manifest(root)
-    machine = detect()
     advice = advise(machine, args.package, files, index_root=root)
     if why:
         advice = Advice(**{**asdict_shallow(advice),
@@ -806,12 +1063,14 @@ def asdict_shallow(obj: object) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="which.py",
-        description="Print the command that installs the right prebuilt wheel for this machine.",
-    )
+    parser = argparse.ArgumentParser(prog="which.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     configure_parser(parser)
-    return run(parser.parse_args(argv))
+    try:
+        return run(parser.parse_args(argv))
+    except SetupError as e:
+        print(f"which.py: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

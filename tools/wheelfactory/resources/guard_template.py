@@ -117,16 +117,21 @@ def _python():
     return "python"
 
 
+def _view_path(cuda, torch_minor):
+    """The strict view "cu130/torch2.14" (the rule of wheelfactory.naming.view_path;
+    tests/unit/test_view_path.py compares the two)."""
+    return "cu" + "".join(cuda.split(".")[:2]) + "/torch" + torch_minor
+
+
 def _install(torch_minor, cuda, wanted=None):
     """The pip command for this project at ``wanted`` (a version or a range) from the view.
     Double quotes: cmd.exe passes single quotes on to pip."""
-    cu = "cu" + "".join(cuda.split(".")[:2])
     wanted = wanted or BUILD["public_version"]
     spec = wanted if wanted[:1] in "<>=!~" else f"=={wanted}"
     root = _index_root()
     return (
         f'{_python()} -m pip install --force-reinstall "{BUILD["project"]}{spec}"'
-        f" --extra-index-url {root or _UNKNOWN_ROOT}/{cu}/torch{torch_minor}/simple/"
+        f" --extra-index-url {root or _UNKNOWN_ROOT}/{_view_path(cuda, torch_minor)}/simple/"
         + ("" if root else _UNKNOWN_ROOT_NOTE)
     )
 

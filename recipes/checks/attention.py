@@ -35,6 +35,15 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None  # JSON has no NaN: null means "not a number"
 
 
+def worse(seen: float, value: float, *, low_is_bad: bool) -> float:
+    """The worse of two runs' numbers; NaN is the worst (min/max would drop it)."""
+    if math.isnan(seen):
+        return seen
+    if math.isnan(value):
+        return value
+    return min(seen, value) if low_is_bad else max(seen, value)
+
+
 def seq_list(text: str) -> list[int]:
     """"1-3,7" -> [1, 2, 3, 7]."""
     out: list[int] = []
@@ -99,8 +108,8 @@ def main() -> int:
             for _ in range(shape["repeats"]):
                 out = op(q, k, v, is_causal=causal, **kwargs)
                 nonfinite += int((~torch.isfinite(out)).sum().item())
-                cos = min(cos, F.cosine_similarity(out.double().flatten(), ref.double().flatten(), dim=0).item())
-                err = max(err, (out.float() - ref.float()).abs().max().item())
+                cos = worse(cos, F.cosine_similarity(out.double().flatten(), ref.double().flatten(), dim=0).item(), low_is_bad=True)
+                err = worse(err, (out.float() - ref.float()).abs().max().item(), low_is_bad=False)
             case = {
                 "shape": f"{label(call, len(calls) > 1)}b{b}-h{h}-s{n}-d{d}-{'causal' if causal else 'full'}",
                 "cosine": _finite(cos),

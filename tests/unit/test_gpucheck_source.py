@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -62,6 +63,11 @@ def test_attention_spec_expands_short_lengths_in_both_head_dims() -> None:
     assert calls == [{"call": "m:g", "kwargs": {"tensor_layout": "HND", "pv_accum_dtype": "fp16"}}]
     assert a.label(calls[0], True) == "g[pv_accum_dtype=fp16]:"
     assert a.calls_of({"call": "m:f"}) == [{"call": "m:f", "kwargs": {}}]
+    # a run with NaN makes the shape's cosine NaN (null in the JSON), whatever the other runs gave
+    nan = float("nan")
+    assert math.isnan(a.worse(a.worse(math.inf, 0.9999, low_is_bad=True), nan, low_is_bad=True))
+    assert math.isnan(a.worse(nan, 0.9999, low_is_bad=True)) and math.isnan(a.worse(0.1, nan, low_is_bad=False))
+    assert a.worse(a.worse(math.inf, 0.9999, low_is_bad=True), 0.998, low_is_bad=True) == 0.998
 
 
 @pytest.mark.parametrize("name", ["sageattention", "sageattention-main"])
@@ -103,8 +109,8 @@ calls = [
 # The tree's setup.py "builds" a module that records what the build was given.
 SETUP = """import os, pathlib
 from setuptools import setup
-pathlib.Path("fakeattn/_built.py").write_text(
-    "ARCH_LIST = %r\\nNAN = %r\\n" % (os.environ["TORCH_CUDA_ARCH_LIST"], pathlib.Path("NAN").exists()))
+pathlib.Path("fakeattn/_built.py").write_text("ARCH_LIST = %r\\nNAN = %r\\n" % (
+    os.environ["TORCH_CUDA_ARCH_LIST"], "kNoFill" in pathlib.Path("kernel.cuh").read_text()))
 setup(name="fakeattn", version="1.0.0", packages=[])
 """
 # The stand-in check: one case per call, NaN where the tree says so; echoes what it got.
@@ -127,9 +133,37 @@ def fake(tmp: Path, *, nan: bool, source: str = SOURCE) -> tuple[Path, Path]:
     (tree / "fakeattn").mkdir(parents=True)
     (tree / "fakeattn/__init__.py").write_text("")
     (tree / "setup.py").write_text(SETUP)
-    if nan:
-        (tree / "NAN").write_text("")
+    (tree / "kernel.cuh").write_text("load<kNoFill>();\n" if nan else "load<kFillZero>();\n")
     return recipe, tree
+
+
+# the recipe's fix, as a [[patch]]: what the source check applies unless --without-patches
+PATCH = """Zero-fill, for the test.
+
+diff --git a/kernel.cuh b/kernel.cuh
+--- a/kernel.cuh
++++ b/kernel.cuh
+@@ -1 +1 @@
+-load<kNoFill>();
++load<kFillZero>();
+"""
+
+
+def with_patch(recipe: Path) -> Path:
+    import hashlib
+
+    (recipe.parent / "patches/fakeattn").mkdir(parents=True)
+    (recipe.parent / "patches/fakeattn/0001-zero-fill.patch").write_text(PATCH)
+    sha = hashlib.sha256(PATCH.encode()).hexdigest()
+    text = recipe.read_text().replace("[matrix]", f"""[[patch]]
+file = "patches/fakeattn/0001-zero-fill.patch"
+sha256 = "{sha}"
+why = "NaN at short lengths"
+mirrors = "woct0rdho/SageAttention#98"
+
+[matrix]""")
+    recipe.write_text(text)
+    return recipe
 
 
 def machine(capability: tuple[int, int] = (9, 0)) -> gpucheck.Machine:
@@ -143,7 +177,7 @@ def test_source_check_builds_the_ptx_variant_and_runs_what_it_reaches(tmp_path: 
     work.mkdir()
     result = gpucheck.check_source(tree, load_recipe(recipe), machine(), work=work, jobs=2)
     assert (result.verdict, result.detail) == ("pass", "2 shapes, cosine >= 0.9995, every value finite")
-    assert result.kind == "source check (PTX 8.0/8.9 via JIT on sm_90)"
+    assert result.kind == "source check (PTX 8.0/8.9 via JIT on sm_90, no patches)"
     assert result.targets == ("8.0+PTX", "8.9+PTX")
     # every reachable entry point was handed to the script, with its own kwargs
     assert [c["kwargs"] for c in result.cases] == [{"accum": "fp32"}, {}]
@@ -166,7 +200,7 @@ def test_source_check_builds_only_the_targets_this_gpu_runs(tmp_path: Path) -> N
     (work := tmp_path / "w1").mkdir()
     ampere = gpucheck.check_source(tree, load_recipe(recipe), machine((8, 6)), work=work, jobs=2)
     assert ampere.targets == ("8.0+PTX",) and [c["shape"] for c in ampere.cases] == ["fakeattn:attn80:s7-d128"]
-    assert ampere.kind == "source check (PTX 8.0 via JIT on sm_86)"
+    assert ampere.kind == "source check (PTX 8.0 via JIT on sm_86, no patches)"
     (work := tmp_path / "w2").mkdir()
     only = gpucheck.check_source(tree, load_recipe(recipe), machine(), work=work, jobs=2, only=parse_targets("8.9+PTX"))
     assert only.targets == ("8.9+PTX",) and len(only.cases) == 1
@@ -205,3 +239,16 @@ def test_source_variant_cli_refuses_before_probing(argv: list[str], words: str, 
     monkeypatch.chdir(REPO)
     assert cli.main(["gpu-check", *argv]) == ConfigError.return_code
     assert words in capsys.readouterr().err
+
+
+def test_source_check_applies_the_recipes_patches_unless_told_not_to(tmp_path: Path) -> None:
+    recipe, tree = fake(tmp_path, nan=True)
+    recipe = load_recipe(with_patch(recipe))
+    (work := tmp_path / "w1").mkdir()
+    patched = gpucheck.check_source(tree, recipe, machine(), work=work, jobs=2)
+    assert patched.verdict == "pass" and patched.patches == ("0001-zero-fill.patch",)
+    assert patched.kind == "source check (PTX 8.0/8.9 via JIT on sm_90, 1 patch(es))"
+    (work := tmp_path / "w2").mkdir()
+    upstream = gpucheck.check_source(tree, recipe, machine(), work=work, jobs=2, with_patches=False)
+    assert upstream.verdict == "fail" and upstream.patches == () and "NaN/Inf" in upstream.detail
+    assert "kNoFill" in (tree / "kernel.cuh").read_text()  # the tree given is never patched

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from wheelfactory import __version__, _proc, buildenv, buildvars, naming, platforms, which
+from wheelfactory import __version__, _proc, buildenv, buildvars, naming, platforms, source, which
 from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import GpuCheck
@@ -350,6 +350,7 @@ class SourceCheck:
 
     tree: str
     targets: tuple[str, ...]  # what was built: "8.0+PTX", ...
+    patches: tuple[str, ...]  # the recipe's patches applied to it (none: upstream's code as is)
     gpu: str
     arch: str
     torch: str
@@ -363,11 +364,13 @@ class SourceCheck:
     def kind(self) -> str:
         """What ran, in the words every report uses: not the shipped binary."""
         ptx = "/".join(t.removesuffix("+PTX") for t in self.targets)
-        return f"source check (PTX {ptx} via JIT on sm_{self.arch.replace('.', '')})"
+        patched = f"{len(self.patches)} patch(es)" if self.patches else "no patches"
+        return f"source check (PTX {ptx} via JIT on sm_{self.arch.replace('.', '')}, {patched})"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": 1, "check": self.kind, "tree": self.tree, "targets": list(self.targets),
+            "patches": list(self.patches),
             "gpu": self.gpu, "arch": self.arch, "torch": self.torch, "date": self.date,
             "verdict": self.verdict, "detail": self.detail, "build_seconds": self.build_seconds,
             "cases": list(self.cases),
@@ -382,11 +385,12 @@ def check_source(
     work: Path,
     jobs: int,
     only: Sequence[GpuTarget] = (),
+    with_patches: bool = True,
 ) -> SourceCheck:
-    """Build ``tree`` (a copy of it, in ``work``) for the recipe's [gpu-check.source]
+    """Build ``tree`` (a copy of it, in ``work``, with the recipe's patches applied unless
+    ``with_patches`` is false: upstream's code as is) for the recipe's [gpu-check.source]
     targets that run on this GPU (``only`` these, when given: a shorter build), and run the
-    check with the entry points they reach. The tree is built as given: apply the recipe's
-    patches to it first."""
+    check with the entry points they reach."""
     spec = recipe.gpu_check
     if spec is None or spec.source is None:
         raise ConfigError(f"{recipe.path} has no [gpu-check.source]: add archs and calls (see recipes/README.md)")
@@ -405,16 +409,19 @@ def check_source(
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     build_seconds: int | None = None
+    applied: tuple[source.AppliedPatch, ...] = ()
 
     def result(verdict: str, detail: str, data: Mapping[str, Any] | None = None) -> SourceCheck:
         return SourceCheck(
-            tree=str(tree), targets=tuple(map(str, targets)), gpu=machine.gpu, arch=machine.arch,
+            tree=str(tree), targets=tuple(map(str, targets)), patches=tuple(Path(p.file).name for p in applied),
+            gpu=machine.gpu, arch=machine.arch,
             torch=machine.torch, date=started, verdict=verdict, detail=detail, build_seconds=build_seconds,
             cases=tuple((data or {}).get("cases") or ()),
         )  # fmt: skip
 
     src = work / "src"
     shutil.copytree(tree, src, symlinks=True, ignore=shutil.ignore_patterns(".git", "build", "*.so"))
+    applied = source.apply_patches(src, recipe.patches_for(platforms.host().os), work) if with_patches else ()
     changes = buildvars.build_changes(
         recipe, torch=machine.torch.split("+")[0], cuda=machine.torch_cuda, python=machine.python_version,
         targets=targets, jobs=jobs,
@@ -440,7 +447,7 @@ def check_source(
             capture_output=True, text=True, timeout=spec.timeout, check=False, cwd=work / "cwd", env=env,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return result("error", f"timed out after {spec.timeout:.0f} s")
+        return result("error", f"the check timed out after {spec.timeout:.0f} s")
     if proc.returncode != 0:
         return result("error", f"the check exited with status {proc.returncode}: {_one_line(proc.stdout + proc.stderr)}")
     verdict, detail, data = judge(proc.stdout, spec)

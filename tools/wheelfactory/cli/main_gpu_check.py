@@ -14,8 +14,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--index-url", metavar="URL", help="root of a served index: check its wheels, installed from their strict views")
     src.add_argument("--wheels", nargs="+", type=Path, metavar="WHEEL_OR_DIR", help="check these wheel files instead")
-    src.add_argument("--source-variant", type=Path, metavar="SOURCE_DIR", help="source check, not of a shipped binary: build this tree (with the recipe's patches applied) for the recipe's [gpu-check.source] X.Y+PTX targets and run every kernel entry point they reach on this GPU through PTX JIT; needs --recipe")
+    src.add_argument("--source-variant", type=Path, metavar="SOURCE_DIR", help="source check, not of a shipped binary: build a copy of this tree (the recipe's pinned source; its [[patch]] files are applied) for the recipe's [gpu-check.source] X.Y+PTX targets and run every kernel entry point they reach on this GPU through PTX JIT; needs --recipe")
     parser.add_argument("--source-arch", metavar="X.Y+PTX,...", help="with --source-variant: build only these of the recipe's [gpu-check.source] archs (a shorter build)")
+    parser.add_argument("--without-patches", action="store_true", help="with --source-variant: build upstream's tree as is, without the recipe's [[patch]] files (show what a patch fixes)")
     parser.add_argument("--python", type=Path, default=None, metavar="PATH", help="the Python (with CUDA torch) to check with (default: this one)")
     parser.add_argument("--results", type=Path, metavar="FILE", help="write the results as JSON (for publish --gpu-checks)")
     parser.add_argument("--record", type=Path, metavar="INDEX_DIR", help="record the results in this local index (gate held wheels, yank wrong ones)")
@@ -102,7 +103,7 @@ def _source_check(args: argparse.Namespace, machine) -> int:  # noqa: ANN001 - g
     with tempfile.TemporaryDirectory(prefix="wf-source-check-") as work:
         result = gpucheck.check_source(
             args.source_variant, load_recipe(args.recipe), machine, work=Path(work), jobs=build.default_jobs(),
-            only=arch.parse_targets(args.source_arch or ""),
+            only=arch.parse_targets(args.source_arch or ""), with_patches=not args.without_patches,
         )  # fmt: skip
     print(f"{result.kind} of {result.tree} on {machine.gpu}, torch {machine.torch}: {result.verdict}: {result.detail}")
     if args.results:

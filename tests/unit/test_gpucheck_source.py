@@ -184,6 +184,12 @@ def test_source_check_builds_the_ptx_variant_and_runs_what_it_reaches(tmp_path: 
     assert not (tree / "fakeattn/_built.py").exists()  # built in a copy, never in the tree given
     data = result.to_json()
     assert data["check"] == result.kind and data["build_seconds"] is not None and data["version"] == 1
+    # publish --gpu-checks takes shipped-binary results only: a source check vouches for no wheel
+    from wheelfactory.cli.main_publish import _read_checks
+
+    (tmp_path / "source.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="is not gpu-check's results"):
+        _read_checks(tmp_path / "source.json")
 
 
 def test_source_check_fails_a_tree_whose_kernels_give_nan(tmp_path: Path) -> None:

@@ -529,9 +529,10 @@ def _parse_source_check(file: Path, table: Any) -> SourceCheckSpec:
         raise
     if not targets or not all(t.ptx for t in targets):
         r.fail("must list X.Y+PTX targets (their PTX is what runs on a newer GPU)", example, "archs")
-    calls = r.table.get("calls")
+    raw = r.table.get("calls")
+    calls: list[Any] = raw if isinstance(raw, list) else []
     call_example = 'write calls = [{ arch = "8.0", call = "pkg:function", kwargs = {} }]'
-    if not isinstance(calls, list) or not calls:
+    if not calls:
         r.fail("must be a list of kernel entry points", call_example, "calls")
     built = {t.arch for t in targets}
     for call in calls:

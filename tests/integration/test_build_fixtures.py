@@ -154,6 +154,20 @@ def test_verify_cli_on_built_wheel(fixture_wheels: dict[str, Path], tmp_path: Pa
     assert len(error) == 1 and "SASS targets" in error[0] and "missing ['sm_100a']" in error[0]
 
 
+def test_verify_checks_the_names_users_import(fixture_wheels: dict[str, Path], fixture_builds) -> None:
+    """The recipe's [verify] names (ComfyUI imports sageattention.sageattn): the build
+    checked quirky_ext.add_one; a name the wheel lacks fails verify in one line."""
+    report = json.loads(Path(fixture_builds["quirky_ext"].outcome["verify_report"]).read_text())
+    assert [r["ok"] for r in report["imports"] if r["module"] == "quirky_ext.add_one"] == [True]
+    proc = run_wheelfactory(
+        "verify", fixture_wheels["quirky_ext"], "--name", "quirky_ext.sageattn",
+        "--torch-index-url", SETTINGS.index_url,
+    )  # fmt: skip
+    assert proc.returncode == 8, proc.stderr
+    error = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
+    assert len(error) == 1 and "import quirky_ext.sageattn" in error[0] and "sageattn" in error[0], error
+
+
 def test_impossible_targets_fail_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_wheelfactory(

@@ -161,3 +161,33 @@ def test_a_crash_before_any_change_recovers(
     # for two views; yank and unyank commit a handful of pages.
     assert crash_points >= (20 if operation == "publish" else 5), crash_points
     print(f"{operation}: {crash_points} crash points, all recovered")
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [["delete", "../victim"]],
+        [["replace", "index.html", "../victim"]],
+        [["delete", "index.html"], ["delete", "/tmp/../victim"]],  # checked before any is run
+    ],
+    ids=["delete", "replace", "second-op"],
+)
+def test_a_journal_that_leaves_the_index_is_refused(
+    ops: list[list[str]], base: dict[str, Path], tmp_path: Path
+) -> None:
+    """A crash leaves a journal that the next run follows: one rewritten to name paths outside
+    the index is refused with one line, and neither the index nor the outside is touched."""
+    index = tmp_path / "index"
+    shutil.copytree(base["index"], index)
+    victim = tmp_path / "victim"
+    victim.write_text("outside the index")
+    ops = [[op, *(str(victim) if a == "/tmp/../victim" else a for a in args)] for op, *args in ops]
+    (index / ".wheelfactory-journal.json").write_text(json.dumps({"state": "commit", "ops": ops}))
+    before = index_tree(index)
+    cmd = [sys.executable, "-m", "wheelfactory", "publish", str(base["new_a"]), "--index", str(index)]
+    done = _proc.run(cmd, env=ENV, check=False, echo=False)
+    errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR: ")]
+    assert done.returncode == 9 and len(errors) == 1 and "journal" in errors[0], done.stdout
+    assert "Traceback" not in done.stdout  # stdout holds stderr too (_proc.run merges them)
+    assert victim.read_text() == "outside the index"
+    assert index_tree(index) == before

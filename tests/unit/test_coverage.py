@@ -23,7 +23,9 @@ WIN = f"attn_demo-{LABEL}-cp312-cp312-win_amd64.whl"
 OLD = f"attn_demo-{naming.TorchPin('2.8.0').labelled_version('2.2.0', '12.8')}-cp312-cp312-win_amd64.whl"
 
 
-def entry(filename: str, *, yanked: bool = False, size: int = 9_500_000) -> dict[str, object]:
+def entry(
+    filename: str, *, yanked: bool = False, size: int = 9_500_000, held: str | None = None
+) -> dict[str, object]:
     label = naming.parse_wheel(filename)
     return {
         "filename": filename,
@@ -34,6 +36,7 @@ def entry(filename: str, *, yanked: bool = False, size: int = 9_500_000) -> dict
         "url": f"files/{filename}",
         "upload_time": "2026-11-02T10:00:00.000000Z",
         "yanked": yanked,
+        "held": held,
     }
 
 
@@ -114,3 +117,33 @@ def test_cli_exit_code_and_formats(
     )
     code, out, _ = run_cli(monkeypatch, capsys, *base, "--output", str(summary))
     assert code == 0 and out.startswith("## Wheel coverage") and summary.read_text() == out
+
+
+def test_a_held_wheel_is_not_published(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], index: Path
+) -> None:
+    """Held for a GPU check: in the manifest, in no view; coverage shows it as held."""
+    files = [
+        entry(LINUX, held="awaiting a GPU check on sm_90"),
+        entry(ARM),
+        entry(WIN),
+    ]
+    report = coverage(cells(), SimpleNamespace(files=[SimpleNamespace(**f) for f in files]))
+    row = next(r for r in report.rows if r.cell.platform == "linux-x86_64")
+    assert not row.published and row.status == "held" and row.filename == LINUX
+    assert not report.complete and len(report.held) == 1 and not report.missing
+    data = json.loads(to_json_text(report))
+    assert (data["published"], data["held"], data["missing"]) == (2, 1, 0)
+    assert data["cells"][0]["status"] in ("held", "published")
+    md = to_markdown(report)
+    assert "2 of 3 expected wheels are published (**1 held**)" in md
+    assert f"`{LINUX}` **HELD**: awaiting a GPU check on sm_90" in md
+    assert "| 2.14 | 13.0 | 1/1 ✅ | 0/1 ❌ | 1/1 ✅ |" in md
+    (index / "manifest.json").write_text(json.dumps({"version": 1, "files": files}))
+    code, out, err = run_cli(
+        monkeypatch, capsys, "coverage", str(ATTN), "--index", str(index), "--torch", "2.14",
+        "--cuda", "13.0", "--python", "3.12", "--format", "json",
+    )  # fmt: skip
+    assert code == 11 and json.loads(out)["held"] == 1
+    assert err.startswith("ERROR: 1 of 3 required wheels are held out of") and LINUX in err
+    assert len(err.strip().splitlines()) == 1

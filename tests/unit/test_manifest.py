@@ -92,6 +92,19 @@ def test_label_comes_from_filename() -> None:
         {"yank_reason": "not yanked"},
         {"provenance_url": "file:///etc/passwd"},
         {"size": -1},
+        {"size": True},  # bool is an int to Python, not to JSON
+        {"size": 10**400},
+        {"size": "10"},
+        {"yanked": 1},
+        {"held": ["x"]},
+        {"covers": ("/../../x",)},
+        {"covers": ("2.15\n",)},
+        {"covers": (215,)},
+        {"sha256": "0" * 64 + "\n"},
+        {"url": "files\\..\\..\\x.whl"},
+        {"url": "files/C:x.whl"},
+        {"build_record": {"targets": ["9.0a", "bogus"]}},
+        {"build_record": {"targets": 90}},
     ],
 )
 def test_bad_entries_are_refused(change: dict) -> None:
@@ -123,3 +136,19 @@ def test_corrupt_manifest_says_what_to_do(tmp_path) -> None:
     (tmp_path / "manifest.json").write_text('{"version": 2, "files": []}')
     with pytest.raises(PublishError, match="upgrade"):
         load_manifest(tmp_path)
+
+
+def test_gate_archs_are_checked() -> None:
+    assert Manifest(gpu_gate=("9.0", "12.0")).gpu_gate == ("9.0", "12.0")
+    for bad in ("abc", "9", "9.0\n", "../x"):
+        with pytest.raises(PublishError, match="gpu_gate"):
+            Manifest(gpu_gate=(bad,))
+
+
+def test_a_huge_size_is_one_line_on_load(tmp_path) -> None:
+    save_manifest(tmp_path, Manifest(files=(entry(),)))
+    path = tmp_path / "manifest.json"
+    path.write_text(path.read_text().replace('"size": 10', '"size": 1' + "0" * 400))
+    with pytest.raises(PublishError, match="size must be a whole number") as e:
+        load_manifest(tmp_path)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300

@@ -228,6 +228,37 @@ def test_missing_skips_published_but_not_yanked() -> None:
     assert published_keys(None) == {}
 
 
+def test_missing_does_not_count_a_held_wheel_as_published() -> None:
+    """A wheel held for a GPU check is in the manifest but in no view: users cannot install
+    it, so its cell is still to do, and the plan says it is held and why."""
+    from types import SimpleNamespace
+
+    from wheelfactory.plan import table_text
+
+    r = recipe(
+        torch=SpecifierSet("==2.14.*"),
+        cuda=SpecifierSet("==13.0"),
+        python=SpecifierSet("==3.12"),
+        platforms=("linux-x86_64", "windows-amd64"),
+    )
+    label = naming.TorchPin("2.14.1").labelled_version("1.0.0", "13.0")
+    linux = f"demo-{label}-cp312-cp312-manylinux_2_28_x86_64.whl"
+    windows = f"demo-{label}-cp312-cp312-win_amd64.whl"
+    files = [
+        SimpleNamespace(filename=linux, yanked=False, held="awaiting a GPU check on sm_90"),
+        SimpleNamespace(filename=windows, yanked=False, held=None),
+    ]
+    result = plan([r], TABLE, SimpleNamespace(files=files))
+    (cell,) = result.cells
+    assert cell.platform == "linux-x86_64"
+    assert any(n.startswith(f"held in the index: {linux} (awaiting a GPU check") for n in cell.notes)
+    assert not any(linux in e.reason for e in result.excluded)
+    assert f"1 of them held in the index, not published:\n  {cell.id}: held" in table_text(result)
+    assert published_keys(SimpleNamespace(files=files)) == {
+        k: windows for k in published_keys([windows])
+    }
+
+
 def test_json_and_github_outputs_match_schema() -> None:
     result = plan([fixture("attn"), fixture("fp4"), fixture("stable")], TABLE, root=ROOT)
     jsonschema.validate(result.to_json(), SCHEMA)

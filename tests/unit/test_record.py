@@ -38,6 +38,9 @@ def test_records_written_validate_against_the_schema() -> None:
         ({"timings": {"build": "slow"}}, r"timings.build must be float"),
         ({"surprise": 1}, "'surprise' is not a build record key"),
         ({"repair": {"tool": "x"}}, "incomplete"),
+        # which, the guard and the GPU gate parse every target: one they cannot is refused
+        ({"targets": ["9.0a", "sm_9x"]}, "'sm_9x' is not a GPU target"),
+        ({"targets": ["9.0a+PTX"]}, "'9.0a\\+PTX' is not a GPU target"),
     ],
 )
 def test_wrong_shapes_are_one_line_errors(over: dict, message: str) -> None:

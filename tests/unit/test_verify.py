@@ -251,3 +251,23 @@ def test_own_libraries_may_be_vendored() -> None:
         "pkg/cutlass.py",
     ]
     assert repair.vendored_problem(names) is None
+
+
+def test_a_name_check_imports_the_module_and_reads_the_attribute() -> None:
+    assert verify.import_statement("pkg._ext") == "import torch, importlib; importlib.import_module('pkg._ext')"
+    stmt = verify.import_statement("sageattention.sageattn", attribute=True)
+    assert stmt == "import torch, importlib; getattr(importlib.import_module('sageattention'), 'sageattn')"
+
+
+def test_every_recipe_names_what_comfyui_imports() -> None:
+    """ComfyUI's attention nodes do `from sageattention import sageattn` and
+    `from sageattn3 import sageattn3_blackwell`: verify checks both exist in the wheels."""
+    from pathlib import Path
+
+    from wheelfactory.recipe import load_recipe
+
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    wanted = {"sageattention": "sageattention.sageattn", "sageattn3": "sageattn3.sageattn3_blackwell"}
+    for path in sorted(recipes.glob("*.toml")):
+        recipe = load_recipe(path)
+        assert wanted[recipe.name] in recipe.import_names, path.name

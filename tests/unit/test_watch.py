@@ -13,6 +13,7 @@ from wheelfactory import cli, releases
 from wheelfactory.errors import NetworkError
 from wheelfactory.watch import (
     Fetcher,
+    Observation,
     backends_to_probe,
     builds_from_filenames,
     observe,
@@ -335,3 +336,30 @@ def test_clashing_recipes_still_update_the_table(
         and "no plan diff" in out
         and "planned by both" in out
     )
+
+
+def test_a_release_that_is_not_plain_is_skipped_and_the_others_still_added(
+    table_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An epoch (1!2.98.0) or post release upstream would reach cibw-env as torch==1!2.98.0;
+    watch skips it with a warning, and a real new release next to it is still added."""
+    table = releases.load(table_file)
+    builds = frozenset({("13.0", "linux-x86_64", "3.12")})
+    obs_builds = {v: builds for v in ("1!2.98.0", "2.15.0", "2.15.0.post1")}
+    obs = Observation(pypi={}, builds=obs_builds)
+    with caplog.at_level("WARNING", logger="wheelfactory.watch"):
+        new = update_table(table, obs)
+    assert [r.version for r in new.releases] == ["2.13.0", "2.14.0", "2.15.0"]
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 2 and all("\n" not in m for m in skipped)
+    assert any("'1!2.98.0'" in m and "epoch" in m for m in skipped)
+    assert releases.parse(releases.dumps(new)) == new
+
+
+@pytest.mark.parametrize("version", ["1!2.98.0", "2.15.0.post1", "2.15.0.dev1", "2.15"])
+def test_the_table_refuses_a_version_that_is_not_plain(version: str) -> None:
+    from wheelfactory.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"2\.8\.0") as e:
+        releases.parse(TABLE.replace('version = "2.14.0"', f'version = "{version}"'))
+    assert "\n" not in str(e.value)

@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from wheelfactory import build as build_stage
 from wheelfactory import buildenv, cudastub, naming, publish, verify, wheelfile
+from wheelfactory.confine import confine
 from wheelfactory.errors import NetworkError, ToolMissingError
 from wheelfactory.manifest import PublishedFile, load_manifest
 
@@ -53,7 +54,7 @@ def candidates(files: Sequence[PublishedFile], torch: str, cudas: Sequence[str] 
 
 def _local_copy(index: Path, f: PublishedFile, work: Path) -> Path:
     if not urlsplit(f.url).scheme:
-        return index / f.url
+        return confine(index, f.url, what=f"the URL of {f.filename} in manifest.json")
     dest = work / f.filename
     try:
         with urllib.request.urlopen(f.url, timeout=120) as resp, dest.open("wb") as out:  # noqa: S310

@@ -2,7 +2,8 @@
 
 Every planned cell is required. A cell is covered by a published, not yanked wheel whose
 filename carries the cell's project, version, CUDA/torch label, CPython/ABI and platform
-(plan.wheel_keys). Rendering: markdown for the Actions job summary and the landing page,
+(plan.wheel_keys). A wheel held out of the views for a GPU check (manifest ``held``) does
+not cover its cell: users cannot install it; the cell shows as held, with the reason. Rendering: markdown for the Actions job summary and the landing page,
 JSON (versioned) for machines.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from wheelfactory.manifest import entry_field
 from wheelfactory.plan import Cell, match_key, wheel_keys
 
 COVERAGE_VERSION = 1
@@ -40,10 +42,16 @@ class CoverageRow:
     filename: str | None = None
     size: int | None = None
     upload_time: str | None = None
+    held: str | None = None  # why its wheel is held out of every view (a GPU check)
 
     @property
     def published(self) -> bool:
-        return self.filename is not None
+        """Installable by users: a wheel is there and no GPU check holds it back."""
+        return self.filename is not None and self.held is None
+
+    @property
+    def status(self) -> str:
+        return "published" if self.published else "held" if self.held else "missing"
 
     def to_json(self) -> dict[str, Any]:
         c = self.cell
@@ -56,7 +64,8 @@ class CoverageRow:
             "python": c.python,
             "os": c.os,
             "machine": c.machine,
-            "status": "published" if self.published else "missing",
+            "status": self.status,
+            "held": self.held,
             "filename": self.filename,
             "size": self.size,
             "upload_time": self.upload_time,
@@ -70,17 +79,27 @@ class CoverageReport:
 
     @property
     def missing(self) -> tuple[CoverageRow, ...]:
+        """Rows no wheel covers (held ones are not here: see ``held``)."""
+        return tuple(r for r in self.rows if r.status == "missing")
+
+    @property
+    def held(self) -> tuple[CoverageRow, ...]:
+        return tuple(r for r in self.rows if r.status == "held")
+
+    @property
+    def unpublished(self) -> tuple[CoverageRow, ...]:
         return tuple(r for r in self.rows if not r.published)
 
     @property
     def complete(self) -> bool:
-        return not self.missing
+        return not self.unpublished
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": COVERAGE_VERSION,
             "expected": len(self.rows),
-            "published": len(self.rows) - len(self.missing),
+            "published": len(self.rows) - len(self.unpublished),
+            "held": len(self.held),
             "missing": len(self.missing),
             "cells": [r.to_json() for r in self.rows],
             "unplanned": list(self.unplanned),
@@ -90,7 +109,8 @@ class CoverageReport:
 def coverage(cells: Iterable[Cell], manifest: _Manifest | None) -> CoverageReport:
     files = [f for f in (manifest.files if manifest is not None else ()) if not f.yanked]
     keys: dict[tuple[str, ...], _File] = {}
-    for f in sorted(files, key=lambda f: f.filename):
+    # A listed wheel before a held one of the same cell (another build tag, say).
+    for f in sorted(files, key=lambda f: (bool(entry_field(f, "held")), f.filename)):
         for key in wheel_keys(f.filename):
             keys.setdefault(key, f)
     rows, used = [], set()
@@ -101,7 +121,13 @@ def coverage(cells: Iterable[Cell], manifest: _Manifest | None) -> CoverageRepor
         else:
             used.add(f.filename)
             rows.append(
-                CoverageRow(cell=cell, filename=f.filename, size=f.size, upload_time=f.upload_time)
+                CoverageRow(
+                    cell=cell,
+                    filename=f.filename,
+                    size=f.size,
+                    upload_time=f.upload_time,
+                    held=entry_field(f, "held") or None,
+                )
             )
     unplanned = tuple(sorted(f.filename for f in files if f.filename not in used))
     return CoverageReport(rows=tuple(rows), unplanned=unplanned)
@@ -124,9 +150,11 @@ def to_markdown(report: CoverageReport) -> str:
     """A summary table per recipe (torch x CUDA, published/expected per platform), then
     every cell with its file or MISSING."""
     out = ["## Wheel coverage", ""]
-    total, missing = len(report.rows), len(report.missing)
-    mark = "complete" if not missing else f"**{missing} missing**"
-    out += [f"{total - missing} of {total} expected wheels are published ({mark}).", ""]
+    total, missing, held = len(report.rows), len(report.missing), len(report.held)
+    marks = [f"**{n} {what}**" for n, what in ((missing, "missing"), (held, "held")) if n]
+    mark = ", ".join(marks) or "complete"
+    published = total - len(report.unpublished)
+    out += [f"{published} of {total} expected wheels are published ({mark}).", ""]
     recipes: dict[tuple[str, str], list[CoverageRow]] = {}
     for r in report.rows:
         recipes.setdefault((r.cell.recipe, r.cell.version), []).append(r)
@@ -157,6 +185,8 @@ def to_markdown(report: CoverageReport) -> str:
                 out.append(
                     f"| `{r.cell.id}` | `{r.filename}` | {_size(r.size)} | {r.upload_time or ''} |"
                 )
+            elif r.held:
+                out.append(f"| `{r.cell.id}` | `{r.filename}` **HELD**: {_one_line(r.held)} | | |")
             else:
                 out.append(f"| `{r.cell.id}` | **MISSING** | | |")
         out += ["", "</details>", ""]
@@ -166,6 +196,11 @@ def to_markdown(report: CoverageReport) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _one_line(text: str) -> str:
+    """Text from the manifest, safe in one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "/")[:200]
 
 
 def to_json_text(report: CoverageReport) -> str:

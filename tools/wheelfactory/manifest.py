@@ -35,8 +35,11 @@ from urllib.parse import urljoin, urlsplit
 from packaging.utils import canonicalize_name
 
 from wheelfactory import atomicfile, naming
+from wheelfactory.confine import relative_path_problem
 from wheelfactory.errors import ConfigError, PublishError
+from wheelfactory.nearby import what_exists
 from wheelfactory.naming import WheelLabel, parse_wheel
+from wheelfactory.record import target_problem
 from wheelfactory.retry import with_retries
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,30 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 # PEP 700: yyyy-mm-ddThh:mm:ss.ffffffZ (UTC, microseconds)
-UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+UPLOAD_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$", re.ASCII)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # A published filename: what packaging accepts, and nothing a path or markup could abuse.
 _SAFE_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl$")
+# A torch minor a stable-ABI file covers ("2.15"): it names a view folder, cu130/torch2.15.
+_TORCH_MINOR_RE = re.compile(r"^[0-9]+\.[0-9]+$")  # as resources/manifest.schema.json
+# A GPU arch of the gate ("9.0", "12.0").
+_GATE_ARCH_RE = re.compile(r"^[0-9]+\.[0-9]$")
+# The largest size recorded: integers beyond 2**53 lose digits in JavaScript (the landing
+# page reads the sizes), and no wheel comes near it.
+MAX_SIZE = 2**53 - 1
+
+
+def _check_types(
+    item: object, name: str, types: Mapping[str, tuple[type, ...]], *, fix: str
+) -> None:
+    """Each field of a manifest entry has its JSON type; ``true`` is not a size, although
+    bool is an int to isinstance."""
+    for key, expected in types.items():
+        value = getattr(item, key)
+        ok = bool in expected if isinstance(value, bool) else isinstance(value, expected)
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+            raise PublishError(f"{name}: {key} is {shown}, of the wrong type; {fix}")
 
 
 def format_upload_time(moment: datetime) -> str:
@@ -74,7 +97,7 @@ def check_filename(filename: str) -> WheelLabel:
     Refuses path separators, markup characters and anything packaging does not parse, and
     wheels without a ``+cuXYZtorchX.Y`` label (they belong to no view).
     """
-    if not _SAFE_FILENAME_RE.match(filename) or ".." in filename:
+    if not _SAFE_FILENAME_RE.fullmatch(filename) or ".." in filename:
         msg = (
             f"refusing wheel filename {filename!r}: only letters, digits and . _ + ! - are"
             " allowed; rename the file to its PEP 427 name"
@@ -102,11 +125,16 @@ def _check_url(url: str, filename: str) -> None:
     if parts.scheme or parts.netloc or url.startswith("/") or parts.query or parts.fragment:
         msg = f"URL {url!r} of {filename} must be http(s) or relative to the index root"
         raise PublishError(msg + "; fix the store's URL")
-    if any(seg in ("", ".", "..") for seg in url.split("/")):
-        raise PublishError(f"URL {url!r} of {filename} must not contain empty, . or .. segments")
+    problem = relative_path_problem(url)  # a local file's URL is its path under the index
+    if problem:
+        raise PublishError(f"URL {url!r} of {filename} {problem}; fix the store's URL")
 
 
 VERDICTS = ("pass", "fail", "refused", "error")
+
+
+_CHECK_TEXT = ("filename", "sha256", "arch", "gpu", "torch", "date", "verdict", "detail", "checker")
+_CHECK_TYPES = {k: (str,) for k in _CHECK_TEXT}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,11 +155,14 @@ class GpuCheck:
     checker: str = ""  # what ran it, where
 
     def __post_init__(self) -> None:
+        name = f"GPU check of {str(self.filename)[:100]!r}"
+        _check_types(self, name, _CHECK_TYPES, fix="fix the results file or manifest.json")
         if self.verdict not in VERDICTS:
             raise PublishError(f"GPU check of {self.filename}: verdict {self.verdict!r} is not one of {VERDICTS}")
         for name in ("cosine", "max_abs_error", "tflops"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf"))):
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or value != value or value in (float("inf"), float("-inf"))):
                 raise PublishError(f"GPU check of {self.filename}: {name} must be a finite number or null")
 
     def to_json(self) -> dict[str, Any]:
@@ -145,6 +176,21 @@ class GpuCheck:
             return cls(**data)
         except TypeError as e:
             raise PublishError(f"a GPU check entry is incomplete ({e}); fix the results file") from e
+
+
+_OPTIONAL_STR = (str, type(None))
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    **{k: (str,) for k in ("filename", "project", "version", "sha256", "url", "upload_time")},
+    **{
+        k: _OPTIONAL_STR
+        for k in ("requires_python", "metadata_sha256", "yank_reason", "provenance_url", "held")
+    },
+    "size": (int,),
+    "yanked": (bool,),
+    "build_record": (Mapping, type(None)),
+    "covers": (tuple,),
+    "gpu_checks": (tuple,),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +217,8 @@ class PublishedFile:
     gpu_checks: tuple[GpuCheck, ...] = ()
 
     def __post_init__(self) -> None:
+        name = f"manifest entry {str(self.filename)[:100]!r}"
+        _check_types(self, name, _ENTRY_TYPES, fix="fix manifest.json")
         label = check_filename(self.filename)
         self.__dict__["label"] = label  # fills the cached_property: parse the name once
         if label.project != self.project:
@@ -181,11 +229,24 @@ class PublishedFile:
             raise PublishError(msg + f" {label.version!r}; fix the manifest entry")
         for name in ("sha256", "metadata_sha256"):
             value = getattr(self, name)
-            if value is not None and not _SHA256_RE.match(value):
+            if value is not None and not _SHA256_RE.fullmatch(value):
                 raise PublishError(f"{self.filename}: {name} is not 64 lowercase hex digits")
-        if not isinstance(self.size, int) or self.size < 0:
-            raise PublishError(f"{self.filename}: size must be a non-negative integer")
-        if not UPLOAD_TIME_RE.match(self.upload_time):
+        if not 0 <= self.size <= MAX_SIZE:
+            msg = f"{self.filename}: size must be a whole number of bytes, 0 to {MAX_SIZE}"
+            raise PublishError(msg + "; fix manifest.json")
+        for minor in self.covers:
+            # each names a view folder: cu130/torch<minor>/simple/
+            if not isinstance(minor, str) or not _TORCH_MINOR_RE.fullmatch(minor):
+                msg = f"{self.filename}: covers entry {repr(minor)[:40]} is not a torch minor"
+                raise PublishError(msg + ' like "2.15"; fix manifest.json')
+        if self.build_record is not None:
+            targets = self.build_record.get("targets") or []
+            for target in targets if isinstance(targets, list | tuple) else [targets]:
+                problem = target_problem(target)
+                if problem:
+                    msg = f"{self.filename}: build record {problem}; fix manifest.json"
+                    raise PublishError(msg)
+        if not UPLOAD_TIME_RE.fullmatch(self.upload_time):
             msg = f"{self.filename}: upload_time {self.upload_time!r} is not PEP 700"
             raise PublishError(msg + " (yyyy-mm-ddThh:mm:ss.ffffffZ)")
         if not self.yanked and self.yank_reason is not None:
@@ -284,6 +345,10 @@ class Manifest:
     def __post_init__(self) -> None:
         if self.index_url:  # validated on read too: it reaches pip commands and pages
             naming.index_url(self.index_url, given_as="index URL")
+        for arch in self.gpu_gate:
+            if not isinstance(arch, str) or not _GATE_ARCH_RE.fullmatch(arch):
+                msg = f"gpu_gate arch {repr(arch)[:40]} is not like \"9.0\""
+                raise PublishError(msg + "; fix manifest.json or --gpu-gate")
         ordered = tuple(sorted(self.files, key=lambda f: f.filename))
         names = [f.filename for f in ordered]
         dupes = sorted({n for a, n in zip(names, names[1:]) if a == n})
@@ -377,6 +442,17 @@ def normalize_index_url(url: str) -> str:
 
 def _is_url(index: str | os.PathLike[str]) -> bool:
     return isinstance(index, str) and urlsplit(index).scheme in ("http", "https")
+
+
+def check_index_exists(index: str | os.PathLike[str]) -> None:
+    """Refuse a local index folder that does not exist, naming the indexes beside it.
+
+    load_manifest reads a folder without manifest.json as an empty index (publish starts
+    one there), so a mistyped --index of a command that only reads would pass as empty."""
+    if _is_url(index) or Path(index).is_dir():
+        return
+    near = what_exists(Path(index), "index (folder with manifest.json)", lambda p: (p / MANIFEST_NAME).is_file())
+    raise ConfigError(f"--index {index}: no such folder ({near}); pass the folder `wheelfactory publish --index` wrote, or its URL")
 
 
 def load_manifest(index: str | os.PathLike[str], *, timeout: float = 30, tries: int = 3) -> Manifest:

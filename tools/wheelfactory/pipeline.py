@@ -324,6 +324,7 @@ def _verify(
     expect = replace(
         verify.Expectation.of(finished.record, modules=request.recipe.modules_for(checked.targets)),
         python_tag=expected_python_tag(request.recipe, env.interpreter.tag),
+        names=request.recipe.import_names,
     )
     report = verify.verify_wheel(
         finished.wheel,

@@ -16,14 +16,15 @@ Rules:
 - ``matrix.stable-abi-floor``: one cell labelled torch "abi" per (CUDA, platform, Python)
   replaces the per-torch cells of every torch >= floor; it is built against the oldest of
   those torch releases that ships that CUDA/platform/Python;
-- with ``published`` (a manifest), cells already in the index (not yanked) are excluded.
+- with ``published`` (a manifest), cells already in the index (not yanked, not held for a
+  GPU check) are excluded; a cell whose wheel is held stays, with a note saying so.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ from packaging.version import Version
 
 from wheelfactory import arch, naming, platforms
 from wheelfactory.errors import ConfigError, RecipeError
+from wheelfactory.manifest import entry_field
 from wheelfactory.recipe import Recipe
 from wheelfactory.releases import (
     ReleaseTable,
@@ -246,18 +248,32 @@ def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, st
 
 
 def published_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
-    """Cell key -> the filename that satisfies it, from a manifest (yanked files do not
-    count) or from plain filenames."""
+    """Cell key -> the filename that satisfies it, from a manifest (yanked files and files
+    held for a GPU check do not count: users cannot install them) or from plain filenames."""
     if published is None:
         return {}
     if hasattr(published, "files"):
-        names = [f.filename for f in published.files if not f.yanked]  # type: ignore[union-attr]
+        names = [
+            f.filename for f in published.files  # type: ignore[union-attr]
+            if not f.yanked and not entry_field(f, "held")
+        ]  # fmt: skip
     else:
         names = list(published)  # type: ignore[arg-type]
     out: dict[tuple[str, ...], str] = {}
     for name in sorted(names):
         for key in wheel_keys(name):
             out.setdefault(key, name)
+    return out
+
+
+def held_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
+    """Cell key -> "<filename> (<why it is held>)" for the manifest's held, unyanked files."""
+    out: dict[tuple[str, ...], str] = {}
+    for f in sorted(getattr(published, "files", ()), key=lambda f: f.filename):
+        held = entry_field(f, "held")
+        if held and not f.yanked:
+            for key in wheel_keys(f.filename):
+                out.setdefault(key, f"{f.filename} ({' '.join(str(held).split())})")
     return out
 
 
@@ -508,11 +524,19 @@ def plan(
     cells.sort(key=_cell_sort_key)
     _check_unique(cells)
     if published is not None:
-        keys = published_keys(published)
+        keys, held = published_keys(published), held_keys(published)
         kept = []
         for cell in cells:
             filename = match_key(cell, keys)
             if filename is None:
+                waiting = match_key(cell, held)
+                if waiting is not None:  # in the index, but not for users: still to do
+                    note = (
+                        f"held in the index: {waiting}; a rebuild under that name is refused:"
+                        " release it with a GPU check, or publish a fixed build with a new"
+                        " build tag or version"
+                    )
+                    cell = replace(cell, notes=(*cell.notes, note))
                 kept.append(cell)
             else:
                 excluded.append(
@@ -609,6 +633,10 @@ def table_text(plan_: Plan) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append(f"{len(plan_.cells)} cells")
+    held = [(c.id, n) for c in plan_.cells for n in c.notes if n.startswith("held in the index")]
+    if held:
+        lines.append(f"{len(held)} of them held in the index, not published:")
+        lines += [f"  {cid}: {note}" for cid, note in held]
     return "\n".join(lines) + "\n"
 
 
@@ -619,6 +647,7 @@ __all__ = [
     "Plan",
     "Selection",
     "github_jobs",
+    "held_keys",
     "match_key",
     "plan",
     "published_keys",

@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from filelock import FileLock
 from packaging.utils import parse_wheel_filename
@@ -46,9 +47,17 @@ from packaging.version import Version
 
 from wheelfactory import atomicfile, verify, wheelfile
 from wheelfactory.arch import GpuTarget
+from wheelfactory.confine import confine
 from wheelfactory.errors import ConfigError, PublishError
 from wheelfactory.hashing import sha256_hex
-from wheelfactory.index import ROOT_PAGE, Hooks, affected_pages, render_index, render_pages
+from wheelfactory.index import (
+    JSON_PAGE,
+    ROOT_PAGE,
+    Hooks,
+    affected_pages,
+    render_index,
+    render_pages,
+)
 from wheelfactory.manifest import (
     MANIFEST_NAME,
     GpuCheck,
@@ -59,6 +68,7 @@ from wheelfactory.manifest import (
     now_upload_time,
 )
 from wheelfactory.naming import STABLE_ABI, torch_minor
+from wheelfactory.nearby import what_exists
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +135,10 @@ def inspect_wheel(path: str | os.PathLike[str], snapshots: Path | None = None) -
     meanwhile cannot slip other bytes into the index.
     """
     path = Path(path)
+    if not path.is_file():  # before the name: "nosuch/x.whl" is a missing file, not a bad name
+        near = what_exists(path, "wheels", lambda p: p.suffix == ".whl")
+        raise PublishError(f"{path}: no such file ({near}); pass the path of a built wheel")
     check_filename(path.name)
-    if not path.is_file():
-        raise PublishError(f"{path} does not exist; pass the path of a built wheel")
     if snapshots is not None:
         path, sha256, size = _snapshot(path, snapshots)
     try:
@@ -175,7 +186,7 @@ class LocalStore:
     index: Path
 
     def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str:
-        dest = self.index / FILES_DIR / filename
+        dest = confine(self.index, f"{FILES_DIR}/{filename}", what="the local store")
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A file of this name not in the manifest is a leftover of a crashed publish.
         digest = hashlib.sha256()
@@ -259,16 +270,36 @@ def _locked(index: Path) -> Iterator[None]:
         yield
 
 
+def _journal_ops(index: Path, data: Any) -> list[list[str]]:
+    """The ops of a journal as read back, each path checked to stay under ``index``:
+    the journal is a file in a folder others may write, and its ops rename and delete."""
+    where = str(index / JOURNAL_NAME)
+    ops = data.get("ops") if isinstance(data, dict) else None
+    if not isinstance(ops, list) or data.get("state") not in ("prepare", "commit"):
+        msg = f"{where} is not a wheelfactory journal; nothing was changed"
+        raise PublishError(msg + ": move it away and run again")
+    for op in ops:
+        name = op[0] if isinstance(op, list) and op and isinstance(op[0], str) else None
+        arity = {"replace": 3, "delete": 2}.get(name) if name else None
+        if arity is None or len(op) != arity:
+            msg = f"{where}: operation {str(op)[:80]!r} is not replace or delete"
+            raise PublishError(msg + "; nothing was changed: move the journal away")
+        for path in op[1:]:
+            confine(index, path, what=where)
+    return ops
+
+
 def _apply(index: Path, ops: list[list[str]], *, crash_points: bool = False) -> None:
+    where = str(index / JOURNAL_NAME)
     for n, (op, *args) in enumerate(ops):
         if crash_points:
             _before_change()
         if op == "replace":
-            tmp, final = (index / a for a in args)
+            tmp, final = (confine(index, a, what=where) for a in args)
             if tmp.exists():  # done already when finishing an interrupted commit
                 os.replace(tmp, final)
         elif op == "delete":
-            (index / args[0]).unlink(missing_ok=True)
+            confine(index, args[0], what=where).unlink(missing_ok=True)
         if crash_points:
             _crash_point(f"committing:{n + 1}")
 
@@ -291,14 +322,18 @@ def recover_index(index: str | os.PathLike[str]) -> str | None:
     journal = index / JOURNAL_NAME
     if not journal.exists():
         return "removed temp files" if _remove_debris(index) else None
-    state = json.loads(journal.read_text())
+    try:
+        state = json.loads(journal.read_bytes())
+    except ValueError:
+        state = None
+    ops = _journal_ops(index, state)  # every op checked before any is applied
     if state["state"] == "commit":
-        _apply(index, state["ops"])
+        _apply(index, ops)
         done = "finished an interrupted publish"
     else:
-        for op, *args in state["ops"]:
+        for op, *args in ops:
             if op == "replace":
-                (index / args[0]).unlink(missing_ok=True)
+                confine(index, args[0], what=str(journal)).unlink(missing_ok=True)
         done = "threw away an unfinished publish"
     journal.unlink()
     _remove_debris(index)
@@ -313,12 +348,57 @@ def _depth_first(path: str) -> tuple[int, str]:
     return (-path.count("/"), path)
 
 
+def _refuse_changed_hashes(
+    index: Path, pages: Mapping[str, bytes | None], manifest: Manifest
+) -> None:
+    """A published file's sha256 never changes, so a manifest that gives a file another
+    sha256 than the page it is about to replace promised was edited: refuse, naming it.
+
+    Checked against the project pages on disk (one small JSON read per page rewritten,
+    and it works whatever the store) rather than by hashing every stored wheel, which is
+    GBs per publish. Where the page and the manifest disagree, the stored bytes decide
+    when they are here: a page that was wrong is then rewritten, as re-render should.
+    """
+    for path, data in pages.items():
+        if data is None or not path.endswith(f"/{JSON_PAGE}"):
+            continue
+        try:
+            old = json.loads(_page(index, path).read_bytes())
+        except (OSError, ValueError):
+            continue  # no page yet (or a torn one): it promised nothing
+        files = old.get("files") if isinstance(old, dict) else None
+        for item in files if isinstance(files, list) else ():
+            name = item.get("filename") if isinstance(item, dict) else None
+            hashes = item.get("hashes") if isinstance(item, dict) else None
+            promised = hashes.get("sha256") if isinstance(hashes, dict) else None
+            entry = manifest.get(name) if isinstance(name, str) else None
+            if entry is None or not isinstance(promised, str) or entry.sha256 == promised:
+                continue
+            if _stored_sha256(index, entry) == entry.sha256:
+                continue  # the page was wrong; the stored file agrees with the manifest
+            raise PublishError(
+                f"manifest.json gives {entry.filename} sha256 {entry.sha256[:12]}..., but the"
+                f" index published it as {promised[:12]}... ({path}): a published file never"
+                " changes; restore manifest.json from a backup"
+            )
+
+
+def _stored_sha256(index: Path, entry: PublishedFile) -> str | None:
+    """The sha256 of a file of the local store (None: stored elsewhere, or missing)."""
+    if urlsplit(entry.url).scheme:
+        return None
+    path = confine(index, entry.url, what=f"the URL of {entry.filename}")
+    return sha256_hex(path) if path.is_file() else None
+
+
 def _commit(index: Path, pages: Mapping[str, bytes | None], manifest: Manifest) -> None:
     """Write ``pages`` and ``manifest`` so that a crash leaves old or (recoverable) new."""
+    _refuse_changed_hashes(index, pages, manifest)
     txid = f"{os.getpid()}-{os.urandom(4).hex()}"
     ops: list[list[str]] = []
     contents: dict[str, bytes] = {}
     for path in sorted({*pages, MANIFEST_NAME}, key=_depth_first):
+        _page(index, path)  # refuse a page outside the index before anything is written
         data = manifest.dumps() if path == MANIFEST_NAME else pages[path]
         if data is None:
             ops.append(["delete", path])
@@ -371,9 +451,14 @@ def _changed_pages(
     right. The index on disk stays a full rendering of the manifest."""
     paths = affected_pages(old, new, hooks=hooks)
     root = {ROOT_PAGE, *(hooks.extra_root_files(new) if hooks.extra_root_files else ())}
-    paths |= {p for p in root - paths if not (index / p).is_file()}
+    paths |= {p for p in root - paths if not _page(index, p).is_file()}
     pages = render_pages(new, paths, hooks=hooks)
-    return {p: data for p, data in pages.items() if not _same_on_disk(index / p, data)}
+    return {p: data for p, data in pages.items() if not _same_on_disk(_page(index, p), data)}
+
+
+def _page(index: Path, path: str) -> Path:
+    """A page's file: its name comes from manifest data (a project, a covered torch)."""
+    return confine(index, path, what="a page of the index")
 
 
 def _same_on_disk(path: Path, data: bytes | None) -> bool:
@@ -684,7 +769,7 @@ def index_drift(index: str | os.PathLike[str], *, hooks: Hooks | None = None) ->
 def _drift(index: Path, manifest: Manifest, hooks: Hooks) -> list[str]:
     drift = []
     for path, data in render_index(manifest, hooks=hooks).items():
-        p = index / path
+        p = _page(index, path)
         if not p.is_file() or p.read_bytes() != data:
             drift.append(path)
     return drift

@@ -193,6 +193,9 @@ class Recipe:
     import_modules: tuple[str, ...] = ()  # [verify] import: every build makes these
     # [verify] import-for-targets: module -> the GPU targets whose build makes it
     target_modules: Mapping[str, tuple[GpuTarget, ...]] = field(default_factory=dict)
+    # [verify] names: "module.attribute" that users' code imports (ComfyUI's attention
+    # nodes: sageattention.sageattn, sageattn3.sageattn3_blackwell)
+    import_names: tuple[str, ...] = ()
     known_bad: tuple[KnownBad, ...] = ()
     gpu_check: GpuCheckSpec | None = None
     sha256: str = ""  # of the recipe file's bytes, recorded in every wheel's build record
@@ -654,8 +657,12 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         raise RecipeError(f"{path}: [patch] must be an array of tables; write [[patch]]")
     patches = tuple(_parse_patch(path, f"patch.{i}", t) for i, t in enumerate(patches_raw))
 
-    v = _Reader(path, "verify", data.get("verify", {}), ("import", "import-for-targets"))
+    v = _Reader(path, "verify", data.get("verify", {}), ("import", "import-for-targets", "names"))
     modules = v.str_list("import")
+    names = v.str_list("names")
+    for attribute in names:
+        if not _MODULE_RE.match(attribute) or "." not in attribute:
+            v.fail(f"{attribute!r} is not a module.attribute name", 'write names = ["sageattention.sageattn"]', "names")
     target_modules = v.targets_table("import-for-targets", "pkg._sm90")
     for module in (*modules, *target_modules):
         if not _MODULE_RE.match(module):
@@ -685,6 +692,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         patches=patches,
         import_modules=modules,
         target_modules=target_modules,
+        import_names=names,
         known_bad=known_bad,
         gpu_check=gpu_check,
         sha256=hashlib.sha256(text.encode()).hexdigest(),

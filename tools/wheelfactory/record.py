@@ -11,6 +11,7 @@ errors (the record ends up in manifest.json, which must stay strict JSON).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -19,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from wheelfactory.errors import WheelfactoryError
+from wheelfactory.arch import GpuTarget
+from wheelfactory.errors import ConfigError, WheelfactoryError
 from wheelfactory.naming import TorchPin
 from wheelfactory.recipe import KnownBad  # the recipe's [[known-bad]] entries, as recorded
 
@@ -103,6 +105,14 @@ class BuildRecord:
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
     compile_steps: int | None = None  # ninja steps run (local builds)
 
+    def __post_init__(self) -> None:
+        # which, the guard and the GPU gate parse every target: one that does not parse
+        # must stop here, not on a user's GPU machine.
+        for target in self.targets:
+            problem = target_problem(target)
+            if problem:
+                raise RecordError(f"{problem}; rebuild the wheel with wheelfactory")
+
     @property
     def torch_pin(self) -> TorchPin:
         """The torch this wheel is pinned to, as the record says."""
@@ -128,6 +138,24 @@ class BuildRecord:
     @classmethod
     def loads(cls, raw: bytes, *, where: str = RECORD_NAME) -> BuildRecord:
         return cls.from_json(strict_json(raw, where=where), where=where)
+
+
+def target_problem(target: object) -> str | None:
+    """Why a recorded GPU target is not one arch.py parses ("9.0a", "8.9+PTX"), or None."""
+    if not isinstance(target, str):
+        return f"target {str(target)[:40]!r} is not a string like \"9.0a\""
+    if not _parses(target):
+        return f"target {target[:40]!r} is not a GPU target like 9.0, 9.0a, 12.0f or 8.9+PTX"
+    return None
+
+
+@functools.lru_cache(maxsize=256)  # a manifest repeats a handful of targets thousands of times
+def _parses(target: str) -> bool:
+    try:
+        GpuTarget.parse(target)
+    except ConfigError:
+        return False
+    return True
 
 
 def strict_json(raw: bytes, *, where: str, limit: int = RECORD_LIMIT) -> Any:
@@ -209,6 +237,8 @@ def _build(cls: Any, data: Mapping[str, Any], where: str) -> Any:
         return cls(**values)
     except TypeError as e:  # a required key is missing
         raise RecordError(f"{where} is incomplete ({e}); rebuild the wheel with wheelfactory") from e
+    except RecordError as e:  # a value the type itself refuses
+        raise RecordError(f"{where}: {e}") from e
 
 
 def json_schema() -> dict[str, Any]:

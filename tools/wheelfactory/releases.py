@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import atomicfile, naming, platforms, resources
@@ -193,6 +194,20 @@ class ReleaseTable:
                 " pass one of those as --cuda, with the matching nvcc"
             )
 
+    def check_selection(self, text: str, spec: SpecifierSet) -> None:
+        """Refuse a --torch selection (``text``, parsed as ``spec``) that selects no release
+        of the table, naming the nearest real ones: a typo like 2.91 would otherwise plan
+        nothing and pass."""
+        if not text.strip() or any(spec.contains(r.version, prereleases=True) for r in self.releases):
+            return
+        number = re.search(r"\d+(\.\d+)*", text)
+        near = self.nearest(Version(number.group())) if number else self.releases[-1:]
+        raise ConfigError(
+            f"--torch {text!r} selects no torch release of the table (nearest:"
+            f" {', '.join(r.version for r in near)}); pass one of those, or run"
+            " `wheelfactory watch` if it came out after the release table was updated"
+        )
+
     def nearest(self, wanted: Version, count: int = 3) -> tuple[TorchRelease, ...]:
         """Releases of the closest minors to ``wanted``, the newest patch first."""
 
@@ -264,25 +279,29 @@ def _parse_variant(where: str, data: Any) -> Variant:
     return Variant(cuda=cuda, platforms=tuple(sorted(listed, key=platform_key)), pythons=pythons)
 
 
+def release_version_problem(version: str) -> str | None:
+    """Why ``version`` is not a plain final torch release "X.Y.Z" (no epoch, pre, post, dev
+    or local part: cibw-env pins it as torch==X.Y.Z+cuXYZ and the views are named after
+    X.Y), or None."""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return "is not a version"
+    if parsed.epoch or parsed.is_prerelease or parsed.is_postrelease or parsed.local:
+        return "is not a final release (it has an epoch, pre, post, dev or local part)"
+    if str(parsed) != version or len(parsed.release) != 3:
+        return f'is not in full form "{parsed.major}.{parsed.minor}.{parsed.micro}"'
+    return None
+
+
 def _parse_release(where: str, data: Any) -> TorchRelease:
     table = _check_keys(
         where, data, ("version", "released", "pythons", "pypi-cuda", "sources", "note", "variant")
     )
     version = table.get("version")
-    try:
-        parsed = Version(str(version))
-    except InvalidVersion:
-        parsed = None
-    if not isinstance(version, str) or parsed is None or parsed.is_prerelease or parsed.local:
-        raise _fail(
-            where, f"version {version!r} is not a final torch release", 'write version = "2.8.0"'
-        )
-    if str(parsed) != version or len(parsed.release) != 3:
-        raise _fail(
-            where,
-            f"version {version!r} is not in full form",
-            f'write "{parsed.major}.{parsed.minor}.{parsed.micro}"',
-        )
+    problem = release_version_problem(version) if isinstance(version, str) else "is not a string"
+    if problem or not isinstance(version, str):
+        raise _fail(where, f"version {version!r} {problem}", 'write version = "2.8.0"')
     where = f"{where} ({version})"
     released = table.get("released")
     if released is not None and (not isinstance(released, str) or not _DATE_RE.match(released)):

@@ -61,6 +61,7 @@ class Expectation:
     python_tag: str  # "cp311-cp311", "cp310-abi3"
     platform: Platform
     modules: tuple[str, ...] = ()  # to import; () = every extension module in the wheel
+    names: tuple[str, ...] = ()  # "module.attribute" that must exist once imported
 
     @classmethod
     def of(cls, record: BuildRecord, modules: Sequence[str] = ()) -> Expectation:
@@ -366,10 +367,21 @@ def make_import_venv(build_env: BuildEnv, where: Path) -> Path:
     return python
 
 
+def import_statement(target: str, *, attribute: bool = False) -> str:
+    """The Python a check runs: import a module, or (``attribute``) the module of a
+    "module.attribute" name and that attribute from it, as users' code does."""
+    if not attribute:
+        return f"import torch, importlib; importlib.import_module({target!r})"
+    module, _, name = target.rpartition(".")
+    return f"import torch, importlib; getattr(importlib.import_module({module!r}), {name!r})"
+
+
 def check_imports(
-    wheel: Path, modules: Sequence[str], *, build_env: BuildEnv, stub_dir: Path | None, work: Path
+    wheel: Path, modules: Sequence[str], *, build_env: BuildEnv, stub_dir: Path | None, work: Path,
+    names: Sequence[str] = (),
 ) -> list[ImportResult]:
-    """Install ``wheel`` (--no-deps) in a fresh venv; import each module in its own process."""
+    """Install ``wheel`` (--no-deps) in a fresh venv; import each module, then each
+    "module.attribute" of ``names``, in its own process."""
     python = make_import_venv(build_env, work / "import-venv")
     _proc.run(
         [
@@ -400,10 +412,10 @@ def check_imports(
     cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
     cwd.mkdir(parents=True, exist_ok=True)
     results = []
-    for module in modules:
+    for module, attribute in [*((m, False) for m in modules), *((n, True) for n in names)]:
         start = time.monotonic()
         proc = subprocess.run(
-            [str(python), "-c", f"import torch, importlib; importlib.import_module({module!r})"],
+            [str(python), "-c", import_statement(module, attribute=attribute)],
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -531,8 +543,9 @@ def _imports_link(s: Subject) -> list[Check]:
         return [Check(name="imports", ok=False,
                       detail="the wheel has no extension modules: is it the right wheel?")]  # fmt: skip
     assert s.work is not None
+    names = s.expect.names if s.expect else ()
     results = check_imports(
-        s.wheel.path, modules, build_env=s.build_env, stub_dir=s.stub_dir, work=s.work
+        s.wheel.path, modules, build_env=s.build_env, stub_dir=s.stub_dir, work=s.work, names=names
     )
     s.imports.extend(results)
     return [

@@ -43,6 +43,7 @@ from wheelfactory.releases import (
     cuda_key,
     normalize_variants,
     python_key,
+    release_version_problem,
 )
 from wheelfactory.retry import with_retries
 
@@ -239,12 +240,18 @@ def update_table(table: ReleaseTable, obs: Observation) -> ReleaseTable:
 
     A release's variants are replaced by what PyTorch's index lists for it; a release the
     index does not list keeps its entry (or, if new, is skipped: nothing to plan from).
+    A version that is not a plain "X.Y.Z" (an epoch like 1!2.98.0, a post release) is
+    skipped with a warning: one odd upstream entry must not stop the others.
     """
     oldest = min(r.parsed for r in table.releases)
     new = table
     versions = set(obs.pypi) | set(obs.builds)
     for version in sorted(versions, key=Version):
         if Version(version) < oldest:
+            continue  # before the table (PyPI has torch 0.1.2.post1): not ours to judge
+        problem = release_version_problem(version)
+        if problem:
+            log.warning("torch %r upstream %s; skipped (the table holds only X.Y.Z)", version, problem)
             continue
         builds = obs.builds.get(version)
         old = table.get(version)

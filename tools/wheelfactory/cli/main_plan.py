@@ -42,16 +42,20 @@ def execute(args: argparse.Namespace) -> int:
     from wheelfactory import plan as planning
     from wheelfactory import releases
     from wheelfactory.errors import ConfigError
+    from wheelfactory.manifest import check_index_exists
     from wheelfactory.recipe import repo_root
 
     if args.missing and not args.index:
         raise ConfigError("--missing needs --index DIR|URL; name the index to compare against")
+    if args.missing:
+        check_index_exists(args.index)
     if not 1 <= args.max_jobs <= planning.GITHUB_MAX_JOBS:
         raise ConfigError(
             f"--max-jobs must be 1..{planning.GITHUB_MAX_JOBS}; GitHub refuses larger matrices"
         )
     recipes = _matrix_args.load_recipes(args)
     table = releases.load(args.table)
+    table.check_selection(args.torch, _matrix_args.selection(args).torch)
     published = _matrix_args.load_published(args.index) if args.missing else None
     result = planning.plan(
         recipes,

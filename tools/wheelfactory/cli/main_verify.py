@@ -34,6 +34,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="module to import (repeatable; default: every extension module in the wheel)",
     )
     parser.add_argument(
+        "--name",
+        dest="names",
+        action="append",
+        default=[],
+        metavar="MODULE.ATTR",
+        help="a name users import that must exist once its module is imported (repeatable;"
+        " e.g. sageattention.sageattn)",
+    )
+    parser.add_argument(
         "--torch-index-url",
         metavar="URL",
         default=None,
@@ -57,7 +66,7 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.wheel.name} has no build record: verify checks wheels made by wheelfactory"
         )
-    expect = verify.Expectation.of(record, modules=args.modules)
+    expect = replace(verify.Expectation.of(record, modules=args.modules), names=tuple(args.names))
     if args.arch:
         expect = replace(expect, targets=arch.parse_targets(args.arch))
     interp, _, abi = record.python_tag.partition("-")

@@ -807,6 +807,27 @@ BREAKS = (
         ("tests/integration/test_build_fixtures.py::test_a_failed_build_names_the_work_dir_it_keeps",),
         integration=True,
     ),
+    Break(
+        "NaN check: a NaN at a short length passes when the cosine looks fine",
+        "tools/wheelfactory/gpucheck.py",
+        "    if nan_cases:",
+        "    if False:",
+        ("tests/unit/test_gpucheck_source.py",),
+    ),
+    Break(
+        "NaN check: a source check builds the tree without the recipe's patches",
+        "tools/wheelfactory/gpucheck.py",
+        "work) if with_patches else ()",
+        "work) if False else ()",
+        ("tests/unit/test_gpucheck_source.py",),
+    ),
+    Break(
+        "NaN check: a source check builds PTX targets this GPU cannot run",
+        "tools/wheelfactory/gpucheck.py",
+        "if t.runs_on(machine.capability) and (not only or t in only)",
+        "if (not only or t in only)",
+        ("tests/unit/test_gpucheck_source.py",),
+    ),
 )
 
 

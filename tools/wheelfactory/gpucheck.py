@@ -16,6 +16,13 @@
 
 Results are ``manifest.GpuCheck`` records, one per (wheel, arch, torch); publish.py writes
 them into an index's manifest, where they gate held wheels and show on the landing page.
+
+``check_source`` is the other check, kept apart: the *source check* builds a recipe's tree
+for its ``[gpu-check.source]`` X.Y+PTX targets with this machine's torch and runs the
+kernel entry points those targets reach here through the driver's PTX JIT (on an H200: the
+sm80 and sm89 kernels that A100, RTX 30 and RTX 40 users run). Its ``SourceCheck`` says
+what was built and is never recorded in an index: it vouches for the code, not for a
+shipped wheel.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,11 +44,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from wheelfactory import __version__, _proc, buildenv, naming, which
+from wheelfactory import __version__, _proc, buildenv, buildvars, naming, platforms, source, which
+from wheelfactory.arch import GpuTarget
 from wheelfactory.errors import ConfigError
 from wheelfactory.manifest import GpuCheck
 from wheelfactory.manifest import entry_field as _get
-from wheelfactory.recipe import GpuCheckSpec
+from wheelfactory.recipe import GpuCheckSpec, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +196,9 @@ def _one_line(text: str) -> str:
     return next((ln for ln in reversed(lines) if _EXCEPTION_LINE.match(ln)), lines[-1])[:400]
 
 
+_NAN_SHAPES_SHOWN = 8  # the one line names this many shapes with NaN, then counts the rest
+
+
 def judge(output: str, spec: GpuCheckSpec) -> tuple[str, str, dict[str, Any]]:
     """(verdict, one-line detail, the script's JSON) from the script's output."""
     try:
@@ -196,6 +208,14 @@ def judge(output: str, spec: GpuCheckSpec) -> tuple[str, str, dict[str, Any]]:
             raise ValueError("no cases")
     except (ValueError, IndexError, KeyError, TypeError) as e:
         return "error", f"the check script printed no result JSON ({e}): {_one_line(output)}", {}
+    # A NaN anywhere fails, and the one line says how widely: kernels that read
+    # uninitialised memory give NaN at some short lengths only, and not on every run.
+    nan_cases = [c for c in cases if isinstance(c.get("nonfinite"), int) and c["nonfinite"] > 0]
+    if nan_cases:
+        shown = ", ".join(str(c.get("shape", "?")) for c in nan_cases[:_NAN_SHAPES_SHOWN])
+        more = f" and {len(nan_cases) - _NAN_SHAPES_SHOWN} more" if len(nan_cases) > _NAN_SHAPES_SHOWN else ""
+        total = sum(int(c["nonfinite"]) for c in nan_cases)
+        return "fail", f"NaN/Inf in the output at {len(nan_cases)} of {len(cases)} shapes ({total} values): {shown}{more}", data
     for case in cases:
         shape = case.get("shape", "?")
         for key in ("cosine", "max_abs_error"):
@@ -207,7 +227,8 @@ def judge(output: str, spec: GpuCheckSpec) -> tuple[str, str, dict[str, Any]]:
         if spec.max_abs_error is not None and case["max_abs_error"] > spec.max_abs_error:
             return "fail", f"max abs error {case['max_abs_error']:.3g} > {spec.max_abs_error} at {shape}", data
     cosine = min(c["cosine"] for c in cases)
-    return "pass", f"{len(cases)} shapes, cosine >= {cosine:.4f}", data
+    finite = ", every value finite" if all("nonfinite" in c for c in cases) else ""
+    return "pass", f"{len(cases)} shapes, cosine >= {cosine:.4f}{finite}", data
 
 
 def _venv(machine: Machine, where: Path) -> Path:
@@ -317,3 +338,117 @@ def table(results: Sequence[GpuCheck]) -> str:
         tf = f"{r.tflops:.1f}" if r.tflops is not None else "-"
         lines.append(f"| `{r.filename}` | {r.gpu} (sm_{r.arch.replace('.', '')}) | {r.torch} | {cos} | {tf} | {r.verdict}: {r.detail} |")
     return "\n".join(lines) + "\n"
+
+
+_BUILD_LINES_SHOWN = 40  # of a failed build's output, in the log
+SHIPPED = "shipped binary"  # the name of the wheel check in reports, beside SourceCheck.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceCheck:
+    """The result of ``check_source``: a PTX build of a tree checked on this GPU."""
+
+    tree: str
+    targets: tuple[str, ...]  # what was built: "8.0+PTX", ...
+    patches: tuple[str, ...]  # the recipe's patches applied to it (none: upstream's code as is)
+    gpu: str
+    arch: str
+    torch: str
+    date: str
+    verdict: str  # pass | fail | error
+    detail: str
+    build_seconds: int | None = None
+    cases: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """What ran, in the words every report uses: not the shipped binary."""
+        ptx = "/".join(t.removesuffix("+PTX") for t in self.targets)
+        patched = f"{len(self.patches)} patch(es)" if self.patches else "no patches"
+        return f"source check (PTX {ptx} via JIT on sm_{self.arch.replace('.', '')}, {patched})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1, "check": self.kind, "tree": self.tree, "targets": list(self.targets),
+            "patches": list(self.patches),
+            "gpu": self.gpu, "arch": self.arch, "torch": self.torch, "date": self.date,
+            "verdict": self.verdict, "detail": self.detail, "build_seconds": self.build_seconds,
+            "cases": list(self.cases),
+        }  # fmt: skip
+
+
+def check_source(
+    tree: Path,
+    recipe: Recipe,
+    machine: Machine,
+    *,
+    work: Path,
+    jobs: int,
+    only: Sequence[GpuTarget] = (),
+    with_patches: bool = True,
+) -> SourceCheck:
+    """Build ``tree`` (a copy of it, in ``work``, with the recipe's patches applied unless
+    ``with_patches`` is false: upstream's code as is) for the recipe's [gpu-check.source]
+    targets that run on this GPU (``only`` these, when given: a shorter build), and run the
+    check with the entry points they reach."""
+    spec = recipe.gpu_check
+    if spec is None or spec.source is None:
+        raise ConfigError(f"{recipe.path} has no [gpu-check.source]: add archs and calls (see recipes/README.md)")
+    unknown = [str(t) for t in only if t not in spec.source.archs]
+    if unknown:
+        listed = ", ".join(map(str, spec.source.archs))
+        raise ConfigError(f"--source-arch {', '.join(unknown)} is not in {recipe.path}'s [gpu-check.source] archs: use some of {listed}")
+    targets = tuple(t for t in spec.source.archs if t.runs_on(machine.capability) and (not only or t in only))
+    built = {t.arch for t in targets}
+    calls = [dict(c) for c in spec.source.calls if c["arch"] in built]
+    if not calls:
+        raise ConfigError(
+            f"none of {', '.join(map(str, spec.source.archs))} runs on sm_{machine.capability[0]}{machine.capability[1]}:"
+            " run the source check on a GPU at least as new as its lowest target"
+        )  # fmt: skip
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    build_seconds: int | None = None
+    applied: tuple[source.AppliedPatch, ...] = ()
+
+    def result(verdict: str, detail: str, data: Mapping[str, Any] | None = None) -> SourceCheck:
+        return SourceCheck(
+            tree=str(tree), targets=tuple(map(str, targets)), patches=tuple(Path(p.file).name for p in applied),
+            gpu=machine.gpu, arch=machine.arch,
+            torch=machine.torch, date=started, verdict=verdict, detail=detail, build_seconds=build_seconds,
+            cases=tuple((data or {}).get("cases") or ()),
+        )  # fmt: skip
+
+    src = work / "src"
+    shutil.copytree(tree, src, symlinks=True, ignore=shutil.ignore_patterns(".git", "build", "*.so"))
+    applied = source.apply_patches(src, recipe.patches_for(platforms.host().os), work) if with_patches else ()
+    changes = buildvars.build_changes(
+        recipe, torch=machine.torch.split("+")[0], cuda=machine.torch_cuda, python=machine.python_version,
+        targets=targets, jobs=jobs,
+        host=buildvars.BuildHost(platform=platforms.host(), cuda_home=None, driver_stubs=None,
+                                 gpu_shim_dir=None, nvcc_filter=None, real_nvcc="nvcc"),
+    )  # fmt: skip
+    env, _ = buildvars.apply(os.environ, changes, pathsep=os.pathsep)
+    log.info("source check: building %s for %s", tree, ", ".join(map(str, targets)))
+    began = time.monotonic()
+    proc = _proc.run([machine.python, "setup.py", "build_ext", "--inplace"], cwd=src, env=env, check=False)
+    build_seconds = round(time.monotonic() - began)
+    if proc.returncode != 0:
+        log.error("%s", "\n".join(proc.stdout.splitlines()[-_BUILD_LINES_SHOWN:]))
+        return result("error", f"the build failed: {_one_line(proc.stdout)}")
+    log.info("source check: built in %d s", build_seconds)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
+    env["PYTHONPATH"] = str(src)  # the freshly built modules, ahead of anything installed
+    (work / "cwd").mkdir()
+    args = dict(spec.args, calls=calls)
+    try:
+        proc = subprocess.run(
+            [str(machine.python), str(spec.script), json.dumps(args)],
+            capture_output=True, text=True, timeout=spec.timeout, check=False, cwd=work / "cwd", env=env,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return result("error", f"the check timed out after {spec.timeout:.0f} s")
+    if proc.returncode != 0:
+        return result("error", f"the check exited with status {proc.returncode}: {_one_line(proc.stdout + proc.stderr)}")
+    verdict, detail, data = judge(proc.stdout, spec)
+    return result(verdict, detail, data)

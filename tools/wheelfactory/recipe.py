@@ -160,6 +160,19 @@ class GpuCheckSpec:
     min_cosine: float  # every shape's output vs the reference
     max_abs_error: float | None = None
     timeout: float = 600.0  # seconds for install + script
+    source: SourceCheckSpec | None = None  # [gpu-check.source]: the PTX variant's check
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceCheckSpec:
+    """[gpu-check.source]: a check of the recipe's source rather than of a shipped wheel.
+    `wheelfactory gpu-check --source-variant DIR` builds the tree for ``archs`` (X.Y+PTX
+    targets: their PTX runs on any later GPU through the driver's JIT) and runs the script
+    with ``calls``, each kernel entry point whose ``arch`` was built and runs here, so an
+    H200 exercises the sm80/sm89 kernels that no shipped-wheel check on it reaches."""
+
+    archs: tuple[GpuTarget, ...]
+    calls: tuple[Mapping[str, Any], ...]  # {"arch": "8.0", "call": "pkg:function", "kwargs": {...}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -483,7 +496,7 @@ def _number(r: _Reader, key: str, default: float | None) -> float | None:
 
 
 def _parse_gpu_check(file: Path, table: Any) -> GpuCheckSpec:
-    r = _Reader(file, "gpu-check", table, ("script", "args", "min-cosine", "max-abs-error", "timeout"))
+    r = _Reader(file, "gpu-check", table, ("script", "args", "min-cosine", "max-abs-error", "timeout", "source"))
     script = r.str("script", required=True) or ""
     if not _DEST_RE.match(script):
         r.fail(f"script {script!r} must be a relative path", 'write script = "checks/attention.py"', "script")
@@ -505,7 +518,33 @@ def _parse_gpu_check(file: Path, table: Any) -> GpuCheckSpec:
         min_cosine=float(min_cosine),  # type: ignore[arg-type]
         max_abs_error=_number(r, "max-abs-error", None),
         timeout=float(timeout),  # type: ignore[arg-type]
+        source=_parse_source_check(file, r.table["source"]) if "source" in r.table else None,
     )
+
+
+def _parse_source_check(file: Path, table: Any) -> SourceCheckSpec:
+    r = _Reader(file, "gpu-check.source", table, ("archs", "calls"))
+    example = 'write archs = ["8.0+PTX", "8.9+PTX"]'
+    try:
+        targets = arch.parse_targets(r.str_list("archs"))
+    except ConfigError as e:
+        r.fail(str(e), example, "archs")
+        raise
+    if not targets or not all(t.ptx for t in targets):
+        r.fail("must list X.Y+PTX targets (their PTX is what runs on a newer GPU)", example, "archs")
+    raw = r.table.get("calls")
+    calls: list[Any] = raw if isinstance(raw, list) else []
+    call_example = 'write calls = [{ arch = "8.0", call = "pkg:function", kwargs = {} }]'
+    if not calls:
+        r.fail("must be a list of kernel entry points", call_example, "calls")
+    built = {t.arch for t in targets}
+    for call in calls:
+        c = _Reader(file, "gpu-check.source.calls", call, ("arch", "call", "kwargs"))
+        if c.str("arch", required=True) not in built or ":" not in (c.str("call", required=True) or ""):
+            c.fail(f"{call!r} needs arch = one of {sorted(built)} and call = \"module:function\"", call_example)
+        if not isinstance(call.get("kwargs", {}), dict):
+            c.fail("must be a table", "write kwargs = { tensor_layout = \"HND\" }", "kwargs")
+    return SourceCheckSpec(archs=targets, calls=tuple(dict(c) for c in calls))
 
 
 def parse_recipe(text: str, path: Path) -> Recipe:

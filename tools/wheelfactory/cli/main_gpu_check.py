@@ -14,6 +14,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--index-url", metavar="URL", help="root of a served index: check its wheels, installed from their strict views")
     src.add_argument("--wheels", nargs="+", type=Path, metavar="WHEEL_OR_DIR", help="check these wheel files instead")
+    src.add_argument("--source-variant", type=Path, metavar="SOURCE_DIR", help="source check, not of a shipped binary: build a copy of this tree (the recipe's pinned source; its [[patch]] files are applied) for the recipe's [gpu-check.source] X.Y+PTX targets and run every kernel entry point they reach on this GPU through PTX JIT; needs --recipe")
+    parser.add_argument("--source-arch", metavar="X.Y+PTX,...", help="with --source-variant: build only these of the recipe's [gpu-check.source] archs (a shorter build)")
+    parser.add_argument("--without-patches", action="store_true", help="with --source-variant: build upstream's tree as is, without the recipe's [[patch]] files (show what a patch fixes)")
     parser.add_argument("--python", type=Path, default=None, metavar="PATH", help="the Python (with CUDA torch) to check with (default: this one)")
     parser.add_argument("--results", type=Path, metavar="FILE", help="write the results as JSON (for publish --gpu-checks)")
     parser.add_argument("--record", type=Path, metavar="INDEX_DIR", help="record the results in this local index (gate held wheels, yank wrong ones)")
@@ -38,9 +41,15 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.recipe is not None and load_recipe(args.recipe).gpu_check is None:  # before probing
         raise ConfigError(f"{args.recipe} has no [gpu-check]: add one (see recipes/README.md)")
+    if args.source_variant is not None and args.recipe is None:
+        raise ConfigError("--source-variant needs --recipe: the recipe names the PTX targets and the calls to check")
+    if args.source_variant is not None and args.record is not None:
+        raise ConfigError("--record takes shipped-binary checks only: a source check vouches for no wheel in an index")
     machine = gpucheck.probe_machine(
         args.python or Path(sys.executable), gpu=args.assume_gpu, arch=args.assume_arch
     )
+    if args.source_variant is not None:
+        return _source_check(args, machine)
     files: list[Any]
     if args.index_url:
         files = list(load_manifest(args.index_url).files)
@@ -54,7 +63,7 @@ def execute(args: argparse.Namespace) -> int:
                 "build_record": record.to_json() if record else None,
             })  # fmt: skip
         root = None
-    print(f"{machine.gpu} (sm_{machine.capability[0]}{machine.capability[1]}), torch {machine.torch}")
+    print(f"{gpucheck.SHIPPED} check on {machine.gpu} (sm_{machine.capability[0]}{machine.capability[1]}), torch {machine.torch}")
     results = []
     for recipe_path, group in _by_recipe(files, args.recipe).items():
         recipe = load_recipe(recipe_path)
@@ -72,13 +81,35 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError("no wheel fits this machine and GPU, or none has a [gpu-check]; see the lines above")
     print(gpucheck.table(results), end="")
     if args.results:
-        data = {"version": 1, "checks": [r.to_json() for r in results]}
+        data = {"version": 1, "check": gpucheck.SHIPPED, "checks": [r.to_json() for r in results]}
         args.results.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     if args.record:
         publish.record_gpu_checks(args.record, results)
     bad = [r for r in results if r.verdict in ("fail", "error")]
     if bad:
         raise GpuCheckError(f"{bad[0].filename}: {bad[0].verdict}: {bad[0].detail} ({len(bad)} of {len(results)} wheel(s) did not pass)")
+    return 0
+
+
+def _source_check(args: argparse.Namespace, machine) -> int:  # noqa: ANN001 - gpucheck.Machine, imported lazily
+    """The source check: a PTX build of a tree, reported as such and never recorded."""
+    import json
+    import tempfile
+
+    from wheelfactory import arch, build, gpucheck
+    from wheelfactory.errors import GpuCheckError
+    from wheelfactory.recipe import load_recipe
+
+    with tempfile.TemporaryDirectory(prefix="wf-source-check-") as work:
+        result = gpucheck.check_source(
+            args.source_variant, load_recipe(args.recipe), machine, work=Path(work), jobs=build.default_jobs(),
+            only=arch.parse_targets(args.source_arch or ""), with_patches=not args.without_patches,
+        )  # fmt: skip
+    print(f"{result.kind} of {result.tree} on {machine.gpu}, torch {machine.torch}: {result.verdict}: {result.detail}")
+    if args.results:
+        args.results.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
+    if result.verdict != "pass":
+        raise GpuCheckError(f"{result.kind}: {result.verdict}: {result.detail}")
     return 0
 
 

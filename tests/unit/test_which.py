@@ -601,3 +601,13 @@ def test_where_sageattn3_is_not_offered_the_sageattention_command_is_given(m: Ma
 def test_nothing_else_is_offered_when_nothing_else_fits() -> None:
     cpu = machine(torch="2.9.0+cpu", torch_cuda=None, gpus=())
     assert which.advise(cpu, "sageattn3", MANIFEST, index_root=ROOT).instead is None
+
+
+def test_a_wheel_no_gpu_check_has_run_is_marked_not_gpu_checked() -> None:
+    win = machine(os="windows", glibc=None, torch="2.8.0+cu128", torch_cuda="12.8", gpus=(RTX5090,))
+    advice = which.advise(win, "sageattn3", MANIFEST, index_root=ROOT)
+    assert advice.ok and any(n.startswith("not GPU-checked") for n in advice.notes)
+    checked = [dict(f, gpu_checks=[{"gpu": "RTX 5090", "arch": "12.0", "verdict": "pass"}])
+               if f["project"] == "sageattn3" else f for f in MANIFEST]
+    again = which.advise(win, "sageattn3", checked, index_root=ROOT)
+    assert again.ok and not any(n.startswith("not GPU-checked") for n in again.notes)

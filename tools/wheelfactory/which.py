@@ -832,6 +832,9 @@ def _advise_one(
         if targets is None:
             notes.append("the wheel's build record does not list its GPU targets: "
                          "the GPU was not checked")
+        if not _get(item, "gpu_checks"):
+            notes.append("not GPU-checked: no GPU check has run this wheel's kernels yet "
+                         "(the index's landing page lists each wheel's checks)")
         return Advice(package=pkg, ok=True, machine=desc, command=pip_cmd, uv_command=uv_cmd,
                       index_url=url, wheel=info.filename, notes=tuple(notes))
 

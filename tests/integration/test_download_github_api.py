@@ -13,33 +13,29 @@ import hashlib
 import re
 
 import pytest
-from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
+from _fake_github import (
+    DEMO_REPO,
+    DEMO_TOKEN,
+    W1,
+    W2,
+    FakeGitHub,
+    artifact_zip,
+    demo_github,
+    wheel_bytes,
+)
 from wheelfactory import download
 from wheelfactory.cli import main
 from wheelfactory.errors import NetworkError, PublishError
 
-REPO = "owner/wheels"
-TOKEN = "ghs_test_token_123"
-W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
-W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
-CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
-CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
+REPO, TOKEN = DEMO_REPO, DEMO_TOKEN
 
 
 @pytest.fixture
 def fake():
-    with fake_github(REPO, TOKEN) as gh:
-        # Run 77: two wheel artifacts and a non-wheel one to ignore; 120 filler artifacts
-        # make the listing span two pages of 100.
-        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
+    # 120 filler artifacts make the listing span two pages of 100; "logs" is one more
+    # non-wheel artifact to ignore.
+    with demo_github(fillers=120) as gh:
         gh.add_artifact(77, 3, "logs")
-        for i in range(120):
-            gh.add_artifact(77, 1000 + i, f"other-{i}")
-        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
-        # Release "wheels": the same two wheels as assets 11 and 12.
-        release = gh.add_release("wheels")
-        for asset_id, name in ((11, W1), (12, W2)):
-            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
         yield gh
 
 

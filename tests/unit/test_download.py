@@ -8,29 +8,27 @@ from __future__ import annotations
 import re
 
 import pytest
-from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
+from _fake_github import (
+    CP311,
+    CP312,
+    DEMO_REPO,
+    DEMO_TOKEN,
+    W1,
+    W2,
+    FakeGitHub,
+    artifact_zip,
+    demo_github,
+    wheel_bytes,
+)
 from wheelfactory import download, github
 from wheelfactory.errors import NetworkError, PublishError
 
-REPO = "owner/wheels"
-TOKEN = "ghs_test_token_123"
-W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
-W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
-CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
-CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
+REPO, TOKEN = DEMO_REPO, DEMO_TOKEN
 
 
 @pytest.fixture
 def fake():
-    with fake_github(REPO, TOKEN) as gh:
-        # run 77: one wheel per artifact, and 130 artifacts in all (two pages of 100)
-        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
-        for i in range(128):
-            gh.add_artifact(77, 1000 + i, f"logs-{i}")
-        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
-        release = gh.add_release("wheels")
-        for asset_id, name in ((11, W1), (12, W2)):
-            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
+    with demo_github(fillers=128) as gh:  # 130 artifacts: two pages of 100
         yield gh
 
 

@@ -30,10 +30,13 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from _local_http import serve_locally
+
+if TYPE_CHECKING:
+    from wheelfactory.download import GitHubClient
 
 
 def wheel_bytes(name: str) -> bytes:
@@ -323,3 +326,10 @@ def demo_github(fillers: int) -> Iterator[FakeGitHub]:
         for asset_id, name in ((11, W1), (12, W2)):
             gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
         yield gh
+
+
+def demo_client(gh: FakeGitHub, **kw: Any) -> GitHubClient:
+    """download's client for the demo repository, with the token, retrying quickly."""
+    from wheelfactory.download import GitHubClient
+
+    return GitHubClient(repo=DEMO_REPO, api_url=gh.api_url, token=DEMO_TOKEN, backoff=0.01, **kw)

@@ -743,8 +743,8 @@ BREAKS = (
     Break(
         "serve bounds: the worker threads grow with the connections",
         "tools/wheelfactory/serve.py",
-        "        self.workers = workers\n",
-        "        self.workers = workers * 40\n",
+        "        self.workers = limits.workers\n",
+        "        self.workers = limits.workers * 40\n",
         ("tests/integration/test_serve_http.py::test_answers_a_new_client_within_1s_while_1000_idle_connections_are_open",),
         integration=True,
     ),

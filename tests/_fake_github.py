@@ -30,10 +30,13 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from _local_http import serve_locally
+
+if TYPE_CHECKING:
+    from wheelfactory.download import GitHubClient
 
 
 def wheel_bytes(name: str) -> bytes:
@@ -298,3 +301,35 @@ def fake_github(repo: str, token: str) -> Iterator[FakeGitHub]:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+# The demo project both download test files fetch: two wheels, one per CPython.
+DEMO_REPO = "owner/wheels"
+DEMO_TOKEN = "ghs_test_token_123"
+W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
+W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
+CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
+CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
+
+
+@contextmanager
+def demo_github(fillers: int) -> Iterator[FakeGitHub]:
+    """GitHub holding the demo wheels twice. Run 77: the cp311 artifact, ``fillers``
+    non-wheel artifacts, then the cp312 artifact (past 98 fillers the listing spans two
+    pages of 100). Release "wheels": the same two wheels as assets 11 and 12."""
+    with fake_github(DEMO_REPO, DEMO_TOKEN) as gh:
+        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
+        for i in range(fillers):
+            gh.add_artifact(77, 1000 + i, f"logs-{i}")
+        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
+        release = gh.add_release("wheels")
+        for asset_id, name in ((11, W1), (12, W2)):
+            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
+        yield gh
+
+
+def demo_client(gh: FakeGitHub, **kw: Any) -> GitHubClient:
+    """download's client for the demo repository, with the token, retrying quickly."""
+    from wheelfactory.download import GitHubClient
+
+    return GitHubClient(repo=DEMO_REPO, api_url=gh.api_url, token=DEMO_TOKEN, backoff=0.01, **kw)

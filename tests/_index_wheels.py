@@ -13,6 +13,8 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from _records import record_json
+
 
 def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -84,6 +86,15 @@ def make_wheel(
             info.external_attr = 0o644 << 16
             zf.writestr(info, d, zipfile.ZIP_DEFLATED)
     return path
+
+
+def make_stable_abi_wheel(out_dir: Path) -> Path:
+    """A stable-ABI (cp310-abi3) demo wheel with its build record: floor torch 2.10."""
+    return make_wheel(
+        out_dir, torch="abi", requires_torch="torch>=2.10", python_tag="cp310", abi_tag="abi3",
+        build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
+                                 torch_requirement="torch>=2.10", python_tag="cp310-abi3"),
+    )  # fmt: skip
 
 
 def index_tree(folder: Path) -> dict[str, bytes]:

@@ -13,33 +13,30 @@ import hashlib
 import re
 
 import pytest
-from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
+from _fake_github import (
+    DEMO_REPO,
+    DEMO_TOKEN,
+    W1,
+    W2,
+    FakeGitHub,
+    artifact_zip,
+    demo_client,
+    demo_github,
+    wheel_bytes,
+)
 from wheelfactory import download
 from wheelfactory.cli import main
 from wheelfactory.errors import NetworkError, PublishError
 
-REPO = "owner/wheels"
-TOKEN = "ghs_test_token_123"
-W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
-W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
-CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
-CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
+REPO, TOKEN = DEMO_REPO, DEMO_TOKEN
 
 
 @pytest.fixture
 def fake():
-    with fake_github(REPO, TOKEN) as gh:
-        # Run 77: two wheel artifacts and a non-wheel one to ignore; 120 filler artifacts
-        # make the listing span two pages of 100.
-        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
+    # 120 filler artifacts make the listing span two pages of 100; "logs" is one more
+    # non-wheel artifact to ignore.
+    with demo_github(fillers=120) as gh:
         gh.add_artifact(77, 3, "logs")
-        for i in range(120):
-            gh.add_artifact(77, 1000 + i, f"other-{i}")
-        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
-        # Release "wheels": the same two wheels as assets 11 and 12.
-        release = gh.add_release("wheels")
-        for asset_id, name in ((11, W1), (12, W2)):
-            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
         yield gh
 
 
@@ -51,12 +48,8 @@ def storage_requests(fake: FakeGitHub) -> list[tuple[str, dict[str, str]]]:
     return [(path, headers) for _, _, path, headers in fake.requests_to("storage")]
 
 
-def client(fake: FakeGitHub, **kw) -> download.GitHubClient:
-    return download.GitHubClient(repo=REPO, api_url=fake.api_url, token=TOKEN, backoff=0.01, **kw)
-
-
 def test_run_artifacts_download_paginates_redirects_and_keeps_the_token_home(fake, tmp_path):
-    report = download.download_run(client(fake), 77, tmp_path / "out")
+    report = download.download_run(demo_client(fake), 77, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [W1, W2]
     assert {f.status for f in report.files} == {"unchecked"}
     assert (tmp_path / "out" / W1).read_bytes() == wheel_bytes(W1)
@@ -68,21 +61,21 @@ def test_run_artifacts_download_paginates_redirects_and_keeps_the_token_home(fak
 
 
 def test_cell_filter(fake, tmp_path):
-    download.download_run(client(fake), 77, tmp_path, cells=["cp312"])
+    download.download_run(demo_client(fake), 77, tmp_path, cells=["cp312"])
     assert [p.name for p in tmp_path.iterdir()] == [W2]
     with pytest.raises(PublishError, match="no artifacts named wheels-"):
-        download.download_run(client(fake), 77, tmp_path, cells=["cp399"])
+        download.download_run(demo_client(fake), 77, tmp_path, cells=["cp399"])
 
 
 def test_release_assets_download_and_digest_check(fake, tmp_path):
-    report = download.download_release(client(fake), "wheels", tmp_path)
+    report = download.download_release(demo_client(fake), "wheels", tmp_path)
     assert sorted(f.path.name for f in report.files) == [W1, W2]
     accepts = [h.get("Accept") for p, h in api_requests(fake) if "/releases/assets/" in p]
     assert accepts and set(accepts) == {"application/octet-stream"}
     assert all("Authorization" not in h for _, h in storage_requests(fake))
     fake.assets[11]["digest"] = "sha256:" + "0" * 64
     with pytest.raises(PublishError, match="differs from GitHub's digest"):
-        download.download_release(client(fake), "wheels", tmp_path / "again")
+        download.download_release(demo_client(fake), "wheels", tmp_path / "again")
 
 
 def test_manifest_check_new_known_and_mismatch(fake, tmp_path):
@@ -95,12 +88,12 @@ def test_manifest_check_new_known_and_mismatch(fake, tmp_path):
                              size=1, url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z")  # fmt: skip
 
     save_manifest(index, Manifest(files=(entry(W1, hashlib.sha256(wheel_bytes(W1)).hexdigest()),)))
-    report = download.download_run(client(fake), 77, tmp_path / "a", index=index)
+    report = download.download_run(demo_client(fake), 77, tmp_path / "a", index=index)
     assert {f.path.name: f.status for f in report.files} == {W1: "known", W2: "new"}
     assert [f.path.name for f in report.new] == [W2]
     save_manifest(index, Manifest(files=(entry(W1, "f" * 64),)))
     with pytest.raises(PublishError, match="hash differs from the published file: " + re.escape(W1)):
-        download.download_run(client(fake), 77, tmp_path / "b", index=index)
+        download.download_run(demo_client(fake), 77, tmp_path / "b", index=index)
 
 
 def test_cli_with_skip_known(fake, tmp_path, monkeypatch, capsys):
@@ -131,11 +124,11 @@ def test_errors_are_one_line_with_the_fix(fake, tmp_path):
 
 def test_transient_errors_are_retried_then_reported(fake, tmp_path):
     fake.fail_first = 2
-    report = download.download_run(client(fake, tries=3), 77, tmp_path / "ok")
+    report = download.download_run(demo_client(fake, tries=3), 77, tmp_path / "ok")
     assert len(report.files) == 2
     fake.fail_first = 10
     with pytest.raises(NetworkError, match="failed after 2 tries"):
-        download.download_run(client(fake, tries=2), 77, tmp_path / "ko")
+        download.download_run(demo_client(fake, tries=2), 77, tmp_path / "ko")
 
 
 def test_token_is_refused_over_plain_http_to_a_remote_host():
@@ -149,7 +142,7 @@ def test_token_is_refused_over_plain_http_to_a_remote_host():
 
 def test_hostile_names_in_an_artifact_are_refused(fake, tmp_path):
     fake.artifact_zips[1] = artifact_zip(["../../evil-1.0-py3-none-any.whl"])
-    report = download.download_run(client(fake), 77, tmp_path / "out", cells=["cp311"])
+    report = download.download_run(demo_client(fake), 77, tmp_path / "out", cells=["cp311"])
     # the path parts are dropped: the file lands inside --out, under its base name only
     assert [f.path for f in report.files] == [tmp_path / "out" / "evil-1.0-py3-none-any.whl"]
     assert not (tmp_path / "evil-1.0-py3-none-any.whl").exists()

@@ -96,8 +96,11 @@ class QuietStaticHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def index_url(demo: dict, host: str) -> str:
-    return demo["server"].url if host == "serve" else demo["static"]
+def strict_view(demo: dict, host: str) -> list[str]:
+    """Installer options: nothing from --index-url (an empty index), the demo wheels from
+    the strict torch 2.14 view of ``host``: "serve" or the static HTML-only host."""
+    root = demo["server"].url if host == "serve" else demo["static"]
+    return ["--index-url", demo["empty"].url + "simple/", "--extra-index-url", root + STRICT]
 
 
 HOSTS = pytest.mark.parametrize("host", ["serve", "static-html-only"])
@@ -112,8 +115,7 @@ def test_twine_check_passes_on_published_wheels(demo) -> None:
 def test_pip_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path, host: str) -> None:
     env = installer_env(tmp_path)
     py = make_venv(tmp_path / "venv", torch_site, for_uv=False)
-    base = ["--index-url", demo["empty"].url + "simple/"]
-    strict = [*base, "--extra-index-url", index_url(demo, host) + STRICT]
+    strict = strict_view(demo, host)
     demo["server"].requests.clear()
     pip_install(py, [*strict, "demo-ext"], env)
     # Not 1.0.1 (built for torch 2.13, absent from this view), not 1.0.2 (yanked).
@@ -130,8 +132,7 @@ def test_pip_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path, h
 def test_uv_installs_from_strict_view(demo, torch_site: Path, tmp_path: Path, host: str) -> None:
     env = installer_env(tmp_path)
     py = make_venv(tmp_path / "venv", torch_site, for_uv=True)
-    base = ["--index-url", demo["empty"].url + "simple/"]
-    strict = [*base, "--extra-index-url", index_url(demo, host) + STRICT]
+    strict = strict_view(demo, host)
     uv_install(py, [*strict, "demo-ext"], env)
     assert run_python(py, IMPORT_CHECK).split() == ["1.0.0+cu130torch2.14", "2.14", "2.14.1"]
     # uv (0.13) takes a yanked file only when the pin names its exact version, local

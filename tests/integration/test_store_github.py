@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -110,6 +111,14 @@ def test_a_renamed_asset_is_refused(fake, tmp_path, monkeypatch):
         store(fake).put(w.name, w)
 
 
+def publish_cli(fake: FakeGitHub, wheel: Path, index: Path, *more: str) -> int:
+    """`wheelfactory publish` of one wheel to the release TAG on the imitated GitHub."""
+    return main(
+        ["publish", str(wheel), "--index", str(index), "--store", f"github:{REPO}@{TAG}",
+         "--api-url", fake.api_url, *more]
+    )  # fmt: skip
+
+
 def test_cli_with_api_and_upload_urls(fake, tmp_path, monkeypatch, capsys):
     fake.releases[TAG] = {
         "id": 7,
@@ -118,40 +127,17 @@ def test_cli_with_api_and_upload_urls(fake, tmp_path, monkeypatch, capsys):
     }
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     w = make_wheel(tmp_path / "w")
-    rc = main(
-        [
-            "publish",
-            str(w),
-            "--index",
-            str(tmp_path / "idx"),
-            "--store",
-            f"github:{REPO}@{TAG}",
-            "--api-url",
-            fake.api_url,
-            "--upload-url",
-            fake.upload_url,
-            "--index-url",
-            "https://owner.github.io/wheels/",
-        ]
-    )
+    rc = publish_cli(
+        fake, w, tmp_path / "idx",
+        "--upload-url", fake.upload_url, "--index-url", "https://owner.github.io/wheels/",
+    )  # fmt: skip
     assert rc == 0, capsys.readouterr().err
     assert f"published {w.name}" in capsys.readouterr().out
     assert names(fake) == [w.name, w.name + ".metadata"]
     assert load_manifest(tmp_path / "idx").files[0].url.startswith("https://github.com/")
     monkeypatch.setenv("GITHUB_TOKEN", "wrong")
     w2 = make_wheel(tmp_path / "w", version="1.0.1")
-    rc = main(
-        [
-            "publish",
-            str(w2),
-            "--index",
-            str(tmp_path / "idx"),
-            "--store",
-            f"github:{REPO}@{TAG}",
-            "--api-url",
-            fake.api_url,
-        ]
-    )
+    rc = publish_cli(fake, w2, tmp_path / "idx")
     err = capsys.readouterr().err
     assert rc == 10 and err.startswith("ERROR: ") and "HTTP 401" in err
     assert len(err.strip().splitlines()) == 1

@@ -136,8 +136,9 @@ def test_smoke_imports_and_reports_the_failing_module(tmp_path, monkeypatch):
         cell.smoke(wheel)
 
 
-def test_set_provenance_updates_the_manifest(tmp_path):
-    from wheelfactory.manifest import Manifest, PublishedFile, load_manifest, save_manifest
+def save_two_wheel_manifest(index: Path) -> Path:
+    """A manifest listing WHEEL and its cp312 sibling, with no provenance yet."""
+    from wheelfactory.manifest import Manifest, PublishedFile, save_manifest
 
     files = tuple(
         PublishedFile(
@@ -146,7 +147,13 @@ def test_set_provenance_updates_the_manifest(tmp_path):
         )  # fmt: skip
         for name in (WHEEL, WHEEL.replace("cp311", "cp312"))
     )
-    save_manifest(tmp_path, Manifest(files=files))
+    return save_manifest(index, Manifest(files=files))
+
+
+def test_set_provenance_updates_the_manifest(tmp_path):
+    from wheelfactory.manifest import load_manifest
+
+    save_two_wheel_manifest(tmp_path)
     url = "https://github.com/o/r/attestations/123"
     assert release.set_provenance(tmp_path, [WHEEL], url) == [WHEEL]
     got = {f.filename: f.provenance_url for f in load_manifest(tmp_path).files}
@@ -166,16 +173,9 @@ def test_set_provenance_replaces_the_manifest_whole_or_not_at_all(tmp_path):
     import os
     import subprocess
 
-    from wheelfactory.manifest import Manifest, PublishedFile, load_manifest, save_manifest
+    from wheelfactory.manifest import load_manifest
 
-    files = tuple(
-        PublishedFile(
-            filename=name, project="demo-ext", version="1.0+cu130torch2.14", sha256="0" * 64, size=1,
-            url=f"files/{name}", upload_time="2026-11-24T10:00:00.000000Z",
-        )  # fmt: skip
-        for name in (WHEEL, WHEEL.replace("cp311", "cp312"))
-    )
-    manifest = save_manifest(tmp_path, Manifest(files=files))
+    manifest = save_two_wheel_manifest(tmp_path)
     before = manifest.read_bytes()
     url = "https://github.com/o/r/attestations/" + "1" * 4000  # the new manifest is larger
     limit = len(before) + 100

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _index_wheels import make_wheel
+from _index_wheels import make_stable_abi_wheel, make_wheel
 from _records import record_json
 from wheelfactory import cover
 from wheelfactory import publish as pub
@@ -17,11 +17,7 @@ from wheelfactory.manifest import load_manifest
 def published(tmp_path: Path) -> Path:
     """An index with a stable-ABI wheel (floor 2.10) and a per-torch one."""
     idx = tmp_path / "idx"
-    stable = make_wheel(
-        tmp_path / "s", torch="abi", requires_torch="torch>=2.10", python_tag="cp310", abi_tag="abi3",
-        build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
-                                 torch_requirement="torch>=2.10", python_tag="cp310-abi3"),
-    )  # fmt: skip
+    stable = make_stable_abi_wheel(tmp_path / "s")
     per_torch = make_wheel(tmp_path / "p", build_record=record_json())
     pub.publish([stable, per_torch], idx)
     return idx

@@ -8,43 +8,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from _fake_github import FakeGitHub, artifact_zip, fake_github, wheel_bytes
+from _fake_github import CP311, CP312, W1, W2, artifact_zip, demo_client, demo_github, wheel_bytes
 from wheelfactory import download, github
 from wheelfactory.errors import NetworkError, PublishError
-
-REPO = "owner/wheels"
-TOKEN = "ghs_test_token_123"
-W1 = "demo_ext-1.0+cu130torch2.14-cp311-cp311-manylinux_2_28_x86_64.whl"
-W2 = "demo_ext-1.0+cu130torch2.14-cp312-cp312-manylinux_2_28_x86_64.whl"
-CP311 = "wheels-demo-ext-1.0-cu130-torch2.14-cp311-linux_x86_64"
-CP312 = "wheels-demo-ext-1.0-cu130-torch2.14-cp312-linux_x86_64"
 
 
 @pytest.fixture
 def fake():
-    with fake_github(REPO, TOKEN) as gh:
-        # run 77: one wheel per artifact, and 130 artifacts in all (two pages of 100)
-        gh.add_artifact(77, 1, CP311, artifact_zip([W1]))
-        for i in range(128):
-            gh.add_artifact(77, 1000 + i, f"logs-{i}")
-        gh.add_artifact(77, 2, CP312, artifact_zip([W2]))
-        release = gh.add_release("wheels")
-        for asset_id, name in ((11, W1), (12, W2)):
-            gh.add_asset(release["id"], name, wheel_bytes(name), asset_id=asset_id)
+    with demo_github(fillers=128) as gh:  # 130 artifacts: two pages of 100
         yield gh
 
 
-def client(fake: FakeGitHub) -> download.GitHubClient:
-    return download.GitHubClient(repo=REPO, api_url=fake.api_url, token=TOKEN, backoff=0.01)
-
-
 def test_a_digest_that_differs_from_githubs_is_refused(fake, tmp_path):
-    report = download.download_release(client(fake), "wheels", tmp_path / "ok")
+    report = download.download_release(demo_client(fake), "wheels", tmp_path / "ok")
     assert sorted(f.path.name for f in report.files) == [W1, W2]
     fake.assets[12]["digest"] = "sha256:" + "0" * 64
     refused = rf"^{re.escape(W2)}: sha256 \w{{12}}\.\.\. differs from GitHub's digest 0{{12}}\.\.\.;"
     with pytest.raises(PublishError, match=refused + " download again$"):
-        download.download_release(client(fake), "wheels", tmp_path / "ko")
+        download.download_release(demo_client(fake), "wheels", tmp_path / "ko")
 
 
 def test_a_redirect_to_a_local_file_is_refused(fake, tmp_path):
@@ -56,11 +37,11 @@ def test_a_redirect_to_a_local_file_is_refused(fake, tmp_path):
         fake.redirect_to = target
         out = tmp_path / f"out-{len(fake.requests)}"
         with pytest.raises(NetworkError, match=r"^refusing to fetch .*: only https URLs are followed") as err:
-            download.download_release(client(fake), "wheels", out, cells=["cp311"])
+            download.download_release(demo_client(fake), "wheels", out, cells=["cp311"])
         assert target in str(err.value) and len(str(err.value).splitlines()) == 1
         assert list(out.iterdir()) == [], "nothing stored"
         with pytest.raises(NetworkError, match="only https URLs are followed"):
-            download.download_run(client(fake), 77, out, cells=["cp311"])
+            download.download_run(demo_client(fake), 77, out, cells=["cp311"])
         assert list(out.iterdir()) == []
 
 
@@ -71,12 +52,12 @@ def test_two_artifacts_holding_one_wheel_name_are_refused(fake, tmp_path):
         match=rf"^artifacts {CP311} and {CP312} both hold {re.escape(W1)}; one would replace"
         r" the other: pick one with --cell",
     ):
-        download.download_run(client(fake), 77, tmp_path / "out")
+        download.download_run(demo_client(fake), 77, tmp_path / "out")
     assert (tmp_path / "out" / W1).read_bytes() == wheel_bytes(W1), "the first copy stays"
     # one artifact holding two members of one name (in two folders)
     fake.artifact_zips[1] = artifact_zip([f"a/{W1}", f"b/{W1}"])
     with pytest.raises(PublishError, match=rf"^artifact {CP311} holds two {re.escape(W1)}"):
-        download.download_run(client(fake), 77, tmp_path / "again", cells=["cp311"])
+        download.download_run(demo_client(fake), 77, tmp_path / "again", cells=["cp311"])
 
 
 def test_a_listing_that_never_ends_is_bounded(fake, tmp_path):
@@ -88,7 +69,7 @@ def test_a_listing_that_never_ends_is_bounded(fake, tmp_path):
     # total_count claims more than there is: the short second page is the last one asked
     fake.claimed_total = 10**9
     before = len(fake.requests)
-    assert len(download.download_run(client(fake), 77, tmp_path / "ok").files) == 2
+    assert len(download.download_run(demo_client(fake), 77, tmp_path / "ok").files) == 2
     assert len(listing_requests(before)) == 2
     # full pages whatever page is asked: refused after MAX_PAGES, never paged without end
     fake.endless_listing = True
@@ -97,7 +78,7 @@ def test_a_listing_that_never_ends_is_bounded(fake, tmp_path):
 
     def run() -> None:
         try:
-            download.download_run(client(fake), 77, tmp_path / "ko")
+            download.download_run(demo_client(fake), 77, tmp_path / "ko")
         except Exception as e:  # noqa: BLE001 - the test reads it below
             errors.append(e)
 
@@ -131,8 +112,8 @@ def test_a_wheel_published_with_other_bytes_is_refused(fake, tmp_path, source):
 
     def fetch(out, index):
         if source == "release":
-            return download.download_release(client(fake), "wheels", out, index=index)
-        return download.download_run(client(fake), 77, out, index=index)
+            return download.download_release(demo_client(fake), "wheels", out, index=index)
+        return download.download_run(demo_client(fake), 77, out, index=index)
 
     same = _published(tmp_path / "same", W1, hashlib.sha256(wheel_bytes(W1)).hexdigest())
     assert {f.path.name: f.status for f in fetch(tmp_path / "a", same).files}[W1] == "known"

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from _index_wheels import make_wheel
+from _index_wheels import make_stable_abi_wheel, make_wheel
 from _records import record_json
 from wheelfactory import gpucheck
 from wheelfactory import publish as pub
@@ -192,11 +192,7 @@ def test_select_checks_a_stable_abi_wheel_at_exactly_its_floor(torch: str, chose
 
 def test_stable_abi_wheel_covers_more_torch_views(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
-    stable = make_wheel(
-        tmp_path / "s", torch="abi", requires_torch="torch>=2.10", python_tag="cp310", abi_tag="abi3",
-        build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
-                                 torch_requirement="torch>=2.10", python_tag="cp310-abi3"),
-    )  # fmt: skip
+    stable = make_stable_abi_wheel(tmp_path / "s")
     pub.publish([stable], idx)
     assert load_manifest(idx).by_filename[stable.name].covers == ("2.14",)  # verified with it
     before = {p.relative_to(idx) for p in idx.rglob("*") if p.is_file()}

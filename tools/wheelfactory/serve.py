@@ -258,6 +258,15 @@ class _Connection:
         self.sock.close()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What one server may hold: see _Server."""
+
+    workers: int = WORKERS
+    max_connections: int = MAX_CONNECTIONS
+    idle_timeout: float = IDLE_TIMEOUT
+
+
 class _Server:
     """One thread waits on every socket (selectors); a bounded pool answers requests.
 
@@ -269,27 +278,19 @@ class _Server:
     is closed. Every connection dropped is logged.
     """
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        root: Path,
-        *,
-        workers: int = WORKERS,
-        max_connections: int = MAX_CONNECTIONS,
-        idle_timeout: float = IDLE_TIMEOUT,
-    ) -> None:
+    def __init__(self, address: tuple[str, int], root: Path, limits: Limits = Limits()) -> None:
         self.root = root
         # the latest paths asked for, in order (tests read them); bounded for serve_forever
         self.requests: collections.deque[str] = collections.deque(maxlen=10_000)
-        self.idle_timeout = idle_timeout
+        self.idle_timeout = limits.idle_timeout
         # one descriptor per worker for the file it sends, a few for the server itself
-        self.max_connections = min(max_connections, _fd_limit() - workers - 16)
+        self.max_connections = min(limits.max_connections, _fd_limit() - limits.workers - 16)
         # socketserver's default backlog is 5: a burst of new connections (pip and uv open
         # several) then waits out a 1 s SYN retry
         self.socket = socket.create_server(address, backlog=128)
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
-        self.workers = workers
+        self.workers = limits.workers
         self._jobs: queue.SimpleQueue[_Connection | None] = queue.SimpleQueue()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -498,28 +499,6 @@ class IndexServer:
         self.stop()
 
 
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """What one server may hold: see _Server."""
-
-    workers: int = WORKERS
-    max_connections: int = MAX_CONNECTIONS
-    idle_timeout: float = IDLE_TIMEOUT
-
-
-def make_server(
-    root: str | os.PathLike[str],
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    limits: Limits = Limits(),
-) -> _Server:
-    return _Server(
-        (host, port), Path(root), workers=limits.workers,
-        max_connections=limits.max_connections, idle_timeout=limits.idle_timeout,
-    )  # fmt: skip
-
-
 def start_server(
     root: str | os.PathLike[str],
     *,
@@ -528,7 +507,7 @@ def start_server(
     limits: Limits = Limits(),
 ) -> IndexServer:
     """Serve ``root`` from a background thread; port 0 picks a free port."""
-    server = make_server(root, host=host, port=port, limits=limits)
+    server = _Server((host, port), Path(root), limits)
     thread = threading.Thread(target=server.serve_forever, name="wheelfactory-serve", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
@@ -547,7 +526,7 @@ def serve_forever(
 ) -> None:
     """Serve in the foreground until interrupted."""
     _raise_fd_limit(limits.max_connections + limits.workers + 16)
-    server = make_server(root, host=host, port=port, limits=limits)
+    server = _Server((host, port), Path(root), limits)
     bound_host, bound_port = server.server_address[:2]
     log.info(
         "serving %s at http://%s:%s/ (up to %d connections, %d at work, idle ones closed after"

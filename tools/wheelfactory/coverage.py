@@ -10,30 +10,14 @@ JSON (versioned) for machines.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from wheelfactory.manifest import entry_field
+from wheelfactory.manifest import Manifest, PublishedFile, entry_field
 from wheelfactory.plan import Cell, match_key, wheel_keys
 
 COVERAGE_VERSION = 1
-
-
-class _File(Protocol):
-    @property
-    def filename(self) -> str: ...
-    @property
-    def yanked(self) -> bool: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def upload_time(self) -> str: ...
-
-
-class _Manifest(Protocol):
-    @property
-    def files(self) -> Sequence[_File]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,9 +90,9 @@ class CoverageReport:
         }
 
 
-def coverage(cells: Iterable[Cell], manifest: _Manifest | None) -> CoverageReport:
+def coverage(cells: Iterable[Cell], manifest: Manifest | None) -> CoverageReport:
     files = [f for f in (manifest.files if manifest is not None else ()) if not f.yanked]
-    keys: dict[tuple[str, ...], _File] = {}
+    keys: dict[tuple[str, ...], PublishedFile] = {}
     # A listed wheel before a held one of the same cell (another build tag, say).
     for f in sorted(files, key=lambda f: (bool(entry_field(f, "held")), f.filename)):
         for key in wheel_keys(f.filename):

@@ -26,14 +26,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from wheelfactory import arch, naming, platforms
 from wheelfactory.errors import ConfigError, RecipeError
-from wheelfactory.manifest import entry_field
+from wheelfactory.manifest import Manifest, entry_field
 from wheelfactory.recipe import Recipe
 from wheelfactory.releases import (
     ReleaseTable,
@@ -48,18 +48,6 @@ from wheelfactory.releases import (
 PLAN_VERSION = 1
 GITHUB_MAX_JOBS = 256  # GitHub's limit of jobs per matrix
 
-
-
-class _Published(Protocol):
-    @property
-    def filename(self) -> str: ...
-    @property
-    def yanked(self) -> bool: ...
-
-
-class _Manifest(Protocol):
-    @property
-    def files(self) -> Sequence[_Published]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,7 +235,7 @@ def wheel_keys(filename: str) -> set[tuple[str, str, str, str, str, str, str, st
     return keys
 
 
-def published_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
+def published_keys(published: Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
     """Cell key -> the filename that satisfies it, from a manifest (yanked files and files
     held for a GPU check do not count: users cannot install them) or from plain filenames."""
     if published is None:
@@ -266,7 +254,7 @@ def published_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[st
     return out
 
 
-def held_keys(published: _Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
+def held_keys(published: Manifest | Iterable[str] | None) -> dict[tuple[str, ...], str]:
     """Cell key -> "<filename> (<why it is held>)" for the manifest's held, unyanked files."""
     out: dict[tuple[str, ...], str] = {}
     for f in sorted(getattr(published, "files", ()), key=lambda f: f.filename):
@@ -429,7 +417,7 @@ def _unselected(
 def plan(
     recipes: Sequence[Recipe],
     releases: ReleaseTable,
-    published: _Manifest | Iterable[str] | None = None,
+    published: Manifest | Iterable[str] | None = None,
     *,
     select: Selection | None = None,
     root: Path | None = None,

@@ -710,24 +710,20 @@ def advise(
     When ``package`` is not offered here, ``instead`` is the command of the first other
     package of the index that is.
     """
-    advice = _advise_one(machine, package, manifest_files, index_root=index_root)
+    advice = _advise_one(machine, package, manifest_files, index_root)
     if advice.ok or not manifest_files:
         return advice
     projects = sorted({info.project for info, _ in _wheels_in(manifest_files)[0]} - {advice.package})
     for other in projects:
-        alt = _advise_one(machine, other, manifest_files, index_root=index_root)
+        alt = _advise_one(machine, other, manifest_files, index_root)
         if alt.ok and alt.command:
             return Advice(**{**asdict(advice), "instead": alt.command})
     return advice
 
 
-def _advise_one(
-    machine: Machine,
-    package: str,
-    manifest_files: list | tuple | None,
-    *,
-    index_root: str | None = None,
-) -> Advice:
+def _advise_one(machine: Machine, package: str, manifest_files: list | tuple | None,
+                index_root: str | None) -> Advice:
+    """advise() for one package, without looking at the index's other packages."""
     pkg = canonical_name(package)
     py = PORTABLE_PYTHON if machine.portable else python_command(machine.executable, machine.os)
     root = (index_root or "<INDEX_ROOT>").rstrip("/")

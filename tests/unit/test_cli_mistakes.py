@@ -13,33 +13,12 @@ from wheelfactory.errors import ConfigError, PublishError
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTN = ROOT / "tests" / "fixtures" / "plan" / "attn.toml"
-TABLE = """\
-table-version = 1
-
-[[release]]
-version = "2.8.0"
-pythons = ["3.12"]
-
-[[release.variant]]
-cuda = "12.8"
-platforms = ["linux-x86_64"]
-
-[[release]]
-version = "2.9.0"
-pythons = ["3.12"]
-
-[[release.variant]]
-cuda = "12.8"
-platforms = ["linux-x86_64"]
-
-[[release]]
-version = "2.9.1"
-pythons = ["3.12"]
-
-[[release.variant]]
-cuda = "12.8"
-platforms = ["linux-x86_64"]
-"""
+# three torch releases, each with one CUDA 12.8 build for Linux x86_64 and Python 3.12
+TABLE = "table-version = 1\n" + "".join(
+    f'\n[[release]]\nversion = "{version}"\npythons = ["3.12"]\n\n'
+    '[[release.variant]]\ncuda = "12.8"\nplatforms = ["linux-x86_64"]\n'
+    for version in ("2.8.0", "2.9.0", "2.9.1")
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:

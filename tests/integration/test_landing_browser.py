@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from _full_plan import full_plan_manifest
-from wheelfactory import index, landing, which
+from wheelfactory import index, landing, naming, which
 from wheelfactory.manifest import Manifest, PublishedFile, save_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -455,6 +455,15 @@ def test_windows_visitor_starts_on_a_covered_setup(browser, full_plan_root, widt
     assert_which_agrees(full_plan_root, list(full_plan_manifest().files), shown)
     # The newest setup covered there: torch 2.15 through the stable-ABI wheels.
     assert (shown["setup"]["torch"], shown["setup"]["python"]) == ("2.15", "3.12")
+    # The seed user (issue 24): an RTX 5090 and sageattn3, in ComfyUI portable's form.
+    s = shown["setup"]
+    sa3 = choose(pg, "sageattn3", "windows-amd64", s["python"], s["torch"], s["cuda"], "rtx50")
+    assert sa3["ok"], sa3
+    assert sa3["portable"] == (r"python_embeded\python.exe -m pip install sageattn3 --extra-index-url "
+                               f"{full_plan_root}/{naming.view_path(s['cuda'], s['torch'])}/simple/")
+    m = machine("windows-amd64", s["python"], s["torch"], s["cuda"], gpu("rtx50"))
+    advice = which.advise(m, "sageattn3", list(full_plan_manifest().files), index_root=full_plan_root)
+    assert advice.ok and advice.command == sa3["pip"], advice.render()
     assert errors == []
     pg.context.close()
 

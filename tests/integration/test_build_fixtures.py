@@ -94,6 +94,7 @@ def test_quirky_ext_wheel(fixture_builds: dict[str, BuiltWheel], tmp_path: Path)
         "quirky_ext",
         "quirky_ext._kernels",
         "quirky_ext._driver",
+        "quirky_ext.add_one",  # [verify] names: what users import
     ]
     # the driver module kept libcuda.so.1 in NEEDED (the stub defined the symbols)
     assert any(c["name"].startswith("driver link _driver") and c["ok"] for c in report["checks"])

@@ -114,3 +114,47 @@ def test_the_readme_build_for_9_0a_imports_only_what_it_makes() -> None:
     assert r.modules_for(arch.parse_targets("9.0a")) == ("sageattention._fused", "sageattention._qattn_sm90")
     assert r.modules_for(arch.parse_targets("12.0a")) == ("sageattention._fused", "sageattention._qattn_sm89")
     assert "build recipes/sageattention-stable.toml" in (ROOT / "README.md").read_text()
+
+
+SA3 = ("sageattn3.toml", "sageattn3-abi3.toml")
+
+
+def test_sageattn3_plans_windows_for_every_torch_with_a_windows_cuda_12_8_build() -> None:
+    """Issue 24: the patched recipes bring Windows back. Expected from the release table:
+    every torch >= 2.7 minor with a Windows CUDA >= 12.8 build gets a 12.0a cell (and
+    12.1a where CUDA >= 12.9), from one of the two recipes."""
+    from wheelfactory import releases
+    from wheelfactory.plan import Selection, plan
+
+    table = releases.load()
+    expected = {
+        (r.minor, v.cuda)
+        for r in table.planning_releases()
+        if r.parsed >= Version("2.7")
+        for v in r.variants
+        if "windows-amd64" in v.platforms and Version(v.cuda) >= Version("12.8")
+    }
+    cells = plan([load_recipe(RECIPES / n) for n in SA3], table,
+                 select=Selection(oses=("windows",))).cells  # fmt: skip
+    assert expected and {(Version(c.torch).base_version.rsplit(".", 1)[0], c.cuda) for c in cells} == expected
+    for c in cells:
+        assert c.platform == "windows-amd64"
+        want = ("12.0a", "12.1a") if Version(c.cuda) >= Version("12.9") else ("12.0a",)
+        assert c.targets == want, c
+
+
+@pytest.mark.parametrize("name", SA3)
+def test_sageattn3_carries_its_fixes_as_patches_and_no_zc_cplusplus(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    assert not r.matrix.platform_reasons, "Windows is back: nothing left out"
+    everywhere = [p.file.name for p in r.patches_for("linux")]
+    assert everywhere[:3] == [
+        "0001-sm-count-from-device.patch",
+        "0002-align-tma-descriptors.patch",
+        "0003-params-by-pointer.patch",
+    ]
+    assert all(p.mirrors and p.why for p in r.patches_for("windows"))
+    # /Zc:__cplusplus would make CUDA 13's CUtensorMap alignas(128): MSVC error C2719 for
+    # the by-value kernel params (see the recipe); patch 0002 aligns them without it
+    assert "/Zc:__cplusplus" not in r.build.msvc_flags
+    assert "/bigobj" in r.build.msvc_flags

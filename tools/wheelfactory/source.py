@@ -302,6 +302,11 @@ def fetch(source: Source, dest: Path, cache: Path, base_dir: Path | None = None)
     )
 
 
+def _patch_pin(name: str, sha256: str) -> str:
+    """How a patch stands among a work dir's pins (a changed patch is another build)."""
+    return f"patch:{name}#sha256={sha256}"
+
+
 def _wanted_pins(recipe: Recipe, local: Path | None, target_os: str) -> list[str] | None:
     if local is not None:
         main = f"local:{local.resolve()}"
@@ -309,7 +314,7 @@ def _wanted_pins(recipe: Recipe, local: Path | None, target_os: str) -> list[str
         main = recipe.source.pin
     else:
         return None
-    patches = (f"patch:{p.file.name}#sha256={p.sha256}" for p in recipe.patches_for(target_os))
+    patches = (_patch_pin(p.file.name, p.sha256) for p in recipe.patches_for(target_os))
     return [main, *(extra.pin for extra in recipe.extra_sources), *patches]
 
 
@@ -354,7 +359,7 @@ def _resume(recipe: Recipe, work: Path, local: Path | None, target_os: str) -> P
         log.info("nothing to resume in %s: preparing the sources afresh", work)
         return None
     held = [s.pin for s in (held_source.main, *held_source.extras)]
-    held += [f"patch:{p.file.rsplit('/', 1)[-1]}#sha256={p.sha256}" for p in held_source.patches]
+    held += [_patch_pin(p.file.rsplit("/", 1)[-1], p.sha256) for p in held_source.patches]
     wanted = _wanted_pins(recipe, local, target_os)
     if held != wanted:
         raise SourceError(

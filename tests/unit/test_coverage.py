@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from packaging.specifiers import SpecifierSet
 from wheelfactory import cli, naming, releases
 from wheelfactory.coverage import coverage, to_json_text, to_markdown
+from wheelfactory.manifest import Manifest, PublishedFile
 from wheelfactory.plan import Selection, plan
 from wheelfactory.recipe import load_recipe
 
@@ -40,17 +40,16 @@ def entry(
     }
 
 
+def manifest(*entries: dict[str, object]) -> Manifest:
+    return Manifest(files=tuple(PublishedFile.from_json(e) for e in entries))
+
+
 def cells():
     return plan([load_recipe(ATTN)], releases.load(), select=SEL).cells
 
 
 def test_report_marks_published_and_missing() -> None:
-    files = [
-        SimpleNamespace(**entry(LINUX)),
-        SimpleNamespace(**entry(WIN, yanked=True)),
-        SimpleNamespace(**entry(OLD)),
-    ]
-    report = coverage(cells(), SimpleNamespace(files=files))
+    report = coverage(cells(), manifest(entry(LINUX), entry(WIN, yanked=True), entry(OLD)))
     status = {r.cell.platform: r for r in report.rows}
     assert status["linux-x86_64"].filename == LINUX and status["linux-x86_64"].size == 9_500_000
     assert not status["windows-amd64"].published  # yanked does not count
@@ -58,21 +57,20 @@ def test_report_marks_published_and_missing() -> None:
     assert len(report.missing) == 2 and not report.complete
     assert report.unplanned == (OLD,)
     data = json.loads(to_json_text(report))
-    assert data["version"] == 1 and (data["expected"], data["published"], data["missing"]) == (
+    assert data["version"] == 2 and (data["expected"], data["published"], data["missing"]) == (
         3,
         1,
         2,
     )
     md = to_markdown(report)
     assert (
-        "1 of 3 expected wheels" in md and "**MISSING**" in md and LINUX in md and "9.1 MiB" in md
+        "1 of 3 planned environments are served" in md and "**MISSING**" in md and LINUX in md and "9.1 MiB" in md
     )
     assert "| 2.14 | 13.0 |" in md
 
 
 def test_complete_report() -> None:
-    files = [SimpleNamespace(**entry(n)) for n in (LINUX, ARM, WIN)]
-    report = coverage(cells(), SimpleNamespace(files=files))
+    report = coverage(cells(), manifest(*(entry(n) for n in (LINUX, ARM, WIN))))
     assert report.complete and "(complete)" in to_markdown(report)
 
 
@@ -110,7 +108,7 @@ def test_cli_exit_code_and_formats(
     (index / "manifest.json").write_text(json.dumps({"version": 1, "files": [entry(LINUX)]}))
     code, out, err = run_cli(monkeypatch, capsys, *base, "--format", "json")
     assert code == 11 and json.loads(out)["missing"] == 2
-    assert err.startswith("ERROR: 2 of 3 required wheels are missing") and "plan --missing" in err
+    assert err.startswith("ERROR: 2 of 3 planned environments get no wheel") and "plan --missing" in err
     summary = tmp_path / "summary.md"
     (index / "manifest.json").write_text(
         json.dumps({"version": 1, "files": [entry(n) for n in (LINUX, ARM, WIN)]})
@@ -128,7 +126,7 @@ def test_a_held_wheel_is_not_published(
         entry(ARM),
         entry(WIN),
     ]
-    report = coverage(cells(), SimpleNamespace(files=[SimpleNamespace(**f) for f in files]))
+    report = coverage(cells(), manifest(*files))
     row = next(r for r in report.rows if r.cell.platform == "linux-x86_64")
     assert not row.published and row.status == "held" and row.filename == LINUX
     assert not report.complete and len(report.held) == 1 and not report.missing
@@ -136,7 +134,7 @@ def test_a_held_wheel_is_not_published(
     assert (data["published"], data["held"], data["missing"]) == (2, 1, 0)
     assert data["cells"][0]["status"] in ("held", "published")
     md = to_markdown(report)
-    assert "2 of 3 expected wheels are published (**1 held**)" in md
+    assert "2 of 3 planned environments are served (**1 held**)" in md
     assert f"`{LINUX}` **HELD**: awaiting a GPU check on sm_90" in md
     assert "| 2.14 | 13.0 | 1/1 ✅ | 0/1 ❌ | 1/1 ✅ |" in md
     (index / "manifest.json").write_text(json.dumps({"version": 1, "files": files}))
@@ -145,5 +143,5 @@ def test_a_held_wheel_is_not_published(
         "--cuda", "13.0", "--python", "3.12", "--format", "json",
     )  # fmt: skip
     assert code == 11 and json.loads(out)["held"] == 1
-    assert err.startswith("ERROR: 1 of 3 required wheels are held out of") and LINUX in err
+    assert err.startswith("ERROR: 1 of 3 planned environments get no wheel") and LINUX in err
     assert len(err.strip().splitlines()) == 1

@@ -145,3 +145,142 @@ def test_a_held_wheel_is_not_published(
     assert code == 11 and json.loads(out)["held"] == 1
     assert err.startswith("ERROR: 1 of 3 planned environments get no wheel") and LINUX in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- environments
+
+STABLE_RECIPE = """\
+[package]
+name = "demo-ext"
+version = "1.0.0"
+
+[source]
+git = "https://example.invalid/demo-ext.git"
+commit = "0123456789abcdef0123456789abcdef01234567"
+
+[matrix]
+torch = ">=2.10"
+stable-abi-floor = "2.10"
+abi3 = "cp310"
+cuda = "==13.0"
+python = ">=3.10"
+platforms = ["linux-x86_64"]
+
+[[targets]]
+cuda = ">=12.8"
+archs = ["9.0a", "12.0a"]
+"""
+STABLE_NAME = "demo_ext-1.0.0+cu130torchabi-cp310-abi3-manylinux_2_28_x86_64.whl"
+
+
+def stable_index(tmp_path: Path, *, built_against: str = "2.12.1") -> tuple[Path, Path]:
+    """(recipe, index): a real index that publish rendered, holding one stable-ABI cu130
+    wheel (floor 2.10) built against ``built_against``, as publish lists it."""
+    from _index_wheels import make_wheel
+    from _records import record_json
+    from wheelfactory import publish
+
+    recipe = tmp_path / "demo-ext.toml"
+    recipe.write_text(STABLE_RECIPE)
+    wheel = make_wheel(
+        tmp_path / "dist", torch="abi", requires_torch="torch>=2.10", python_tag="cp310",
+        abi_tag="abi3", platform_tag="manylinux_2_28_x86_64",
+        build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
+                                 torch=built_against, torch_requirement="torch>=2.10",
+                                 python_tag="cp310-abi3"),
+    )  # fmt: skip
+    index = tmp_path / "index"
+    publish.publish([wheel], index)
+    return recipe, index
+
+
+def cu130_pythons_from(floor: str) -> dict[str, list[str]]:
+    """{torch minor >= floor: the CPythons >= 3.10, not free-threaded, it ships CUDA 13.0
+    Linux x86_64 wheels for}: what the stable cell promises, read from the table."""
+    from packaging.version import Version
+
+    out: dict[str, list[str]] = {}
+    for r in releases.load().planning_releases():
+        for v in r.variants:
+            if Version(r.minor) >= Version(floor) and v.cuda == "13.0" and "linux-x86_64" in v.platforms:
+                out[r.minor] = [p for p in r.pythons_of(v)
+                                if not p.endswith("t") and releases.python_key(p) >= (3, 10, 0)]
+    return out
+
+
+def test_a_stable_wheel_covers_only_the_torch_views_that_list_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 22: a stable-ABI wheel published for torch 2.12 is in cu130/torch2.12 only; the
+    users of every other torch >= its floor get nothing from their command, and coverage
+    says so, naming those torches. Listed in every such view (cover's add_covers), it is
+    complete."""
+    from wheelfactory import publish
+
+    recipe, index = stable_index(tmp_path)
+    promised = cu130_pythons_from("2.10")
+    minors, total = list(promised), sum(len(p) for p in promised.values())
+    assert "2.11" in minors and "2.12" in minors  # the table the issue was measured on
+    argv = ["coverage", str(recipe), "--index", str(index), "--python", "3.12"]
+    code, out, err = run_cli(monkeypatch, capsys, *argv)
+    others = [m for m in minors if m != "2.12"]
+    assert code == 11 and len(err.strip().splitlines()) == 1
+    assert f"(torch {', '.join(others)};" in err
+    assert f"{len(promised['2.12'])} of {total} planned environments are served" in out
+    assert ("- demo-ext 1.0.0: torch 2.11, CUDA 13.0, Python 3.12, linux-x86_64: no wheel in"
+            f" cu130/torch2.11 view (stable-ABI {STABLE_NAME} is listed for torch 2.12 only") in out
+    n, m = len(promised["2.12"]), len(promised["2.11"])
+    assert f"| 2.12 | 13.0 | {n}/{n} ✅ |" in out and f"| 2.11 | 13.0 | 0/{m} ❌ |" in out
+    for minor in others:
+        publish.add_covers(index, STABLE_NAME, minor)
+        assert (index / f"cu130/torch{minor}/simple/demo-ext/index.html").is_file()
+    code, out, err = run_cli(monkeypatch, capsys, *argv, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and err == "" and data["gaps"] == []
+    assert data["published"] == data["expected"] == total
+    assert {e["torch"] for e in data["environments"]} == set(minors)
+    assert {e["filename"] for e in data["environments"]} == {STABLE_NAME}
+
+
+def test_an_abi3_wheel_serves_every_cpython_from_its_tag_but_not_free_threaded(
+    tmp_path: Path,
+) -> None:
+    """pip's tags: a cp310-abi3 wheel installs on CPython 3.10 to 3.14, so the plan's one
+    cell promises (and is counted as) one environment per CPython its torch ships."""
+    from wheelfactory.manifest import load_manifest
+
+    recipe, index = stable_index(tmp_path)
+    cells_ = plan([load_recipe(recipe)], releases.load(),
+                  select=Selection(torch=SpecifierSet("==2.12.*"))).cells  # fmt: skip
+    report = coverage(cells_, load_manifest(index))
+    pythons = [r.environment.python for r in report.rows]
+    assert len(cells_) == 1 and report.complete and len(pythons) > 1
+    assert pythons[0] == "3.10" and not any(p.endswith("t") for p in pythons)
+
+
+def test_requires_python_and_tags_decide_as_pip_does(tmp_path: Path) -> None:
+    """A wheel in the right view that pip would not install is a gap, named: its
+    Requires-Python, or tags of another CPython or platform; a yanked one too."""
+    from dataclasses import replace
+
+    one = cells()  # attn-demo 2.2.0, torch 2.14, CUDA 13.0, CPython 3.12, three platforms
+    m = manifest(entry(LINUX), entry(ARM), entry(WIN))
+    m = replace(m, files=(replace(m.files[0], requires_python=">=3.13"), *m.files[1:]))
+    report = coverage(one, m)
+    gap = {r.environment.platform: r.why for r in report.unpublished}
+    assert gap == {"linux-aarch64": f"Requires-Python >=3.13 of {ARM}"}
+    arm311 = ARM.replace("cp312-cp312", "cp311-cp311")
+    musl = WIN.replace("win_amd64", "musllinux_1_2_x86_64")
+    report = coverage(one, manifest(entry(arm311), entry(musl), entry(WIN, yanked=True)))
+    why = {r.environment.platform: r.why for r in report.rows}
+    assert why == {"linux-aarch64": "no wheel in cu130/torch2.14 view",
+                   "linux-x86_64": "no wheel in cu130/torch2.14 view",
+                   "windows-amd64": f"only yanked wheel {WIN}"}  # fmt: skip
+    assert set(report.unplanned) == {musl, arm311}
+
+
+def test_a_wheel_needing_a_newer_glibc_than_torch_does_not_count() -> None:
+    """manylinux_2_34 does not install where torch's own manylinux_2_28 wheels do."""
+    newer = LINUX.replace("manylinux_2_28", "manylinux_2_34")
+    report = coverage(cells(), manifest(entry(newer), entry(ARM), entry(WIN)))
+    assert [r.environment.platform for r in report.unpublished] == ["linux-x86_64"]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
-from wheelfactory import cli, naming, releases
-from wheelfactory.coverage import coverage, to_json_text, to_markdown
+from wheelfactory import cli, landing, naming, releases
+from wheelfactory.coverage import coverage, served_environments, to_json_text, to_markdown
 from wheelfactory.manifest import Manifest, PublishedFile
 from wheelfactory.plan import Selection, plan
 from wheelfactory.recipe import load_recipe
@@ -284,3 +285,77 @@ def test_a_wheel_needing_a_newer_glibc_than_torch_does_not_count() -> None:
     newer = LINUX.replace("manylinux_2_28", "manylinux_2_34")
     report = coverage(cells(), manifest(entry(newer), entry(ARM), entry(WIN)))
     assert [r.environment.platform for r in report.unpublished] == ["linux-x86_64"]
+
+
+class _Matrix(HTMLParser):
+    """(project, torch, CUDA, platform) of every cell of the landing page's coverage matrix
+    that holds a badge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project, self.heads, self.cells = "", [], set()
+        self.torch = self.cuda = ""
+        self.col, self._head = -1, False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        d = dict(attrs)
+        if tag == "table" and "data-project" in d:
+            self.project, self.heads = d["data-project"], []
+        elif tag == "thead":
+            self._head = True
+        elif tag == "th" and self._head:
+            self.heads.append(d.get("data-platform", ""))
+        elif tag == "tr":
+            self.col = -1
+        elif tag in ("td", "th") and not self._head:
+            self.col += 1
+            if "data-torch" in d:
+                self.torch, self.cuda = d["data-torch"], d["data-cuda"]
+        elif tag == "a" and "py" in (d.get("class") or "").split() and self.project:
+            self.cells.add((self.project, self.torch, self.cuda, self.heads[self.col]))
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "thead":
+            self._head = False
+        elif tag == "table":
+            self.project = ""
+
+
+def landing_cells(m: Manifest) -> set[tuple[str, str, str, str]]:
+    parser = _Matrix()
+    parser.feed(landing.render_landing(m, "")["index.html"].decode())
+    return parser.cells
+
+
+def served_cells(m: Manifest) -> set[tuple[str, str, str, str]]:
+    served = served_environments(m.files, landing.PYTHONS)
+    return {(e.package, e.torch, e.cuda, e.platform) for e in served}
+
+
+def test_the_landing_matrix_shows_a_stable_wheel_under_the_torches_that_serve_it(
+    tmp_path: Path,
+) -> None:
+    """The page counts as coverage does: the stable-ABI wheel published for torch 2.12 sits
+    in the 2.12 row (no row of its own), and in 2.11's once that view lists it."""
+    from wheelfactory import publish
+    from wheelfactory.manifest import load_manifest
+
+    _, index = stable_index(tmp_path)
+    page = landing.render_landing(load_manifest(index), "")["index.html"].decode()
+    assert landing_cells(load_manifest(index)) == {("demo-ext", "2.12", "13.0", "linux-x86_64")}
+    assert "stable ABI</th>" not in page
+    publish.add_covers(index, STABLE_NAME, "2.11")
+    m = load_manifest(index)
+    assert landing_cells(m) == served_cells(m) == {
+        ("demo-ext", t, "13.0", "linux-x86_64") for t in ("2.11", "2.12")}
+
+
+def test_the_landing_matrix_and_coverage_count_the_full_plan_alike() -> None:
+    from _full_plan import full_plan_manifest, plan_cells
+
+    m = full_plan_manifest()
+    cells_ = landing_cells(m)
+    assert cells_ == served_cells(m)
+    report = coverage(plan_cells(), m)
+    assert {(r.environment.package, r.environment.torch, r.environment.cuda,
+             r.environment.platform) for r in report.rows if r.published} == cells_  # fmt: skip

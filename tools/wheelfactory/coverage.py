@@ -24,7 +24,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -101,26 +101,35 @@ def _file_tags(filename: str) -> frozenset[Tag]:
     return parse_wheel_filename(filename)[3]
 
 
-def _requires_python_excludes(file: PublishedFile, python: str) -> bool:
-    if not file.requires_python:
-        return False
-    try:
-        spec = SpecifierSet(file.requires_python)
-    except InvalidSpecifier:
-        return True  # pip skips a file whose Requires-Python it cannot read
-    return not spec.contains(base_python(python), prereleases=True)
+def _why_not(tags: frozenset[Tag], requires_python: str | None, python: str, platform: str,
+             filename: str) -> str | None:
+    if not tags & accepted_tags(python, platform).keys():
+        return f"tags of {filename} do not install on CPython {python} {platform}"
+    if requires_python:
+        try:
+            refused = not SpecifierSet(requires_python).contains(base_python(python), prereleases=True)
+        except InvalidSpecifier:
+            refused = True  # pip skips a file whose Requires-Python it cannot read
+        if refused:
+            return f"Requires-Python {requires_python} of {filename}"
+    return None
 
 
 def why_not_installed(file: PublishedFile, python: str, platform: str) -> str | None:
     """None when pip would install ``file`` (found in its view) into this CPython on this
-    platform, else why not, in a few words."""
+    platform, else why not, in a few words: yanked, its tags, its Requires-Python."""
     if file.yanked:
         return f"only yanked wheel {file.filename}"
-    if not _file_tags(file.filename) & accepted_tags(python, platform).keys():
-        return f"tags of {file.filename} do not install on CPython {python} {platform}"
-    if _requires_python_excludes(file, python):
-        return f"Requires-Python {file.requires_python} of {file.filename}"
-    return None
+    return _why_not(_file_tags(file.filename), file.requires_python, python, platform, file.filename)
+
+
+@lru_cache(maxsize=4096)
+def _setups(tags: frozenset[Tag], requires_python: str | None, pythons: tuple[str, ...],
+            names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(CPython, platform) pairs a file of these tags and Requires-Python installs on; the
+    tags alone decide, so the thousands of files of an index share a few answers."""
+    return tuple((python, platform) for platform in names for python in pythons
+                 if _why_not(tags, requires_python, python, platform, "") is None)  # fmt: skip
 
 
 def _strict_minors(views: Iterable[str]) -> Iterator[str]:
@@ -137,14 +146,14 @@ def environments_of(
     """The environments (of ``pythons`` and the platforms) whose user command installs
     ``file``: each strict torch view that lists it (index.views_of), times each CPython and
     platform pip accepts it on. The one count of what an index serves."""
-    pythons = tuple(pythons)
+    if file.yanked:
+        return
     names = tuple(platform_names) if platform_names is not None else platforms.names()
+    setups = _setups(_file_tags(file.filename), file.requires_python, tuple(pythons), names)
     for torch in _strict_minors(views_of(file)):
-        for platform in names:
-            for python in pythons:
-                if why_not_installed(file, python, platform) is None:
-                    yield Environment(package=file.project, torch=torch, cuda=file.cuda,
-                                      python=python, platform=platform)  # fmt: skip
+        for python, platform in setups:
+            yield Environment(package=file.project, torch=torch, cuda=file.cuda, python=python,
+                              platform=platform)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the plan

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from wheelfactory import cli, landing, naming, releases
 from wheelfactory.coverage import coverage, served_environments, to_json_text, to_markdown
 from wheelfactory.manifest import Manifest, PublishedFile
@@ -359,3 +360,19 @@ def test_the_landing_matrix_and_coverage_count_the_full_plan_alike() -> None:
     report = coverage(plan_cells(), m)
     assert {(r.environment.package, r.environment.torch, r.environment.cuda,
              r.environment.platform) for r in report.rows if r.published} == cells_  # fmt: skip
+
+
+@pytest.mark.parametrize("abi3", [True, False])
+def test_a_stable_cell_promises_every_torch_from_its_floor(tmp_path: Path, abi3: bool) -> None:
+    """One compiled stable-ABI cell, one environment per torch minor >= floor (as the
+    table ships CUDA 13.0 CPython 3.12 for Linux x86_64), abi3 or one CPython."""
+    from wheelfactory.coverage import planned_environments
+
+    recipe = tmp_path / "demo-ext.toml"
+    recipe.write_text(STABLE_RECIPE if abi3 else STABLE_RECIPE.replace('abi3 = "cp310"\n', ""))
+    cells_ = plan([load_recipe(recipe)], releases.load(),
+                  select=Selection(python=SpecifierSet("==3.12"))).cells  # fmt: skip
+    envs = [e for _, e in planned_environments(cells_, releases.load())]
+    assert len(cells_) == 1 and cells_[0].abi3 == abi3
+    assert sorted({e.torch for e in envs if e.python == "3.12"}, key=Version) == list(
+        cu130_pythons_from("2.10"))

@@ -110,7 +110,7 @@ def test_cli_exit_code_and_formats(
     (index / "manifest.json").write_text(json.dumps({"version": 1, "files": [entry(LINUX)]}))
     code, out, err = run_cli(monkeypatch, capsys, *base, "--format", "json")
     assert code == 11 and json.loads(out)["missing"] == 2
-    assert err.startswith("ERROR: 2 of 3 planned environments get no wheel") and "plan --missing" in err
+    assert err.startswith("ERROR: 2 of 3 planned environments are missing from") and "plan --missing" in err
     summary = tmp_path / "summary.md"
     (index / "manifest.json").write_text(
         json.dumps({"version": 1, "files": [entry(n) for n in (LINUX, ARM, WIN)]})
@@ -145,7 +145,7 @@ def test_a_held_wheel_is_not_published(
         "--cuda", "13.0", "--python", "3.12", "--format", "json",
     )  # fmt: skip
     assert code == 11 and json.loads(out)["held"] == 1
-    assert err.startswith("ERROR: 1 of 3 planned environments get no wheel") and LINUX in err
+    assert err.startswith("ERROR: 1 of 3 planned environments are missing from") and LINUX in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -41,9 +41,9 @@ def execute(args: argparse.Namespace) -> int:
             f.write(text)
     if report.unpublished:
         gaps = report.unpublished
-        held = f", {len(report.held)} of them held for a GPU check" if report.held else ""
+        held = f", {len(report.held)} of them only held for a GPU check" if report.held else ""
         msg = (
-            f"{len(gaps)} of {len(report.rows)} planned environments get no wheel from"
+            f"{len(gaps)} of {len(report.rows)} planned environments are missing from"
             f" {args.index}{held} (torch {', '.join(report.gap_torches())}; first: {gaps[0].gap});"
             " every gap is listed in the report: build what is missing (wheelfactory plan --missing"
             f" --index {args.index}), cover new torches (wheelfactory cover) or GPU-check held wheels"

@@ -275,9 +275,10 @@ def test_requires_python_and_tags_decide_as_pip_does(tmp_path: Path) -> None:
     musl = WIN.replace("win_amd64", "musllinux_1_2_x86_64")
     report = coverage(one, manifest(entry(arm311), entry(musl), entry(WIN, yanked=True)))
     why = {r.environment.platform: r.why for r in report.rows}
-    assert why == {"linux-aarch64": "no wheel in cu130/torch2.14 view",
-                   "linux-x86_64": "no wheel in cu130/torch2.14 view",
-                   "windows-amd64": f"only yanked wheel {WIN}"}  # fmt: skip
+    assert why == {
+        "linux-aarch64": f"no wheel in cu130/torch2.14 view installs on CPython 3.12 linux-aarch64 (it has {arm311})",
+        "linux-x86_64": f"no wheel in cu130/torch2.14 view installs on CPython 3.12 linux-x86_64 (it has {arm311})",
+        "windows-amd64": f"only yanked wheel {WIN}"}  # fmt: skip
     assert set(report.unplanned) == {musl, arm311}
 
 

@@ -363,6 +363,12 @@ def _diagnose(row: CoverageRow, files: list[PublishedFile], torch_release: str) 
         why = f"only held wheel {held[0].filename} ({' '.join(str(held[0].held).split())[:160]})"
         return replace(row, held=held[0].held, held_file=held[0].filename, why=why)
     why = f"no wheel in {env.view} view"
+    here = platforms.get(env.platform)
+    there = sorted((f for f in files if env.view in views_of(f)),  # this platform's first
+                   key=lambda f: not any(here.matches_tag(t.platform) for t in _file_tags(f.filename)))
+    other = there[0] if there else None
+    if other is not None:  # there, but for another CPython, platform or glibc
+        why += f" installs on CPython {env.python} {env.platform} (it has {other.filename})"
     stable = [f for f in fit if f.torch == naming.STABLE_ABI and f.stable_abi_floor
               and Version(env.torch) >= Version(f.stable_abi_floor) and not f.held]  # fmt: skip
     if stable:

@@ -845,8 +845,8 @@ BREAKS = (
     Break(
         "cibw job size: a job builds every Python of a (recipe, torch, CUDA, platform) again",
         "tools/wheelfactory/plan.py",
-        "                    platform=c.platform, targets=len(c.targets), wheels=1, runner_cores=table.max_jobs",
-        "                    platform=c.platform, targets=len(c.targets), wheels=5, runner_cores=table.max_jobs",
+        '                "minutes": budget.minutes(platform=c.platform, targets=len(c.targets), wheels=1),',
+        '                "minutes": budget.minutes(platform=c.platform, targets=len(c.targets), wheels=5),',
         ("tests/unit/test_ci_jobs.py",),
     ),
     Break(

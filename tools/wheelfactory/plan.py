@@ -31,7 +31,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from wheelfactory import arch, naming, platforms
+from wheelfactory import arch, jobbudget, naming, platforms
 from wheelfactory.errors import ConfigError, RecipeError
 from wheelfactory.manifest import Manifest, entry_field
 from wheelfactory.recipe import Recipe
@@ -573,9 +573,7 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
     """One job per cell (one wheel, one Python): a job then holds one torch install and
     its build stays far inside a hosted runner's time limit (ci-images.toml [budget]).
     Each job carries its estimate: "minutes" and "disk_gb"."""
-    from wheelfactory.ci.cibw import load_ci_table
-
-    table = load_ci_table()
+    budget = jobbudget.load_budget()
     jobs = []
     for c in sorted(cells, key=_cell_sort_key):
         where = platforms.get(c.platform)
@@ -598,10 +596,8 @@ def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
                 "cibw_build": f"cp{python.replace('.', '')}-{where.cibw_suffix}",
                 "targets": arch.torch_arch_list(arch.parse_targets(list(c.targets))),
                 "cells": [c.id],
-                "minutes": table.budget.minutes(
-                    platform=c.platform, targets=len(c.targets), wheels=1, runner_cores=table.max_jobs
-                ),
-                "disk_gb": table.budget.disk(platform=c.platform, pythons=1),
+                "minutes": budget.minutes(platform=c.platform, targets=len(c.targets), wheels=1),
+                "disk_gb": budget.disk(platform=c.platform, pythons=1),
             }
         )
     return jobs

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from wheelfactory import buildvars, naming, platforms, resources
+from wheelfactory import buildvars, jobbudget, naming, platforms, resources
 from wheelfactory.arch import parse_targets
 from wheelfactory.buildvars import BuildHost
 from wheelfactory.errors import ConfigError
@@ -96,38 +95,13 @@ class CudaRow:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Budget:
-    """What one CI job may cost ([budget] in ci-images.toml), and its estimates."""
-
-    limit_minutes: int
-    seconds_per_target: int  # the slowest measured compile per GPU target...
-    measured_cores: int  # ...on a machine of this many cores
-    setup_minutes: Mapping[str, int]  # platform -> minutes outside the compile
-    torch_gb: float
-    base_gb: Mapping[str, float]  # platform -> builder image / CUDA toolkit
-    work_gb: float
-    disk_gb: Mapping[str, float]  # platform -> free disk a job may use
-
-    def minutes(self, *, platform: str, targets: int, wheels: int, runner_cores: int) -> int:
-        """Estimated wall minutes of a job that builds ``wheels`` wheels of ``targets``
-        GPU targets each: compile scaled from the measured machine to the runner, plus setup."""
-        compile_s = wheels * targets * self.seconds_per_target * self.measured_cores / runner_cores
-        return math.ceil(compile_s / 60) + self.setup_minutes[platform]
-
-    def disk(self, *, platform: str, pythons: int) -> float:
-        """GB a job needs: the base, torch in each build Python, one test venv's torch
-        (cibuildwheel removes each test venv), the work tree."""
-        return round(self.base_gb[platform] + (pythons + 1) * self.torch_gb + self.work_gb, 1)
-
-
-@dataclass(frozen=True, kw_only=True)
 class CiTable:
     torch_index_url: str
     build_frontend: str
     build_requires: tuple[str, ...]
     repair_tools: Mapping[str, tuple[str, ...]]  # repairer -> requirements
     max_jobs: int
-    budget: Budget
+    budget: jobbudget.Budget
     cuda: Mapping[str, CudaRow]
 
     def row(self, cuda: str) -> CudaRow:
@@ -181,32 +155,13 @@ def parse_ci_table(text: str, path: Path) -> CiTable:
                 raise _fail(path, f"[cuda.\"{cuda}\"] {p} image {image!r} is not the cuda{cuda} image")
         rows[cuda] = CudaRow(cuda=cuda, images=images, toolkits=toolkits)
     return CiTable(
-        budget=_parse_budget(data.get("budget", {}), path),
+        budget=jobbudget.parse_budget(data.get("budget", {}), runner_cores=int(s["max-jobs"]), path=path),
         torch_index_url=s["torch-index-url"],
         build_frontend=s["build-frontend"],
         build_requires=tuple(s["build-requires"]),
         repair_tools={name: tuple(reqs) for name, reqs in tools.items()},
         max_jobs=int(s["max-jobs"]),
         cuda=rows,
-    )
-
-
-def _parse_budget(b: Mapping[str, Any], path: Path) -> Budget:
-    keys = {"limit-minutes", "seconds-per-target", "measured-cores", "setup-minutes", "torch-gb", "base-gb", "work-gb", "disk-gb"}
-    if set(b) != keys:
-        raise _fail(path, f"[budget] keys must be {sorted(keys)}, got {sorted(b)}")
-    for key in ("setup-minutes", "base-gb", "disk-gb"):
-        if set(b[key]) != set(platforms.names()):
-            raise _fail(path, f"[budget] {key} must name exactly the platforms {platforms.names()}")
-    return Budget(
-        limit_minutes=int(b["limit-minutes"]),
-        seconds_per_target=int(b["seconds-per-target"]),
-        measured_cores=int(b["measured-cores"]),
-        setup_minutes={k: int(v) for k, v in b["setup-minutes"].items()},
-        torch_gb=float(b["torch-gb"]),
-        base_gb={k: float(v) for k, v in b["base-gb"].items()},
-        work_gb=float(b["work-gb"]),
-        disk_gb={k: float(v) for k, v in b["disk-gb"].items()},
     )
 
 
@@ -348,7 +303,7 @@ def check_budget(job: Job, table: CiTable) -> None:
     more disk than the runner has (each Python of a job holds its own torch)."""
     budget = table.budget
     plat = job.platform.name
-    minutes = budget.minutes(platform=plat, targets=len(job.target_list), wheels=len(job.pythons), runner_cores=table.max_jobs)
+    minutes = budget.minutes(platform=plat, targets=len(job.target_list), wheels=len(job.pythons))
     if minutes > budget.limit_minutes:
         msg = (
             f"job {job.id}: estimated {minutes} min is over the {budget.limit_minutes}-min budget of a CI job"

@@ -223,3 +223,25 @@ def test_windows_smoke_leaves_out_only_modules_that_import_nvcuda(tmp_path: Path
     # a module that does not import nvcuda.dll is imported, and a failure is an error
     with pytest.raises(Exception, match=r"import demo\._cpu failed"):
         cell.smoke(wheel, python=sys.executable, work=tmp_path / "w2", env=env)
+
+
+# ------------------------------------------------------------------ the record describes the build Python
+
+
+def test_repair_reads_the_build_pythons_torch_and_version_not_its_own(tmp_path: Path) -> None:
+    import platform
+
+    # a real interpreter (a venv) holding a torch the factory's Python does not have
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "build"], check=True)
+    build_python = tmp_path / "build/bin/python"
+    purelib = subprocess.run([build_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    info = Path(purelib, "torch-2.14.1+cu130.dist-info")
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.14.1+cu130\n")
+    described = cell.describe_python(str(build_python))
+    assert described.packages["torch"] == "2.14.1+cu130"
+    assert described.version == platform.python_version() and described.minor == "{}.{}".format(*sys.version_info)
+    assert cell.describe_python(sys.executable).packages["torch"] is None  # the factory's own has none
+    with pytest.raises(Exception, match="pass --build-python PATH"):
+        cell.describe_python(str(tmp_path / "no-such-python"))

@@ -62,7 +62,8 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """One matrix entry of the plan: the Pythons of one (recipe, torch, CUDA, platform)."""
+    """One matrix entry of the plan: the planner gives each job one wheel (one Python);
+    a hand-made job may list several, within the budget (check_budget)."""
 
     id: str
     recipe: str

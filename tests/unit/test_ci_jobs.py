@@ -75,6 +75,8 @@ def test_no_job_runs_wheelfactory_or_installs_it_with_the_build_python():
                 # `python` is the build (or test) Python on cibuildwheel's PATH
                 assert argv[0] != "python" or not (runs_factory or installs_project), (raw["id"], key, argv)
     assert seen >= 3 * len(real_jobs())  # install, repair and smoke in every job
+    # the build record describes the build Python (`python` during repair), not the factory's
+    assert all(commands(env["CIBW_REPAIR_WHEEL_COMMAND"])[0][-2:] == ["--build-python", "python"] for _, env in real_envs())
 
 
 def test_every_real_job_fits_half_the_runner_time_limit():

@@ -102,7 +102,7 @@ def wheelfactory_commands(argvs: list[list[str]]) -> list[list[str]]:
     for argv in argvs:
         if argv[0] == "wheelfactory":
             found.append(argv[1:])
-        elif argv[:3] == ["python", "-m", "wheelfactory"]:
+        elif argv[1:3] == ["-m", "wheelfactory"]:  # any interpreter: cibw-env names the factory's
             found.append(argv[3:])
     return found
 

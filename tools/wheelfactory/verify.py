@@ -22,7 +22,7 @@ import subprocess
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -405,11 +405,26 @@ def check_imports(
     # The import guard still checks torch and CUDA here, but not the build machine's GPU,
     # which need not be one the wheel targets.
     env["WHEELFACTORY_SKIP_GUARD"] = "gpu"
+    cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
+    return run_imports(python, modules, names=names, env=with_driver_stub(env, stub_dir), cwd=cwd)
+
+
+def with_driver_stub(env: Mapping[str, str], stub_dir: Path | None) -> dict[str, str]:
+    """``env`` with ``stub_dir`` first on the loader path when this machine has no driver:
+    a module that NEEDs libcuda.so.1 then loads the stub (a real driver is never shadowed)."""
+    env = dict(env)
     if stub_dir is not None and not driver_installed():
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             p for p in (str(stub_dir), env.get("LD_LIBRARY_PATH", "")) if p
         )
-    cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
+    return env
+
+
+def run_imports(
+    python: str | Path, modules: Sequence[str], *, names: Sequence[str] = (), env: Mapping[str, str], cwd: Path
+) -> list[ImportResult]:
+    """Import each module, then each "module.attribute" of ``names``, each in its own
+    ``python`` process started in ``cwd`` with ``env``."""
     cwd.mkdir(parents=True, exist_ok=True)
     results = []
     for module, attribute in [*((m, False) for m in modules), *((n, True) for n in names)]:

@@ -27,7 +27,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,7 @@ class FakeGitHub:
         self.redirect_to: str | None = None  # where downloads are sent instead of storage
         self.claimed_total: int | None = None  # the artifact listing's total_count, if a lie
         self.endless_listing = False  # artifact pages never run out, whatever page is asked
+        self.on_storage_get: Callable[[str], None] | None = None  # called with each path asked
 
     # -- arranging
 
@@ -268,6 +269,8 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
         def do_GET(self) -> None:  # noqa: N802
             self._record()
             path = urlsplit(self.path).path
+            if gh.on_storage_get is not None:
+                gh.on_storage_get(path)
             if m := re.match(r"^/artifacts/(\d+)\.zip$", path):
                 blob = gh.artifact_zips.get(int(m.group(1)))
             elif m := re.match(r"^/assets/(\d+)$", path):

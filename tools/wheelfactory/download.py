@@ -156,6 +156,7 @@ def download_run(
             log.info("downloading artifact %s (%s bytes)", a["name"], a.get("size_in_bytes", "?"))
             client.download(url, zpath, accept="application/vnd.github+json")
             paths += _unpack_wheels(zpath, out, artifact=str(a["name"]), taken=taken)
+            zpath.unlink()  # peak disk ~1x the wheels, not 2x: a zip is done once unpacked
     hashes = manifest_hashes(index) if index is not None else None
     return _check_against_manifest(paths, hashes)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("tools", "tests", "recipes", "pyproject.toml", "README.md", "docs", "scripts", "bench")
+COPIED = ("tools", "tests", "recipes", "pyproject.toml", "README.md", "docs", "scripts", "bench", ".github")
 
 
 @dataclass(frozen=True)
@@ -834,6 +834,20 @@ BREAKS = (
         "            zpath.unlink()  # peak disk",
         "            pass  # peak disk",
         ("tests/unit/test_download.py",),
+    ),
+    Break(
+        "watch proposal: a table the proposal branch already holds is proposed again",
+        "tools/wheelfactory/watch.py",
+        "    return on_branch != written",
+        "    return True",
+        ("tests/unit/test_watch_publish_workflows.py",),
+    ),
+    Break(
+        "watch pipefail: a failing watch passes as tee's success",
+        ".github/workflows/watch.yml",
+        "          set -o pipefail",
+        "          set +o pipefail",
+        ("tests/unit/test_watch_publish_workflows.py",),
     ),
 )
 

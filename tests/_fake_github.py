@@ -6,6 +6,7 @@ rest/releases/releases, rest/releases/assets):
 - "api":
   GET /repos/{o}/{r}/actions/runs/{id}/artifacts (paginated, with total_count),
   GET /repos/{o}/{r}/actions/artifacts/{id}/zip (302 to storage),
+  GET /repos/{o}/{r}/contents/{path}?ref=BRANCH (raw media type; 404 without the file),
   GET /repos/{o}/{r}/releases/tags/{tag} (404 until created), POST /repos/{o}/{r}/releases,
   GET /repos/{o}/{r}/releases/{id}/assets (paginated),
   GET and DELETE /repos/{o}/{r}/releases/assets/{id} (with Accept:
@@ -67,6 +68,7 @@ class FakeGitHub:
         self.runs: dict[int, list[dict[str, Any]]] = {}  # run id -> its artifacts
         self.artifact_zips: dict[int, bytes] = {}  # artifact id -> the zip storage serves
         self.releases: dict[str, dict[str, Any]] = {}  # tag -> release
+        self.branches: dict[str, dict[str, bytes]] = {}  # branch -> {path: bytes}
         self.assets: dict[int, dict[str, Any]] = {}  # id -> asset (+ "_release", "_data")
         self.next_id = 100
         self.digests = True  # newer GitHub assets carry "digest"; older ones do not
@@ -199,6 +201,17 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
                 self._json({"total_count": total, "artifacts": chunk})
             elif rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
                 self._redirect(f"{gh.storage_url}/artifacts/{rest[2]}.zip?sig=abc")
+            elif rest[0] == "contents":  # the raw media type only: what wheelfactory asks for
+                ref = parse_qs(urlsplit(self.path).query).get("ref", [""])[0]
+                blob = gh.branches.get(ref, {}).get(unquote("/".join(rest[1:])))
+                if blob is None or self.headers.get("Accept") != "application/vnd.github.raw+json":
+                    self._json({"message": "Not Found"}, 404)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.github.raw+json")
+                    self.send_header("Content-Length", str(len(blob)))
+                    self.end_headers()
+                    self.wfile.write(blob)
             elif rest[:2] == ["releases", "tags"]:
                 release = gh.releases.get(unquote("/".join(rest[2:])))
                 if release is None:

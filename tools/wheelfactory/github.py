@@ -152,6 +152,23 @@ class GitHubClient:
         )
         raise NetworkError(msg)
 
+    def file_at(self, path: str, ref: str) -> bytes | None:
+        """The bytes of ``path`` on branch ``ref`` (the contents API, read fresh: no CDN
+        between), or None when the branch or the file is not there."""
+        q = urllib.parse.quote
+        url = f"{self.api_url.rstrip('/')}/repos/{self.repo}/contents/{q(path)}?ref={q(ref, safe='')}"
+
+        def fetch() -> bytes | None:
+            try:
+                with self._open(url, "application/vnd.github.raw+json") as resp:
+                    return bytes(resp.read())
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    return None
+                raise
+
+        return self._with_retries(f"GET {path} of {ref}", fetch)
+
     def release_assets(self, tag: str) -> list[dict[str, Any]]:
         quoted = urllib.parse.quote(tag, safe="")
         data = self.get_json(f"/repos/{self.repo}/releases/tags/{quoted}")

@@ -29,13 +29,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import naming, platforms
-from wheelfactory.errors import NetworkError
+from wheelfactory.errors import ConfigError, NetworkError
 from wheelfactory.plan import Cell, Plan
 from wheelfactory.releases import (
     ReleaseTable,
@@ -329,6 +330,25 @@ def plan_diff(before: Plan, after: Plan) -> PlanDiff:
     )
 
 
+# --------------------------------------------------------------------------- proposal
+
+
+def proposal_is_new(written: bytes, on_branch: bytes | None) -> bool:
+    """Whether the proposal branch must be pushed and its cells built: only when it does
+    not hold these bytes already (None: no branch or no table there). Comparing with main
+    instead would dispatch a full build every day until the pull request is merged."""
+    return on_branch != written
+
+
+def repo_path(path: Path, root: Path) -> str:
+    """``path`` as the repository names it (POSIX, relative to the checkout ``root``)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        msg = f"{path} is outside {root}; run watch from the repository's root with --table inside it"
+        raise ConfigError(msg) from None
+
+
 __all__ = [
     "Fetcher",
     "Observation",
@@ -340,6 +360,8 @@ __all__ = [
     "parse_pypi",
     "parse_simple_page",
     "plan_diff",
+    "proposal_is_new",
+    "repo_path",
     "table_diff",
     "update_table",
 ]

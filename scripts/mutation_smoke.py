@@ -849,6 +849,27 @@ BREAKS = (
         "          set +o pipefail",
         ("tests/unit/test_watch_publish_workflows.py",),
     ),
+    Break(
+        "release drafts: a new release is created published, before its assets",
+        "tools/wheelfactory/ghrelease.py",
+        '"body": RELEASE_BODY, "draft": True}',
+        '"body": RELEASE_BODY, "draft": False}',
+        ("tests/unit/test_release_drafts.py",),
+    ),
+    Break(
+        "release drafts: a later publish uploads into a published release",
+        "tools/wheelfactory/ghrelease.py",
+        '        if not self.release().get("draft"):',
+        "        if False:",
+        ("tests/unit/test_release_drafts.py",),
+    ),
+    Break(
+        "release drafts: the drafts are never published",
+        "tools/wheelfactory/publish.py",
+        "            store.finish()",
+        "            pass",
+        ("tests/unit/test_release_drafts.py",),
+    ),
 )
 
 

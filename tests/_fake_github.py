@@ -6,6 +6,8 @@ rest/releases/releases, rest/releases/assets):
 - "api":
   GET /repos/{o}/{r}/actions/runs/{id}/artifacts (paginated, with total_count),
   GET /repos/{o}/{r}/actions/artifacts/{id}/zip (302 to storage),
+  GET /repos/{o}/{r}/actions/artifacts?name=NAME (every run's, newest first, paginated,
+  each with its ``workflow_run``: id, repository_id, head_repository_id, head_branch),
   GET /repos/{o}/{r}/contents/{path}?ref=BRANCH (raw media type; 404 without the file),
   GET /repos/{o}/{r}/releases/tags/{tag} (404 until created, and for a draft, as on GitHub),
   GET /repos/{o}/{r}/releases (newest first, drafts included), POST /repos/{o}/{r}/releases
@@ -70,6 +72,7 @@ class FakeGitHub:
         self.api_url = self.upload_url = self.storage_url = ""
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []
         self.runs: dict[int, list[dict[str, Any]]] = {}  # run id -> its artifacts
+        self.artifacts: list[dict[str, Any]] = []  # every run's, oldest first
         self.artifact_zips: dict[int, bytes] = {}  # artifact id -> the zip storage serves
         self.releases: dict[str, dict[str, Any]] = {}  # tag -> release
         self.branches: dict[str, dict[str, bytes]] = {}  # branch -> {path: bytes}
@@ -86,13 +89,19 @@ class FakeGitHub:
     # -- arranging
 
     def add_artifact(
-        self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None
+        self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None,
+        *, branch: str = "main", fork: bool = False,
     ) -> dict[str, Any]:
+        """An artifact of run ``run_id``, a run on ``branch`` of this repository (or, with
+        ``fork``, a pull request's run from a fork)."""
         artifact = {
             "id": artifact_id, "name": name, "size_in_bytes": len(zip_bytes or b""), "expired": False,
             "archive_download_url": f"{self.api_url}/repos/{self.repo}/actions/artifacts/{artifact_id}/zip",
+            "workflow_run": {"id": run_id, "repository_id": 1, "head_repository_id": 2 if fork else 1,
+                             "head_branch": branch},
         }  # fmt: skip
         self.runs.setdefault(run_id, []).append(artifact)
+        self.artifacts.append(artifact)
         if zip_bytes is not None:
             self.artifact_zips[artifact_id] = zip_bytes
         return artifact
@@ -204,6 +213,10 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
                     chunk = [dict(artifacts[0], id=n) for n in range(per)]
                 total = len(artifacts) if gh.claimed_total is None else gh.claimed_total
                 self._json({"total_count": total, "artifacts": chunk})
+            elif rest == ["actions", "artifacts"]:
+                name = parse_qs(urlsplit(self.path).query).get("name", [None])[0]
+                named = [a for a in reversed(gh.artifacts) if name is None or a["name"] == name]
+                self._json({"total_count": len(named), "artifacts": self._page(named)[0]})
             elif rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
                 self._redirect(f"{gh.storage_url}/artifacts/{rest[2]}.zip?sig=abc")
             elif rest[0] == "contents":  # the raw media type only: what wheelfactory asks for

@@ -134,3 +134,107 @@ def test_the_propose_step_runs_only_on_propose_and_says_when_checks_will_not_run
         )  # fmt: skip
         written = summary.read_text() if summary.exists() else ""
         assert ("checks will not run" in written) is expect, (has, written)
+
+
+# --------------------------------------------------------------------------- publish
+
+PUBLISH = yaml.safe_load((ROOT / ".github/workflows/publish.yml").read_text())
+
+
+@pytest.fixture
+def pages(tmp_path):
+    """The Pages CDN: a plain HTTP server over a folder, updated only when a test says so
+    (the real one may lag a deploy by up to 10 minutes)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler
+
+    from _local_http import serve_locally
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server, url = serve_locally(functools.partial(Quiet, directory=str(folder)))  # type: ignore[arg-type]
+    try:
+        yield folder, url + "/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def manifest_zip(index: Path) -> bytes:
+    """The artifact actions/upload-artifact makes of ``path: site/manifest.json``."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.write(index / "manifest.json", "manifest.json")
+    return buf.getvalue()
+
+
+def restore_step(site: Path, gh, index_url: str) -> str:
+    """publish.yml's restore step, its script run by bash as GitHub runs it."""
+    script = step(PUBLISH, "Restore the index's manifest")["run"]
+    env = {
+        **os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.api_url, "GITHUB_REPOSITORY": REPO,
+        "GITHUB_REF_NAME": "main", "INDEX_URL": index_url,
+    }  # fmt: skip
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=site, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def published(index: Path) -> list[str]:
+    from wheelfactory.manifest import load_manifest
+
+    return sorted(f.filename for f in load_manifest(index).files)
+
+
+def test_a_second_publish_right_after_the_first_keeps_every_entry(tmp_path, pages):
+    """Two publishes in a row: the second starts from the manifest the first made, read
+    through the API, while the CDN still serves the one from before the first."""
+    from _index_wheels import make_wheel
+    from wheelfactory import publish as pub
+
+    cdn, index_url = pages
+    w0, w1, w2 = (make_wheel(tmp_path / f"w{i}", version=f"1.0.{i}") for i in range(3))
+    pub.publish([w0], cdn)  # long ago: the CDN serves it
+    with fake_github(REPO, TOKEN) as gh:
+        # publish 1 (run 501): no manifest artifact yet -> the CDN's, which is current
+        run1 = tmp_path / "run1"
+        run1.mkdir()
+        out = restore_step(run1, gh, index_url)
+        assert "no wheelfactory-manifest artifact left on main" in out and "1 file(s)" in out
+        pub.publish([w1], run1 / "site")
+        gh.add_artifact(501, 9001, "wheelfactory-manifest", manifest_zip(run1 / "site"))
+        # ... deployed, but the CDN still serves the old manifest for a while
+        # a pull request's run and a fork's may upload an artifact of that name: ignored
+        bogus = tmp_path / "bogus"
+        pub.publish([w2], bogus)
+        gh.add_artifact(502, 9002, "wheelfactory-manifest", manifest_zip(bogus), branch="feature")
+        gh.add_artifact(503, 9003, "wheelfactory-manifest", manifest_zip(bogus), fork=True, branch="main")
+        # publish 2 (run 504), right after
+        run2 = tmp_path / "run2"
+        run2.mkdir()
+        out = restore_step(run2, gh, index_url)
+        assert "artifact wheelfactory-manifest of run 501: 2 file(s)" in out
+        pub.publish([w2], run2 / "site")
+    assert published(run2 / "site") == sorted([w0.name, w1.name, w2.name])
+    assert published(cdn) == [w0.name], "the CDN's copy would have dropped publish 1's file"
+
+
+def test_publish_keeps_its_manifest_and_tags_its_releases_with_the_run_id():
+    names = [s.get("name", s.get("uses", "")) for s in PUBLISH["jobs"]["publish"]["steps"]]
+    restore = names.index("Restore the index's manifest from the last publish")
+    keep = step(PUBLISH, "Keep the manifest for the next publish")
+    assert keep["uses"].startswith("actions/upload-artifact@")
+    assert keep["with"]["name"] == "wheelfactory-manifest" and keep["with"]["path"] == "site/manifest.json"
+    upload = step(PUBLISH, "Upload the wheels as release assets")
+    assert restore < names.index(upload["name"]) < names.index(keep["name"])
+    assert '--store "github:$GITHUB_REPOSITORY@$TAG-$GITHUB_RUN_ID"' in upload["run"]
+    assert "curl" not in step(PUBLISH, "Restore the index's manifest")["run"]

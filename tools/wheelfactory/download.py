@@ -151,7 +151,7 @@ def download_run(
     taken: dict[str, str] = {}  # wheel name -> the artifact it came from
     with tempfile.TemporaryDirectory(prefix="wf-artifacts-") as tmp:
         for a in artifacts:
-            url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
+            url = _artifact_url(client, a)
             zpath = Path(tmp) / f"{a['id']}.zip"
             log.info("downloading artifact %s (%s bytes)", a["name"], a.get("size_in_bytes", "?"))
             client.download(url, zpath, accept="application/vnd.github+json")
@@ -162,6 +162,48 @@ def download_run(
 
 
 GPU_CHECKS_ARTIFACT = "gpu-checks"  # build.yml's gpu-check job uploads gpu-checks.json so
+MANIFEST_ARTIFACT = "wheelfactory-manifest"  # publish.yml uploads the manifest it made so
+
+
+def restore_manifest(
+    client: GitHubClient, branch: str, out: Path, *, fallback_index: str | None = None
+) -> str:
+    """Write into ``out`` the manifest.json the last publish on ``branch`` left as artifact
+    wheelfactory-manifest, read through the API (the Pages CDN may serve a copy up to
+    10 minutes old: a publish right after another would drop the other's files). With no
+    such artifact left (the first publish, or the last one is older than its retention)
+    the CDN copy is current: read ``fallback_index``'s, or start empty. Returns where the
+    manifest came from, for the log."""
+    from wheelfactory.manifest import MANIFEST_NAME, Manifest, load_manifest, save_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = client.newest_artifact(MANIFEST_ARTIFACT, branch)
+    if artifact is not None:
+        run = (artifact.get("workflow_run") or {}).get("id")
+        with tempfile.TemporaryDirectory(prefix="wf-manifest-") as tmp:
+            zpath = Path(tmp) / "manifest.zip"
+            client.download(_artifact_url(client, artifact), zpath, accept="application/vnd.github+json")
+            try:
+                with zipfile.ZipFile(zpath) as z:
+                    z.extract(MANIFEST_NAME, tmp)
+            except (zipfile.BadZipFile, KeyError) as e:
+                msg = f"artifact {MANIFEST_ARTIFACT} of run {run} holds no {MANIFEST_NAME} ({e}); delete it, or re-run that publish"
+                raise PublishError(msg) from e
+            manifest = load_manifest(tmp)
+        source = f"artifact {MANIFEST_ARTIFACT} of run {run}"
+    elif fallback_index:
+        manifest, source = load_manifest(fallback_index), f"{fallback_index} (no {MANIFEST_ARTIFACT} artifact left on {branch})"
+    else:
+        manifest, source = Manifest(), f"none: no {MANIFEST_ARTIFACT} artifact on {branch} and no index, the index starts empty"
+    save_manifest(out, manifest)
+    return f"{source}: {len(manifest.files)} file(s)"
+
+
+def _artifact_url(client: GitHubClient, artifact: Mapping[str, object]) -> str:
+    return str(
+        artifact.get("archive_download_url")
+        or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{artifact['id']}/zip"
+    )
 
 
 def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:
@@ -171,8 +213,7 @@ def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:
     if not found or found[0].get("expired"):
         log.info("run %s has no %s artifact: the wheels are not GPU-checked", run_id, GPU_CHECKS_ARTIFACT)
         return False
-    a = found[0]
-    url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
+    url = _artifact_url(client, found[0])
     with tempfile.TemporaryDirectory(prefix="wf-gpu-checks-") as tmp:
         zpath = Path(tmp) / "gpu-checks.zip"
         client.download(url, zpath, accept="application/vnd.github+json")
@@ -227,10 +268,12 @@ def client_from_env(repo: str | None, api_url: str | None, *, env: Mapping[str, 
 
 
 __all__ = [
+    "MANIFEST_ARTIFACT",
     "Downloaded",
     "DownloadReport",
     "GitHubClient",
     "client_from_env",
     "download_release",
     "download_run",
+    "restore_manifest",
 ]

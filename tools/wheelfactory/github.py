@@ -152,6 +152,23 @@ class GitHubClient:
         )
         raise NetworkError(msg)
 
+    def newest_artifact(self, name: str, branch: str) -> dict[str, Any] | None:
+        """The newest unexpired artifact ``name`` that a run on ``branch`` of this very
+        repository made; None if there is none. A pull request's run may upload an artifact
+        of any name, but its head is another branch or a fork: it is never taken."""
+        q = urllib.parse.quote(name, safe="")
+        for page in range(1, MAX_PAGES + 1):
+            data = self.get_json(f"/repos/{self.repo}/actions/artifacts?name={q}&per_page={PER_PAGE}&page={page}")
+            batch = data.get("artifacts", [])
+            for a in batch:  # newest first
+                run = a.get("workflow_run") or {}
+                ours = run.get("head_repository_id") == run.get("repository_id") is not None
+                if a.get("name") == name and not a.get("expired") and ours and run.get("head_branch") == branch:
+                    return dict(a)
+            if len(batch) < PER_PAGE:
+                return None
+        return None
+
     def file_at(self, path: str, ref: str) -> bytes | None:
         """The bytes of ``path`` on branch ``ref`` (the contents API, read fresh: no CDN
         between), or None when the branch or the file is not there."""

@@ -86,8 +86,12 @@ def test_a_re_run_finishes_the_draft_its_failed_attempt_left(fake, tmp_path):
     done, missing = make_wheel(tmp_path / "a"), make_wheel(tmp_path / "b", version="1.0.1")
     draft = fake.add_release("wheels-cu130torch2.14-41", draft=True)
     fake.add_asset(draft["id"], done.name, done.read_bytes())  # uploaded before the failure
-    pub.publish([done, missing], tmp_path / "idx", store=stores(fake, tmp_path, "wheels-{label}-41"))
+    pub.publish(
+        [done, missing], tmp_path / "idx", store=stores(fake, tmp_path, "wheels-{label}-41")
+    )
     assert list(fake.releases) == ["wheels-cu130torch2.14-41"], "no second release of that tag"
     assert draft["draft"] is False
     in_release = sorted(a["name"] for a in fake.assets.values() if a["_release"] == draft["id"])
-    assert in_release == sorted([done.name, done.name + ".metadata", missing.name, missing.name + ".metadata"])
+    assert in_release == sorted(
+        [done.name, done.name + ".metadata", missing.name, missing.name + ".metadata"]
+    )

@@ -53,7 +53,9 @@ def test_a_failing_watch_fails_its_step(tmp_path):
         "GITHUB_STEP_SUMMARY": str(out / "summary"),
     }  # fmt: skip
     # The checkout here holds no table: watch fails at once (no network needed).
-    proc = subprocess.run(["bash", "-e", str(script)], cwd=out, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "-e", str(script)], cwd=out, env=env, capture_output=True, text=True
+    )
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "ERROR" in proc.stderr and TABLE_PATH in proc.stderr
 
@@ -69,7 +71,11 @@ def checkout(tmp_path, monkeypatch):
     releases.dump(releases.parse(TABLE), table)
     monkeypatch.chdir(tmp_path)
     with fake_github(REPO, TOKEN) as gh:
-        for k, v in {"GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": gh.api_url, "GITHUB_TOKEN": TOKEN}.items():
+        for k, v in {
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_API_URL": gh.api_url,
+            "GITHUB_TOKEN": TOKEN,
+        }.items():
             monkeypatch.setenv(k, v)
         yield gh, table
 
@@ -117,7 +123,10 @@ def test_a_proposal_is_made_once_per_change_not_once_a_day(checkout, monkeypatch
 
 def test_the_propose_step_runs_only_on_propose_and_says_when_checks_will_not_run(tmp_path):
     watch_step, propose_step = step(WATCH, "Read PyPI"), step(WATCH, "Propose")
-    assert "--proposal-branch" in watch_step["run"] and '--github-output "$GITHUB_OUTPUT"' in watch_step["run"]
+    assert (
+        "--proposal-branch" in watch_step["run"]
+        and '--github-output "$GITHUB_OUTPUT"' in watch_step["run"]
+    )
     assert propose_step["if"] == f"steps.{watch_step['id']}.outputs.propose == 'true'"
     token = propose_step["env"]["GH_TOKEN"]
     assert token == "${{ secrets.WHEELFACTORY_PR_TOKEN || github.token }}"
@@ -184,7 +193,9 @@ def restore_step(site: Path, gh, index_url: str) -> str:
         "GITHUB_REF_NAME": "main", "INDEX_URL": index_url,
     }  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    proc = subprocess.run(["bash", "-e", "-c", script], cwd=site, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=site, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -217,7 +228,9 @@ def test_a_second_publish_right_after_the_first_keeps_every_entry(tmp_path, page
         bogus = tmp_path / "bogus"
         pub.publish([w2], bogus)
         gh.add_artifact(502, 9002, "wheelfactory-manifest", manifest_zip(bogus), branch="feature")
-        gh.add_artifact(503, 9003, "wheelfactory-manifest", manifest_zip(bogus), fork=True, branch="main")
+        gh.add_artifact(
+            503, 9003, "wheelfactory-manifest", manifest_zip(bogus), fork=True, branch="main"
+        )
         # publish 2 (run 504), right after
         run2 = tmp_path / "run2"
         run2.mkdir()
@@ -233,7 +246,10 @@ def test_publish_keeps_its_manifest_and_tags_its_releases_with_the_run_id():
     restore = names.index("Restore the index's manifest from the last publish")
     keep = step(PUBLISH, "Keep the manifest for the next publish")
     assert keep["uses"].startswith("actions/upload-artifact@")
-    assert keep["with"]["name"] == "wheelfactory-manifest" and keep["with"]["path"] == "site/manifest.json"
+    assert (
+        keep["with"]["name"] == "wheelfactory-manifest"
+        and keep["with"]["path"] == "site/manifest.json"
+    )
     upload = step(PUBLISH, "Upload the wheels as release assets")
     assert restore < names.index(upload["name"]) < names.index(keep["name"])
     assert '--store "github:$GITHUB_REPOSITORY@$TAG-$GITHUB_RUN_ID"' in upload["run"]

@@ -182,28 +182,33 @@ def restore_manifest(
         run = (artifact.get("workflow_run") or {}).get("id")
         with tempfile.TemporaryDirectory(prefix="wf-manifest-") as tmp:
             zpath = Path(tmp) / "manifest.zip"
-            client.download(_artifact_url(client, artifact), zpath, accept="application/vnd.github+json")
+            url = _artifact_url(client, artifact)
+            client.download(url, zpath, accept="application/vnd.github+json")
             try:
                 with zipfile.ZipFile(zpath) as z:
                     z.extract(MANIFEST_NAME, tmp)
             except (zipfile.BadZipFile, KeyError) as e:
-                msg = f"artifact {MANIFEST_ARTIFACT} of run {run} holds no {MANIFEST_NAME} ({e}); delete it, or re-run that publish"
+                msg = (
+                    f"artifact {MANIFEST_ARTIFACT} of run {run} holds no {MANIFEST_NAME} ({e});"
+                    " delete that artifact, or re-run that publish"
+                )
                 raise PublishError(msg) from e
             manifest = load_manifest(tmp)
         source = f"artifact {MANIFEST_ARTIFACT} of run {run}"
     elif fallback_index:
-        manifest, source = load_manifest(fallback_index), f"{fallback_index} (no {MANIFEST_ARTIFACT} artifact left on {branch})"
+        manifest = load_manifest(fallback_index)
+        source = f"{fallback_index} (no {MANIFEST_ARTIFACT} artifact left on {branch})"
     else:
-        manifest, source = Manifest(), f"none: no {MANIFEST_ARTIFACT} artifact on {branch} and no index, the index starts empty"
+        manifest = Manifest()
+        source = f"none (no {MANIFEST_ARTIFACT} artifact on {branch}, no index): starts empty"
     save_manifest(out, manifest)
     return f"{source}: {len(manifest.files)} file(s)"
 
 
 def _artifact_url(client: GitHubClient, artifact: Mapping[str, object]) -> str:
-    return str(
-        artifact.get("archive_download_url")
-        or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{artifact['id']}/zip"
-    )
+    api = client.api_url.rstrip("/")
+    fallback = f"{api}/repos/{client.repo}/actions/artifacts/{artifact['id']}/zip"
+    return str(artifact.get("archive_download_url") or fallback)
 
 
 def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:

@@ -158,12 +158,14 @@ class GitHubClient:
         of any name, but its head is another branch or a fork: it is never taken."""
         q = urllib.parse.quote(name, safe="")
         for page in range(1, MAX_PAGES + 1):
-            data = self.get_json(f"/repos/{self.repo}/actions/artifacts?name={q}&per_page={PER_PAGE}&page={page}")
+            query = f"name={q}&per_page={PER_PAGE}&page={page}"
+            data = self.get_json(f"/repos/{self.repo}/actions/artifacts?{query}")
             batch = data.get("artifacts", [])
             for a in batch:  # newest first
                 run = a.get("workflow_run") or {}
                 ours = run.get("head_repository_id") == run.get("repository_id") is not None
-                if a.get("name") == name and not a.get("expired") and ours and run.get("head_branch") == branch:
+                wanted = a.get("name") == name and not a.get("expired")
+                if wanted and ours and run.get("head_branch") == branch:
                     return dict(a)
             if len(batch) < PER_PAGE:
                 return None
@@ -173,7 +175,8 @@ class GitHubClient:
         """The bytes of ``path`` on branch ``ref`` (the contents API, read fresh: no CDN
         between), or None when the branch or the file is not there."""
         q = urllib.parse.quote
-        url = f"{self.api_url.rstrip('/')}/repos/{self.repo}/contents/{q(path)}?ref={q(ref, safe='')}"
+        where = f"/repos/{self.repo}/contents/{q(path)}?ref={q(ref, safe='')}"
+        url = self.api_url.rstrip("/") + where
 
         def fetch() -> bytes | None:
             try:

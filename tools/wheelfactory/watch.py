@@ -345,7 +345,7 @@ def repo_path(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
-        msg = f"{path} is outside {root}; run watch from the repository's root with --table inside it"
+        msg = f"{path} is outside {root}; run watch from the repository's root, --table inside it"
         raise ConfigError(msg) from None
 
 

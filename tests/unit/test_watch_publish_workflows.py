@@ -138,7 +138,8 @@ def test_the_propose_step_runs_only_on_propose_and_says_when_checks_will_not_run
         summary = tmp_path / f"summary-{has}"
         subprocess.run(
             ["bash", "-e", "-c", warning_block],
-            env={"PATH": os.environ["PATH"], "HAS_PR_TOKEN": has, "GITHUB_STEP_SUMMARY": str(summary)},
+            env={"PATH": os.environ["PATH"], "HAS_PR_TOKEN": has,
+                 "GITHUB_STEP_SUMMARY": str(summary)},
             check=True, capture_output=True,
         )  # fmt: skip
         written = summary.read_text() if summary.exists() else ""
@@ -189,7 +190,8 @@ def restore_step(site: Path, gh, index_url: str) -> str:
     """publish.yml's restore step, its script run by bash as GitHub runs it."""
     script = step(PUBLISH, "Restore the index's manifest")["run"]
     env = {
-        **os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.api_url, "GITHUB_REPOSITORY": REPO,
+        **os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.api_url,
+        "GITHUB_REPOSITORY": REPO,
         "GITHUB_REF_NAME": "main", "INDEX_URL": index_url,
     }  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"

@@ -163,7 +163,8 @@ class GitHubClient:
             batch = data.get("artifacts", [])
             for a in batch:  # newest first
                 run = a.get("workflow_run") or {}
-                ours = run.get("head_repository_id") == run.get("repository_id") is not None
+                home = run.get("repository_id")
+                ours = home is not None and run.get("head_repository_id") == home  # not a fork
                 wanted = a.get("name") == name and not a.get("expired")
                 if wanted and ours and run.get("head_branch") == branch:
                     return dict(a)

@@ -884,6 +884,34 @@ BREAKS = (
         "True",
         ("tests/unit/test_watch_publish_workflows.py",),
     ),
+    Break(
+        "artifact overwrite: a re-run of the GPU check job fails on its artifact's name",
+        ".github/workflows/build.yml",
+        "          overwrite: true # a re-run replaces",
+        "          overwrite: false # a re-run replaces",
+        ("tests/unit/test_workflows_contract.py",),
+    ),
+    Break(
+        "watch PR token: the pull request is opened with GITHUB_TOKEN and gets no checks",
+        ".github/workflows/watch.yml",
+        "GH_TOKEN: ${{ secrets.WHEELFACTORY_PR_TOKEN || github.token }}",
+        "GH_TOKEN: ${{ github.token }}",
+        ("tests/unit/test_watch_publish_workflows.py",),
+    ),
+    Break(
+        "release drafts: publish.yml reuses one release tag across publish runs",
+        ".github/workflows/publish.yml",
+        '@$TAG-$GITHUB_RUN_ID"',
+        '@$TAG"',
+        ("tests/unit/test_watch_publish_workflows.py",),
+    ),
+    Break(
+        "publish manifest: publish.yml keeps no manifest for the next publish",
+        ".github/workflows/publish.yml",
+        "name: wheelfactory-manifest",
+        "name: site-manifest",
+        ("tests/unit/test_watch_publish_workflows.py",),
+    ),
 )
 
 

@@ -8,6 +8,9 @@ GitHub REST API shapes used (docs.github.com/en/rest/actions/artifacts and
   "archive_download_url"}]}``
 - ``GET /repos/{o}/{r}/actions/artifacts/{id}/zip`` -> 302 to a short-lived storage URL
   that serves the zip
+- ``GET /repos/{o}/{r}/actions/artifacts?name=NAME&per_page=100&page=N`` -> every run's
+  artifacts of that name, newest first, each with ``"workflow_run": {"id",
+  "repository_id", "head_repository_id", "head_branch"}`` (``--last-manifest``)
 - ``GET /repos/{o}/{r}/releases/tags/{tag}`` -> ``{"assets": [{"id", "name", "size",
   "url", "browser_download_url", "digest": "sha256:..."}]}``
 - ``GET /repos/{o}/{r}/releases/assets/{id}`` with ``Accept: application/octet-stream``

@@ -13,6 +13,10 @@ Backends probed: every CUDA in the table, plus the next four minors after the ne
 (13.2 -> cu133, cu134, cu135, cu136) and the next major's .0 (cu140): PyTorch adds one new
 CUDA per release or two, and a 404 for a backend that does not exist costs one request.
 
+With ``--proposal-branch``, the table written is compared with that branch's copy on
+GitHub (``GET /repos/{o}/{r}/contents/{path}?ref=BRANCH``, raw): watch.yml proposes (push,
+pull request, build dispatch) only a table the branch does not hold yet.
+
 Network faults (connection errors, timeouts, 5xx, 429) are retried with exponential
 backoff; after the last try the whole run fails with one NetworkError line and the table
 is not touched. 404 means "not there" and is not retried.

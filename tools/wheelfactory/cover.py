@@ -134,15 +134,25 @@ def _fetch(index: Path, f: PublishedFile, work: Path) -> _Wheel:
     return _Wheel(file=f, path=path, modules=modules, binaries=tuple(verify.elf_modules(unpacked, modules)))
 
 
+def driver_stub(env: buildenv.BuildEnv, stubs: Path) -> Path | None:
+    """A libcuda.so.1 stub for importing modules that link the driver on a machine without
+    one (a hosted runner): made from the cuda.h that torch's own CUDA wheels brought, so it
+    needs no toolkit and matches torch's CUDA; else from the toolkit; else None (such a
+    module then imports only where a driver is)."""
+    include = env.nvidia_include()
+    if include is not None and (include / "cuda.h").is_file():
+        return cudastub.make_stub(include.parent, stubs)
+    try:
+        return cudastub.make_stub(build_stage.find_toolchain().cuda_home, stubs)
+    except ToolMissingError:
+        return None
+
+
 def _import_check(
     torch: str, wheels: Sequence[_Wheel], *, python: Path, torch_index_url: str | None, cache: Path, work: Path
 ) -> list[CoverResult]:
     """Install ``torch`` once per CUDA and import every wheel's modules with it; an env this
     run created is removed afterwards (one found in the cache stays)."""
-    try:
-        stub_dir: Path | None = cudastub.make_stub(build_stage.find_toolchain().cuda_home, cache / "stubs")
-    except ToolMissingError:
-        stub_dir = None  # no toolkit: modules that need libcuda.so.1 import only with a driver
     results = []
     for cuda in sorted({w.file.cuda for w in wheels}):
         envs = cache / "envs"
@@ -152,6 +162,7 @@ def _import_check(
             index_url=buildenv.resolve_torch_index_url(torch_index_url, cuda),
         )  # fmt: skip
         try:
+            stub_dir = driver_stub(env, cache / "stubs")
             for w in (w for w in wheels if w.file.cuda == cuda):
                 where = work / f"import-{torch}-{w.file.filename}"
                 imports = verify.check_imports(w.path, w.modules, build_env=env, stub_dir=stub_dir, work=where)

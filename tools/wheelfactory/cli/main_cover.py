@@ -23,6 +23,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="only wheels for this CUDA (repeatable; default: every CUDA of the index's stable wheels)")
     parser.add_argument("--python", default=None, metavar="3.11|PATH", help="Python for the import check (default: this one)")
     parser.add_argument(
+        "--github-output", metavar="FILE",
+        help="append changed=true|false, covered=N and gaps=N (for $GITHUB_OUTPUT: deploy only on a change)",
+    )  # fmt: skip
+    parser.add_argument(
         "--torch-index-url", metavar="URL", default=None,
         help="index serving that torch (default: PyTorch's for each CUDA; '' = pip's configuration)",
     )  # fmt: skip
@@ -48,4 +52,8 @@ def execute(args: argparse.Namespace) -> int:
         print(f"{verdict} {r.filename}: {r.detail}")
     if not results:
         print("every stable-ABI wheel is decided for every torch it could serve: nothing to check")
+    if args.github_output:
+        covered = sum(r.ok for r in results)
+        with open(args.github_output, "a", encoding="utf-8") as f:
+            f.write(f"changed={'true' if results else 'false'}\ncovered={covered}\ngaps={len(results) - covered}\n")
     return 0

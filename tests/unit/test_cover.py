@@ -171,3 +171,43 @@ def test_a_gap_is_recorded_and_a_later_pass_lists_the_wheel_and_clears_it(tmp_pa
     assert entry.covers == ("2.12", "2.14") and entry.not_covered == {}
     with pytest.raises(PublishError, match="listed for torch 2.14 already; yank it"):
         pub.add_gap(index, STABLE, "2.14", why)
+
+
+@needs_cc
+def test_the_symbol_audit_refuses_a_symbol_a_later_torch_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch-stable-abi.json lists no removal yet; a table that says 2.13 dropped a symbol
+    (as scripts/update_stable_abi.py writes removed_in) makes 2.13 and later a gap, and a
+    minor the table does not know is left to the import check."""
+    real = verify.stable_abi_table()
+    symbol = next(name for name, since in sorted(real["first_exported_in"].items()) if since == "2.10")
+    table = {**real, "removed_in": {"2.13": [symbol], "2.14": [symbol]}}
+    monkeypatch.setattr(verify, "stable_abi_table", lambda: table)
+    src = tmp_path / "_C.c"
+    src.write_text(f"void {symbol}(void); void f(void) {{ {symbol}(); }}\n")
+    so = tmp_path / "_C.abi3.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
+    assert cover.audit_problem([so], "2.12.1") is None
+    assert cover.audit_problem([so], "2.13.0") == (
+        f"symbol audit against torch 2.13: _C.abi3.so imports {symbol}, which torch 2.13 no longer exports"
+    )
+    assert cover.audit_problem([so], "2.99.0") is None  # not in the table: the import decides
+
+
+def test_a_recorded_gap_is_in_the_manifest_schema_and_an_index_without_gaps_keeps_its_bytes(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+    from wheelfactory import resources
+
+    index = published(tmp_path)
+    before = (index / "manifest.json").read_bytes()
+    assert b"not_covered" not in before  # absent when there is no gap: old manifests unchanged
+    pub.add_gap(index, STABLE, "2.12", "import demo_ext._C failed with torch 2.12.1: ImportError: x")
+    data = json.loads((index / "manifest.json").read_bytes())
+    schema = json.loads((resources.RESOURCES / "manifest.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    (entry,) = [f for f in data["files"] if f["filename"] == STABLE]
+    assert entry["not_covered"] == {"2.12": "import demo_ext._C failed with torch 2.12.1: ImportError: x"}
+    entry["not_covered"] = {"2.12": "two\nlines"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)

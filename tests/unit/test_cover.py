@@ -110,7 +110,7 @@ def test_a_linux_wheel_is_not_checked_for_a_torch_that_ships_its_cuda_on_windows
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 
-def stable_wheel_importing(tmp_path: Path, symbol: str) -> Path:
+def stable_wheel_importing(tmp_path: Path, symbol: str, platform_tag: str = "any") -> Path:
     """The stable-ABI demo wheel (floor 2.10) with one real ELF module that imports ``symbol``."""
     src = tmp_path / "_C.c"
     src.write_text(f"void {symbol}(void); void f(void) {{ {symbol}(); }}\n")
@@ -118,7 +118,7 @@ def stable_wheel_importing(tmp_path: Path, symbol: str) -> Path:
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
     return make_wheel(
         tmp_path / "w", torch="abi", requires_torch="torch>=2.10", python_tag="cp310", abi_tag="abi3",
-        extra_files={"demo_ext/_C.abi3.so": so.read_bytes()},
+        platform_tag=platform_tag, extra_files={"demo_ext/_C.abi3.so": so.read_bytes()},
         build_record=record_json(package_version="1.0.0+cu130torchabi", stable_abi_floor="2.10",
                                  torch_requirement="torch>=2.10", python_tag="cp310-abi3"),
     )  # fmt: skip
@@ -211,3 +211,30 @@ def test_a_recorded_gap_is_in_the_manifest_schema_and_an_index_without_gaps_keep
     entry["not_covered"] = {"2.12": "two\nlines"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+@needs_cc
+def test_coverage_shows_the_gap_that_cover_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22's done-when, end to end: cover keeps the stable wheel that does not load on
+    torch 2.11 out of that view, and `coverage` of the index fails naming that environment."""
+    from test_coverage import STABLE_NAME, STABLE_RECIPE
+
+    monkeypatch.setenv("WHEELFACTORY_CACHE", str(tmp_path / "cache"))
+    first = verify.stable_abi_table()["first_exported_in"]
+    symbol = next(name for name, since in sorted(first.items()) if since == "2.13")
+    wheel = stable_wheel_importing(tmp_path, symbol, platform_tag="manylinux_2_28_x86_64")
+    assert wheel.name == STABLE_NAME
+    idx = tmp_path / "idx"
+    pub.publish([wheel], idx)
+    table_file = tmp_path / "torch-releases.toml"
+    releases.dump(table_of(("2.11.0", "13.0", LINUX)), table_file)
+    assert cli.main(["cover", "--index", str(idx), "--table", str(table_file)]) == 0
+    assert capsys.readouterr().out.startswith(f"NOT covered {STABLE_NAME}: symbol audit against torch 2.11:")
+
+    recipe = tmp_path / "demo-ext.toml"
+    recipe.write_text(STABLE_RECIPE)
+    assert cli.main(["coverage", str(recipe), "--index", str(idx), "--python", "3.12"]) == 11
+    out = capsys.readouterr().out
+    assert "- demo-ext 1.0.0: torch 2.11, CUDA 13.0, Python 3.12, linux-x86_64: no wheel in cu130/torch2.11 view" in out

@@ -238,3 +238,30 @@ def test_coverage_shows_the_gap_that_cover_left(
     assert cli.main(["coverage", str(recipe), "--index", str(idx), "--python", "3.12"]) == 11
     out = capsys.readouterr().out
     assert "- demo-ext 1.0.0: torch 2.11, CUDA 13.0, Python 3.12, linux-x86_64: no wheel in cu130/torch2.11 view" in out
+
+
+@needs_cc
+def test_a_local_copy_that_is_not_the_published_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--wheels dist: the publish job's copies stand in for release assets not downloadable
+    yet, but only bytes with the manifest's sha256 are checked; other bytes change nothing."""
+    monkeypatch.setenv("WHEELFACTORY_CACHE", str(tmp_path / "cache"))
+    first = verify.stable_abi_table()["first_exported_in"]
+    symbol = next(name for name, since in sorted(first.items()) if since == "2.13")
+    idx = tmp_path / "idx"
+    pub.publish([stable_wheel_importing(tmp_path, symbol)], idx)
+    before = index_tree(idx)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / STABLE).write_bytes(b"not the published wheel")
+    table_file = tmp_path / "torch-releases.toml"
+    releases.dump(table_of(("2.11.0", "13.0", LINUX)), table_file)
+    argv = ["cover", "--index", str(idx), "--table", str(table_file), "--wheels", str(dist)]
+    assert cli.main(argv) == 9
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR")]
+    assert f"dist/{STABLE} has sha256 " in error and "the index published" in error
+    assert index_tree(idx) == before
+    shutil.copy(idx / "files" / STABLE, dist / STABLE)  # the published bytes
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.startswith(f"NOT covered {STABLE}: symbol audit against torch 2.11:")

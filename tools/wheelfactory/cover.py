@@ -38,7 +38,8 @@ from packaging.version import Version
 from wheelfactory import build as build_stage
 from wheelfactory import buildenv, cudastub, label, naming, platforms, publish, verify, wheelfile
 from wheelfactory.confine import confine
-from wheelfactory.errors import NetworkError, ToolMissingError
+from wheelfactory.errors import NetworkError, PublishError, ToolMissingError
+from wheelfactory.hashing import sha256_hex
 from wheelfactory.manifest import PublishedFile, load_manifest
 from wheelfactory.releases import ReleaseTable
 
@@ -91,16 +92,26 @@ def planned(
     return pairs
 
 
-def _local_copy(index: Path, f: PublishedFile, work: Path) -> Path:
-    if not urlsplit(f.url).scheme:
-        return confine(index, f.url, what=f"the URL of {f.filename} in manifest.json")
-    dest = work / f.filename
-    try:
-        with urllib.request.urlopen(f.url, timeout=120) as resp, dest.open("wb") as out:  # noqa: S310
-            shutil.copyfileobj(resp, out)
-    except OSError as e:
-        raise NetworkError(f"GET {f.url} failed ({e}); check the store or the network") from e
-    return dest
+def _local_copy(index: Path, f: PublishedFile, work: Path, wheels: Path | None) -> Path:
+    """The published file's bytes on disk: from ``wheels`` (the publish job's dist/: a new
+    release's assets may not be downloadable yet), the local store, or its URL; checked
+    against the manifest's sha256 either way."""
+    if wheels is not None and (wheels / f.filename).is_file():
+        path = wheels / f.filename
+    elif not urlsplit(f.url).scheme:
+        path = confine(index, f.url, what=f"the URL of {f.filename} in manifest.json")
+    else:
+        path = work / f.filename
+        try:
+            with urllib.request.urlopen(f.url, timeout=120) as resp, path.open("wb") as out:  # noqa: S310
+                shutil.copyfileobj(resp, out)
+        except OSError as e:
+            raise NetworkError(f"GET {f.url} failed ({e}); check the store or the network") from e
+    got = sha256_hex(path)
+    if got != f.sha256:
+        msg = f"{path} has sha256 {got[:12]}..., the index published {f.sha256[:12]}... under that name"
+        raise PublishError(f"{msg}; pass the published file (or no --wheels folder)")
+    return path
 
 
 def audit_problem(binaries: Sequence[Path], torch: str) -> str | None:
@@ -125,10 +136,10 @@ class _Wheel:
     binaries: tuple[Path, ...]
 
 
-def _fetch(index: Path, f: PublishedFile, work: Path) -> _Wheel:
+def _fetch(index: Path, f: PublishedFile, work: Path, wheels: Path | None) -> _Wheel:
     folder = work / f.filename
     folder.mkdir(parents=True)
-    path = _local_copy(index, f, folder)
+    path = _local_copy(index, f, folder, wheels)
     modules = wheelfile.read_wheel(path).extension_modules()
     unpacked = label.unpack(path, folder / "unpacked")
     return _Wheel(file=f, path=path, modules=modules, binaries=tuple(verify.elf_modules(unpacked, modules)))
@@ -189,10 +200,12 @@ def cover(
     torch_index_url: str | None,  # the --torch-index-url option (None: default per CUDA)
     cache: Path,
     cudas: Sequence[str] | None = None,
+    wheels: Path | None = None,
 ) -> list[CoverResult]:
     """Check the index's stable-ABI wheels against ``torches`` (None: every torch of
     ``table`` not decided yet for them); list those that load in that torch's strict view
-    and record why the others do not. Returns one result per (wheel, torch) tried."""
+    and record why the others do not. Returns one result per (wheel, torch) tried.
+    ``wheels``: a folder of local copies of published files, used where one is there."""
     index = Path(index)
     files = load_manifest(index).files
     if torches is None:
@@ -206,7 +219,7 @@ def cover(
         for torch in sorted({t for t, _ in pairs}, key=Version):
             to_import = []
             for _, f in (p for p in pairs if p[0] == torch):
-                wheel = fetched.get(f.filename) or fetched.setdefault(f.filename, _fetch(index, f, work))
+                wheel = fetched.get(f.filename) or fetched.setdefault(f.filename, _fetch(index, f, work, wheels))
                 problem = audit_problem(wheel.binaries, torch)
                 if problem:
                     _record(index, CoverResult(filename=f.filename, torch=torch, ok=False, detail=problem), results)

@@ -23,6 +23,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="only wheels for this CUDA (repeatable; default: every CUDA of the index's stable wheels)")
     parser.add_argument("--python", default=None, metavar="3.11|PATH", help="Python for the import check (default: this one)")
     parser.add_argument(
+        "--wheels", type=Path, metavar="DIR",
+        help="local copies of published wheels (the publish job's dist/), used instead of their URLs",
+    )  # fmt: skip
+    parser.add_argument(
         "--github-output", metavar="FILE",
         help="append changed=true|false, covered=N and gaps=N (for $GITHUB_OUTPUT: deploy only on a change)",
     )  # fmt: skip
@@ -43,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     python = buildenv.resolve_python(args.python or f"{sys.version_info[0]}.{sys.version_info[1]}")
     results = cover.cover(
         args.index, args.torch, table=table, python=python, torch_index_url=args.torch_index_url,
-        cache=cache.cache_dir(), cudas=args.cuda,
+        cache=cache.cache_dir(), cudas=args.cuda, wheels=args.wheels,
     )  # fmt: skip
     for r in results:
         # one line per verdict; a gap is recorded in the manifest and left for `coverage` to

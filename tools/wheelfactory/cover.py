@@ -219,7 +219,9 @@ def cover(
         for torch in sorted({t for t, _ in pairs}, key=Version):
             to_import = []
             for _, f in (p for p in pairs if p[0] == torch):
-                wheel = fetched.get(f.filename) or fetched.setdefault(f.filename, _fetch(index, f, work, wheels))
+                if f.filename not in fetched:
+                    fetched[f.filename] = _fetch(index, f, work, wheels)
+                wheel = fetched[f.filename]
                 problem = audit_problem(wheel.binaries, torch)
                 if problem:
                     _record(index, CoverResult(filename=f.filename, torch=torch, ok=False, detail=problem), results)

@@ -746,7 +746,25 @@ def add_covers(
         if torch_minor in entry.covers:
             return old
         covers = tuple(sorted({*entry.covers, torch_minor}, key=lambda m: tuple(map(int, m.split(".")))))
-        return old.with_files([replace(entry, covers=covers)])
+        gaps = {m: why for m, why in entry.not_covered.items() if m != torch_minor}  # a re-check passed
+        return old.with_files([replace(entry, covers=covers, not_covered=gaps)])
+
+    return _update(index, change, hooks).by_filename[filename]
+
+
+def add_gap(
+    index: str | os.PathLike[str], filename: str, torch_minor: str, why: str, *, hooks: Hooks | None = None
+) -> PublishedFile:
+    """Record that a stable-ABI wheel does not load on ``torch_minor`` (``why``: one line):
+    its views stay as they are, and `coverage` can name the gap and its cause."""
+    why = " ".join(why.split())  # one line
+
+    def change(old: Manifest) -> Manifest:
+        entry = _entry(old, filename, index)
+        if torch_minor in entry.covers:  # never taken back here: yank a wheel that broke
+            raise PublishError(f"{filename} is listed for torch {torch_minor} already; yank it if it does not load there")
+        gaps = {**entry.not_covered, torch_minor: why}
+        return old.with_files([replace(entry, not_covered=gaps)])
 
     return _update(index, change, hooks).by_filename[filename]
 

@@ -238,6 +238,10 @@ def test_coverage_shows_the_gap_that_cover_left(
     assert cli.main(["coverage", str(recipe), "--index", str(idx), "--python", "3.12"]) == 11
     out = capsys.readouterr().out
     assert "- demo-ext 1.0.0: torch 2.11, CUDA 13.0, Python 3.12, linux-x86_64: no wheel in cu130/torch2.11 view" in out
+    # ... and says why cover left it out, not "run cover" again
+    line = next(x for x in out.splitlines() if "torch 2.11, CUDA 13.0, Python 3.12" in x)
+    assert "does not load on torch 2.11: symbol audit against torch 2.11: " in line
+    assert "wheelfactory cover --torch" not in line
 
 
 @needs_cc

@@ -371,7 +371,11 @@ def _diagnose(row: CoverageRow, files: list[PublishedFile], torch_release: str) 
         why += f" installs on CPython {env.python} {env.platform} (it has {other.filename})"
     stable = [f for f in fit if f.torch == naming.STABLE_ABI and f.stable_abi_floor
               and Version(env.torch) >= Version(f.stable_abi_floor) and not f.held]  # fmt: skip
-    if stable:
+    refused = [f for f in stable if env.torch in f.not_covered]
+    if refused:  # cover checked it against this torch and it failed: say why, not "run cover"
+        f = refused[0]
+        why += f" (stable-ABI {f.filename} does not load on torch {env.torch}: {_one_line(f.not_covered[env.torch])})"
+    elif stable:
         minors = ", ".join(stable[0].covers) or "none"
         why += (f" (stable-ABI {stable[0].filename} is listed for torch {minors} only:"
                 f" wheelfactory cover --torch {torch_release})")

@@ -828,6 +828,20 @@ BREAKS = (
         "if (not only or t in only)",
         ("tests/unit/test_gpucheck_source.py",),
     ),
+    Break(
+        "limited-API sageattention: the recipe's abi3 tag is not the one patch 0002 gives",
+        "recipes/sageattention-main.toml",
+        'abi3 = "cp39"',
+        'abi3 = "cp310"',
+        ("tests/unit/test_recipes_sageattention.py",),
+    ),
+    Break(
+        "limited-API sageattention: the v2.2.0 recipe plans per-Python cells again",
+        "recipes/sageattention.toml",
+        'abi3 = "cp39"\n',
+        "",
+        ("tests/unit/test_recipes_sageattention.py",),
+    ),
 )
 
 

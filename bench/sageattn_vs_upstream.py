@@ -12,6 +12,8 @@ same seeded q, k, v, computes SDPA's output as the reference, times the build's
 ``sageattn`` with CUDA events (warm-up first, median of the timed calls), and reports
 TFLOP/s (FLOPs = 4*b*h*s*s*d, halved for causal), the cosine similarity of its output to
 SDPA's, and a sha256 of its output bytes (equal hashes = bitwise identical outputs).
+With ``--outputs DIR`` each worker also saves its outputs there, and the parent reports
+every build's largest absolute difference from the baseline's output, shape by shape.
 
   python bench/sageattn_vs_upstream.py --build factory=installed \\
       --build upstream=/tmp/upstream-site --baseline upstream --json results.json
@@ -111,6 +113,8 @@ def _worker(args: argparse.Namespace) -> int:
         cos = F.cosine_similarity(out.double().flatten(), ref.double().flatten(), dim=0).item()
         max_abs = (out.float() - ref.float()).abs().max().item()
         digest = _digest(out)
+        if args.outputs:
+            torch.save(out.cpu(), Path(args.outputs) / f"{args.label}-{shape.key}.pt")
         times = _time(call, device, warmup=args.warmup, iters=args.iters)
         ms = statistics.median(times)
         results.append(
@@ -179,6 +183,8 @@ def _run_worker(label: str, where: str, shapes_file: Path, args: argparse.Namesp
         "--shapes", str(shapes_file), "--out", str(out), "--device", args.device,
         "--warmup", str(args.warmup), "--iters", str(args.iters),
     ]
+    if args.outputs:
+        cmd += ["--outputs", args.outputs]
     print(f"[bench] {label}: {where}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, text=True, capture_output=True)
     if proc.returncode != 0:
@@ -197,7 +203,17 @@ def _best_of(runs: list[dict]) -> dict:
     return {"info": runs[0]["info"], "results": best, "rounds": len(runs)}
 
 
-def summarize(collected: dict[str, dict], baseline: str | None, shapes: list[Shape]) -> tuple[list[dict], str]:
+def max_abs_diff(outputs: Path, label: str, baseline: str, key: str) -> float:
+    """Largest |label's output - baseline's| at one shape, from the workers' saved outputs."""
+    import torch
+
+    a, b = (torch.load(outputs / f"{name}-{key}.pt").float() for name in (label, baseline))
+    return (a - b).abs().max().item()
+
+
+def summarize(
+    collected: dict[str, dict], baseline: str | None, shapes: list[Shape], outputs: Path | None = None
+) -> tuple[list[dict], str]:
     """Rows per shape and a markdown table: TFLOP/s, cosine to SDPA, ratio to baseline."""
     labels = [label for label in collected if label != SDPA]
     rows = []
@@ -220,6 +236,8 @@ def summarize(collected: dict[str, dict], baseline: str | None, shapes: list[Sha
                 r = collected[label]["results"][shape.key]
                 row[f"{label}_vs_{baseline}"] = r["tflops"] / base["tflops"]
                 row[f"{label}_same_output_as_{baseline}"] = r["out_sha256"] == base["out_sha256"]
+                if outputs:
+                    row[f"{label}_max_abs_diff_vs_{baseline}"] = max_abs_diff(outputs, label, baseline, shape.key)
         rows.append(row)
     cols = list(rows[0]) if rows else []
     cols = [c for c in cols if not c.endswith("_sha256")]
@@ -252,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="run every build this often, interleaved; keep the best")
     p.add_argument("--json", help="write the full results here")
     p.add_argument("--markdown", help="write the table here")
+    p.add_argument("--outputs", help="save every build's outputs here; report max |difference| from --baseline")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--label", help=argparse.SUPPRESS)
@@ -281,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_heads[int(seq)] = (int(b), int(h))
     shapes = make_shapes(args.seqs, args.dims, batch_heads)
 
+    if args.outputs:
+        Path(args.outputs).mkdir(parents=True, exist_ok=True)
     runners = [] if args.no_sdpa else [(SDPA, SDPA)]
     runners += builds
     with tempfile.TemporaryDirectory(prefix="sagebench-") as tmp_name:
@@ -292,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, where in runners:
                 runs[label].append(_run_worker(label, where, shapes_file, args, tmp))
     collected = {label: _best_of(r) for label, r in runs.items()}
-    rows, table = summarize(collected, args.baseline, shapes)
+    rows, table = summarize(collected, args.baseline, shapes, Path(args.outputs) if args.outputs else None)
     for label, c in collected.items():
         print(f"[bench] {label}: {json.dumps(c['info'])}", file=sys.stderr)
     print(table)

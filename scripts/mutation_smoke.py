@@ -1103,6 +1103,20 @@ BREAKS = (
         ("tests/integration/test_cover_release.py",),
         integration=True,
     ),
+    Break(
+        "limited-API sageattention: the recipe's abi3 tag is not the one patch 0002 gives",
+        "recipes/sageattention-main.toml",
+        'abi3 = "cp39"',
+        'abi3 = "cp310"',
+        ("tests/unit/test_recipes_sageattention.py",),
+    ),
+    Break(
+        "limited-API sageattention: the v2.2.0 recipe plans per-Python cells again",
+        "recipes/sageattention.toml",
+        'abi3 = "cp39"\n',
+        "",
+        ("tests/unit/test_recipes_sageattention.py",),
+    ),
 )
 
 

@@ -62,3 +62,28 @@ def test_two_builds_against_sdpa_on_cpu(tmp_path: Path) -> None:
     assert data["collected"]["same"]["info"]["module"] == str(same / "sageattention")
     assert data["collected"]["other"]["info"]["module"] == str(other / "sageattention")
     assert "| shape |" in proc.stdout
+
+
+def test_outputs_give_each_builds_largest_difference_from_the_baseline(tmp_path: Path) -> None:
+    """--outputs: the workers save their outputs and the table gives max |build - baseline|
+    per shape (the abi3 device run, issue 26: 0.0 where the hashes agree)."""
+    python = torch_env() / "bin" / "python"
+    base = _stand_in(tmp_path / "base", 0.0)
+    twin = _stand_in(tmp_path / "twin", 0.0)
+    other = _stand_in(tmp_path / "other", 0.01)
+    out, saved = tmp_path / "results.json", tmp_path / "outputs"
+    proc = subprocess.run(
+        [str(python), "-W", "ignore", str(BENCH), "--device", "cpu", "--seqs", "128", "--dims", "64",
+         "--warmup", "0", "--iters", "1", "--rounds", "1", "--no-sdpa", "--build", f"base={base}",
+         "--build", f"twin={twin}", "--build", f"other={other}", "--baseline", "base",
+         "--outputs", str(saved), "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 2 and len(list(saved.glob("*.pt"))) == 6  # 3 builds x 2 shapes
+    for row in rows:
+        assert row["twin_max_abs_diff_vs_base"] == 0.0 and row["twin_same_output_as_base"] is True
+        # the stand-in adds 0.01 x mean |out| to every value
+        assert 0.0 < row["other_max_abs_diff_vs_base"] < 0.05
+    assert "other_max_abs_diff_vs_base" in proc.stdout

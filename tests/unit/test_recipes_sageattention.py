@@ -6,11 +6,13 @@ comments in each recipe), not against copies of their own values.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
-from wheelfactory import arch
+from wheelfactory import arch, releases
+from wheelfactory.plan import plan
 from wheelfactory.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +160,53 @@ def test_sageattn3_carries_its_fixes_as_patches_and_no_zc_cplusplus(name: str) -
     # the by-value kernel params (see the recipe); patch 0002 aligns them without it
     assert "/Zc:__cplusplus" not in r.build.msvc_flags
     assert "/bigobj" in r.build.msvc_flags
+
+
+LIMITED_API_PATCH = RECIPES / "patches" / "sageattention" / "0002-limited-api-module-init.patch"
+
+
+def _added_lines(patch: Path, path: str) -> list[str]:
+    """The lines a patch adds to one file ("+" lines of that file's diff)."""
+    section = next(s for s in patch.read_text().split("diff --git ")[1:] if s.startswith(f"a/{path} "))
+    return [line[1:] for line in section.splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+
+@pytest.mark.parametrize("name", SAGE2)
+def test_sageattention_abi3_tag_is_what_the_patched_setup_py_gives(name: str) -> None:
+    """Issue 26 item 1: patch 0002 builds the four modules against the limited API. The
+    recipe's abi3 tag must be the one the patched setup.py writes on the wheel and the
+    Py_LIMITED_API floor it compiles for, and every module the recipe imports must be
+    one of the patch's limited-API modules: else the factory expects a tag the build does
+    not make, or promises a CPython the modules cannot load on."""
+    r = load_recipe(RECIPES / name)
+    assert LIMITED_API_PATCH.name in [p.file.name for p in r.patches]
+    setup = "\n".join(_added_lines(LIMITED_API_PATCH, "setup.py"))
+    (tag,) = set(re.findall(r'"py_limited_api": "(cp3\d+)"', setup))
+    (floor,) = set(re.findall(r"-DPy_LIMITED_API=0x03([0-9A-Fa-f]{2})0000", setup))
+    assert r.matrix.abi3 == tag == f"cp3{int(floor, 16)}"
+    modules = r.modules_for(r.targets_for(str(max(c for c in arch.known_cuda_releases() if r.matrix.cuda.contains(c)))))
+    assert setup.count("py_limited_api=True") == len(modules) == 4
+    cpp = "\n".join(
+        line for f in ("csrc/fused/pybind.cpp", *(f"csrc/qattn/pybind_sm{n}.cpp" for n in (80, 89, 90)))
+        for line in _added_lines(LIMITED_API_PATCH, f)
+    )  # fmt: skip
+    assert "PYBIND11_MODULE" not in cpp
+    for module in modules:
+        assert f"SAGEATTN_EMPTY_MODULE({module.rsplit('.', 1)[1]})" in cpp
+    # the modules' functions stay reachable as their attributes (ComfyUI nodes call them)
+    for py in ("quant", "sm80_compile", "sm89_compile", "sm90_compile"):
+        assert any(".__getattr__ = lambda name: getattr(torch.ops." in line
+                   for line in _added_lines(LIMITED_API_PATCH, f"sageattention/{py}.py"))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAGE2)
+def test_sageattention_plans_one_abi3_wheel_per_torch_minor_for_every_cpython(name: str) -> None:
+    """One cp39-abi3 cell per torch minor x CUDA x platform, with no per-Python cell left:
+    torch 2.6-2.8 ship CPython 3.9, and the abi3 wheel covers it."""
+    r = load_recipe(RECIPES / name)
+    result = plan([r], releases.load())
+    assert result.cells and all(c.python == "cp39-abi3" for c in result.cells)
+    keys = [(c.torch, c.cuda, c.platform) for c in result.cells]
+    assert len(keys) == len(set(keys))
+    by_torch = {Version(c.torch).release[:2]: c for c in result.cells}
+    assert "3.9" in by_torch[(2, 6)].covers and "3.13" in by_torch[(2, 9)].covers

@@ -16,8 +16,9 @@ the count `wheelfactory coverage` and the landing page use: "planned" is what th
 cells promise (a per-torch wheel its own; an abi3 wheel every CPython from its tag that
 its torch ships; a stable-ABI wheel every torch from its floor too); "served" is what the
 users' commands install from the index that the real publish code makes of one fake wheel
-per cell (tests/_full_plan.py), so a stable-ABI wheel serves the torch views publish lists
-it in. Free-threaded CPythons are counted apart: abi3 wheels cannot serve them.
+per cell, after the release path's cover step lists each stable-ABI wheel in the torch
+views cover.planned picks for it (tests/_full_plan.py: the fake wheels hold no binaries,
+so every check is taken to pass; the check itself is tested with real torch). Free-threaded CPythons are counted apart: abi3 wheels cannot serve them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from wheelfactory.releases import is_free_threaded
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from _full_plan import publish_cells  # noqa: E402  (the real publish, over fake wheels)
+from _full_plan import release_cells  # noqa: E402  (the real publish and cover's choice, over fake wheels)
 
 
 def recipes_at(rev: str | None) -> list:
@@ -87,7 +88,7 @@ def figures(named, costs, table, *, compressed: bool) -> dict:
         out["gb"] += mb / 1000
         pkg = out["per_package"][cell.recipe]
         pkg["compiles"] += 1
-    report = coverage(result.cells, publish_cells(result.cells), table)
+    report = coverage(result.cells, release_cells(result.cells), table)
     for row in report.rows:
         e = row.environment
         pkg, ft = out["per_package"][e.package], "ft_" if is_free_threaded(e.python) else ""

@@ -1,8 +1,11 @@
 """The index when every cell the real recipes plan is built: one small fake wheel per cell
 (right name, tags, metadata and build record), published by the real publish code, so
 each manifest entry holds what publish writes (a stable-ABI wheel's ``covers``: the torch
-it was built against, never the plan's list). For the landing page's size and layout
-tests and for coverage's count of a full release."""
+it was built against, never the plan's list). ``release_cells`` then takes the release
+path's next step, cover: the (torch, wheel) pairs that cover.planned picks are listed as
+cover lists a wheel that passes its check (the fake wheels hold no binaries to audit or
+import: the check itself is proven in tests/integration/test_cover_release.py). For the
+landing page's size and layout tests and for coverage's count of a full release."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from _index_wheels import make_wheel
 from _records import record_json
-from wheelfactory import index, naming, platforms, publish, releases
+from wheelfactory import cover, index, naming, platforms, publish, releases
 from wheelfactory import plan as planning
 from wheelfactory.manifest import Manifest, load_manifest
 from wheelfactory.recipe import load_recipe
@@ -55,8 +58,9 @@ def cell_wheel(cell: planning.Cell, out_dir: Path) -> Path:
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 
-def publish_cells(cells: tuple[planning.Cell, ...]) -> Manifest:
-    """The manifest publish writes for a wheel of each of ``cells``."""
+def publish_cells(cells: tuple[planning.Cell, ...], *, with_cover: bool = False) -> Manifest:
+    """The manifest publish writes for a wheel of each of ``cells`` (``with_cover``: and
+    then cover, every check passing)."""
     saved = tempfile.tempdir
     tempfile.tempdir = SCRATCH or saved
     try:
@@ -65,6 +69,10 @@ def publish_cells(cells: tuple[planning.Cell, ...]) -> Manifest:
             # the plain index renderer: the landing page is rendered by the tests themselves
             publish.publish(wheels, Path(tmp) / "index", hooks=index.Hooks(),
                             upload_time=lambda: UPLOAD_TIME, index_url=INDEX_URL)  # fmt: skip
+            if with_cover:
+                files = load_manifest(Path(tmp) / "index").files
+                for torch, f in cover.planned(files, releases.load()):
+                    publish.add_covers(Path(tmp) / "index", f.filename, naming.torch_minor(torch))
             return load_manifest(Path(tmp) / "index")
     finally:
         tempfile.tempdir = saved
@@ -72,4 +80,10 @@ def publish_cells(cells: tuple[planning.Cell, ...]) -> Manifest:
 
 @cache
 def full_plan_manifest() -> Manifest:
-    return publish_cells(plan_cells())
+    """The index after a full release: every planned wheel published, then covered."""
+    return release_cells(plan_cells())
+
+
+def release_cells(cells: tuple[planning.Cell, ...]) -> Manifest:
+    """The manifest after a release's publish and cover (every stable wheel loading)."""
+    return publish_cells(cells, with_cover=True)

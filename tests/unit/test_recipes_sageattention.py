@@ -116,13 +116,14 @@ def test_the_readme_build_for_9_0a_imports_only_what_it_makes() -> None:
     assert "build recipes/sageattention-stable.toml" in (ROOT / "README.md").read_text()
 
 
-SA3 = ("sageattn3.toml", "sageattn3-abi3.toml")
+SA3 = ("sageattn3.toml", "sageattn3-abi3.toml", "sageattn3-stable.toml")
 
 
 def test_sageattn3_plans_windows_for_every_torch_with_a_windows_cuda_12_8_build() -> None:
     """Issue 24: the patched recipes bring Windows back. Expected from the release table:
     every torch >= 2.7 minor with a Windows CUDA >= 12.8 build gets a 12.0a cell (and
-    12.1a where CUDA >= 12.9), from one of the two recipes."""
+    12.1a where CUDA >= 12.9), from one of the three recipes: a stable-ABI cell serves
+    every torch minor from its floor on with its CUDA."""
     from wheelfactory import releases
     from wheelfactory.plan import Selection, plan
 
@@ -136,7 +137,10 @@ def test_sageattn3_plans_windows_for_every_torch_with_a_windows_cuda_12_8_build(
     }
     cells = plan([load_recipe(RECIPES / n) for n in SA3], table,
                  select=Selection(oses=("windows",))).cells  # fmt: skip
-    assert expected and {(Version(c.torch).base_version.rsplit(".", 1)[0], c.cuda) for c in cells} == expected
+    served = {(Version(c.torch).base_version.rsplit(".", 1)[0], c.cuda) for c in cells if not c.stable_abi_floor}
+    served |= {(minor, cuda) for c in cells if c.stable_abi_floor
+               for minor, cuda in expected if cuda == c.cuda and Version(minor) >= Version(c.stable_abi_floor)}  # fmt: skip
+    assert expected and served == expected
     for c in cells:
         assert c.platform == "windows-amd64"
         want = ("12.0a", "12.1a") if Version(c.cuda) >= Version("12.9") else ("12.0a",)
@@ -158,3 +162,26 @@ def test_sageattn3_carries_its_fixes_as_patches_and_no_zc_cplusplus(name: str) -
     # the by-value kernel params (see the recipe); patch 0002 aligns them without it
     assert "/Zc:__cplusplus" not in r.build.msvc_flags
     assert "/bigobj" in r.build.msvc_flags
+
+
+def test_sageattn3_abi3_and_stable_split_torch_at_the_stable_floor() -> None:
+    """Issue 26: one stable-ABI wheel per (CUDA, platform) for torch >= 2.10, the per-torch
+    abi3 recipe below it (and as the fallback): every torch minor >= 2.7 of the release table
+    is built by exactly one of them, on the same pin with the same first three patches."""
+    from wheelfactory import releases
+
+    abi3, stable = (load_recipe(RECIPES / n) for n in ("sageattn3-abi3.toml", "sageattn3-stable.toml"))
+    floor = stable.matrix.stable_abi_floor
+    assert floor == "2.10" and stable.matrix.abi3 == abi3.matrix.abi3 == "cp310"
+    minors = {r.minor for r in releases.load().planning_releases() if r.parsed >= Version("2.7")}
+    assert minors
+    for minor in minors:
+        v = f"{minor}.0"
+        assert abi3.matrix.torch.contains(v) != stable.matrix.torch.contains(v), minor
+        assert stable.matrix.torch.contains(v) == (Version(minor) >= Version(floor)), minor
+    assert (stable.source.git, stable.source.commit, stable.source.subdirectory) == (
+        abi3.source.git, abi3.source.commit, abi3.source.subdirectory)
+    assert [(p.file, p.sha256) for p in stable.patches[:3]] == [(p.file, p.sha256) for p in abi3.patches]
+    (port,) = stable.patches[3:]
+    assert port.file.parent.name == "sageattn3-stable" and not port.os  # every OS
+    assert stable.gpu_check is not None  # a check is defined, but none has run: not GPU-checked

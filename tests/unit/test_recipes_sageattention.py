@@ -185,3 +185,24 @@ def test_sageattn3_abi3_and_stable_split_torch_at_the_stable_floor() -> None:
     (port,) = stable.patches[3:]
     assert port.file.parent.name == "sageattn3-stable" and not port.os  # every OS
     assert stable.gpu_check is not None  # a check is defined, but none has run: not GPU-checked
+
+
+def test_a_sageattn3_stable_wheel_is_listed_as_not_gpu_checked_with_its_port() -> None:
+    """No Blackwell GPU checks these wheels yet: the landing page must say so for the stable
+    wheel too, and name the port patch it carries."""
+    from wheelfactory import landing, naming, which
+    from wheelfactory.manifest import Manifest, PublishedFile
+
+    r = load_recipe(RECIPES / "sageattn3-stable.toml")
+    pin = naming.TorchPin("2.14.1", floor=r.matrix.stable_abi_floor)
+    name = f"sageattn3-{pin.labelled_version(r.version, '13.0')}-cp310-abi3-manylinux_2_34_x86_64.whl"
+    record = {"targets": ["12.0a", "12.1a"], "torch": "2.14.1", "stable_abi_floor": r.matrix.stable_abi_floor,
+              "patches": [{"file": f"recipes/patches/{p.file.parent.name}/{p.file.name}", "sha256": p.sha256,
+                           "why": p.why, "mirrors": p.mirrors} for p in r.patches]}  # fmt: skip
+    info = which.parse_wheel(name)
+    wheel = PublishedFile(filename=name, project=info.project, version=info.version, sha256="a" * 64, size=400_000,
+                          url=f"files/{name}", upload_time="2026-12-03T10:00:00.000000Z", build_record=record)  # fmt: skip
+    page = landing.render_landing(Manifest(files=(wheel,)), "https://wheels.example.org/idx")["index.html"].decode()
+    row = next(ln for ln in page.split("\n") if name in ln and "<tr" in ln)
+    assert "not GPU-checked" in row
+    assert "0004-stable-abi.patch (woct0rdho/SageAttention#42)" in row

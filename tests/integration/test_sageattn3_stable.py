@@ -44,18 +44,21 @@ def _prepared_tree(work: Path, *, port: bool) -> Path:
 def _compile_quant_module(tree: Path, python: Path, out: Path) -> Path:
     """fp4quant_cuda as setup.py compiles it (its -D flags, sm_120a), linked to a .so. The
     include dirs are torch's and its CUDA headers wheel's (ATen's CUDAContext.h wants cuSPARSE)."""
-    paths = json.loads(subprocess.run(
+    includes, lib_dirs = json.loads(subprocess.run(
         [str(python), "-c", "import glob, json, sysconfig, torch.utils.cpp_extension as c; s = sysconfig.get_paths();"
-         " print(json.dumps([*c.include_paths('cuda'), s['include'], *glob.glob(s['purelib'] + '/nvidia/cu13/include')]))"],
+         " print(json.dumps([[*c.include_paths('cuda'), s['include'], *glob.glob(s['purelib'] + '/nvidia/cu13/include')],"
+         " c.library_paths('cuda')]))"],
         capture_output=True, text=True, check=True).stdout)  # fmt: skip
     setup_defines = re.findall(r'"(-D(?:TORCH_\w+|USE_CUDA)(?:=\w+)?)"', (tree / "setup.py").read_text())
     obj, so = out / "quant.o", out / "fp4quant_cuda.abi3.so"
     cmd = [str(NVCC), "-c", str(tree / QUANT), "-o", str(obj), "-std=c++20", "-O3", "--expt-relaxed-constexpr",
-           "-DPy_LIMITED_API=0x030A0000", *setup_defines, *[f"-I{p}" for p in paths],
+           "-DPy_LIMITED_API=0x030A0000", *setup_defines, *[f"-I{p}" for p in includes],
            "-gencode", "arch=compute_120a,code=sm_120a", "-Xcompiler", "-fPIC"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    subprocess.run([str(NVCC), "-shared", str(obj), "-o", str(so)], check=True)
+    # linked to libtorch as cpp_extension links it: the shim's C symbols live there
+    libs = [*[f"-L{d}" for d in lib_dirs], "-ltorch", "-ltorch_cpu", "-lc10"]
+    subprocess.run([str(NVCC), "-shared", str(obj), "-o", str(so), *libs], check=True)
     return so
 
 

@@ -9,10 +9,15 @@ abi3 recipes and device-code compression) with today's release table; "after" pl
 working tree's recipes. One wheel = one compile. Per-wheel time and size come from the
 measured costs file, scaled by the cell's number of GPU targets; a wheel for CUDA >= 13.0
 is compressed (gpu-targets.toml), so it takes the measured compressed size where there is
-one, and a wheel before this change never was. Environments: a per-torch wheel serves its
-(torch, CUDA, Python, platform); an abi3 wheel every CPython from its tag on that its torch
-ships; a stable-ABI wheel every torch from its floor (in today's table) too. Free-threaded
-CPythons are counted apart: abi3 wheels cannot serve them.
+one, and a wheel before this change never was.
+
+Environments (torch minor, CUDA, CPython, platform) are counted by wheelfactory.coverage,
+the count `wheelfactory coverage` and the landing page use: "planned" is what the plan's
+cells promise (a per-torch wheel its own; an abi3 wheel every CPython from its tag that
+its torch ships; a stable-ABI wheel every torch from its floor too); "served" is what the
+users' commands install from the index that the real publish code makes of one fake wheel
+per cell (tests/_full_plan.py), so a stable-ABI wheel serves the torch views publish lists
+it in. Free-threaded CPythons are counted apart: abi3 wheels cannot serve them.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from wheelfactory import arch, releases
+from wheelfactory.coverage import coverage
 from wheelfactory.plan import plan
 from wheelfactory.recipe import load_recipe
-from wheelfactory.releases import is_free_threaded, python_key
+from wheelfactory.releases import is_free_threaded
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from _full_plan import publish_cells  # noqa: E402  (the real publish, over fake wheels)
 
 
 def recipes_at(rev: str | None) -> list:
@@ -48,31 +56,6 @@ def recipes_at(rev: str | None) -> list:
             (tmp / name).write_text(text)
             recipe = load_recipe(tmp / name)
             out.append((f"recipes/{name}", recipe))
-    return out
-
-
-def environments(cell, table) -> set[tuple[str, str, str, str, str]]:
-    """(package, torch minor, CUDA, Python, platform) served by one planned wheel."""
-    if cell.torch_label != "abi":
-        minors = [cell.torch_label]
-    else:
-        floor = tuple(map(int, (cell.stable_abi_floor or "0.0").split(".")))
-        minors = [r.minor for r in table.planning_releases() if tuple(map(int, r.minor.split("."))) >= floor]
-    out = set()
-    for release in table.planning_releases():
-        if release.minor not in minors:
-            continue
-        for variant in release.variants:
-            if variant.cuda != cell.cuda or cell.platform not in variant.platforms:
-                continue
-            for py in release.pythons_of(variant):
-                if cell.abi3:
-                    tag = cell.python.split("-")[0]  # cp310
-                    ok = not is_free_threaded(py) and python_key(py) >= python_key(f"3.{tag[3:]}")
-                else:
-                    ok = py == cell.python
-                if ok:
-                    out.add((cell.recipe, release.minor, cell.cuda, py, cell.platform))
     return out
 
 
@@ -95,7 +78,8 @@ def figures(named, costs, table, *, compressed: bool) -> dict:
     result = plan([r for _, r in named], table)
     recipe_path = {r.name + (r.version or ""): p for p, r in named}
     out = {"compiles": len(result.cells), "cpu_hours": 0.0, "gb": 0.0,
-           "per_package": defaultdict(lambda: {"compiles": 0, "envs": set(), "ft_envs": set()})}  # fmt: skip
+           "per_package": defaultdict(lambda: {"compiles": 0, "planned": set(), "envs": set(),
+                                               "ft_planned": set(), "ft_envs": set()})}  # fmt: skip
     for cell in result.cells:
         path = recipe_path[cell.recipe + cell.version]
         seconds, mb = cost(path, cell, costs, compressed=compressed)
@@ -103,8 +87,14 @@ def figures(named, costs, table, *, compressed: bool) -> dict:
         out["gb"] += mb / 1000
         pkg = out["per_package"][cell.recipe]
         pkg["compiles"] += 1
-        for env in environments(cell, table):
-            (pkg["ft_envs"] if is_free_threaded(env[3]) else pkg["envs"]).add(env[1:])
+    report = coverage(result.cells, publish_cells(result.cells), table)
+    for row in report.rows:
+        e = row.environment
+        pkg, ft = out["per_package"][e.package], "ft_" if is_free_threaded(e.python) else ""
+        env = (e.torch, e.cuda, e.python, e.platform)
+        pkg[ft + "planned"].add(env)
+        if row.published:
+            pkg[ft + "envs"].add(env)
     return out
 
 
@@ -129,9 +119,13 @@ def main() -> int:
         lost = b["envs"] - a["envs"]
         meant = {env for env in lost if (pkg, env[3]) in on_purpose}
         ok &= not (lost - meant)
-        print(f"{pkg}: compiles {b['compiles']} -> {a['compiles']}; environments served"
-              f" {len(b['envs'])} -> {len(a['envs'])} (free-threaded {len(b['ft_envs'])} -> {len(a['ft_envs'])});"
-              f" lost: {len(lost - meant)}")  # fmt: skip
+        print(f"{pkg}: compiles {b['compiles']} -> {a['compiles']}; environments planned"
+              f" {len(b['planned'])} -> {len(a['planned'])}, served {len(b['envs'])} -> {len(a['envs'])}"
+              f" (free-threaded planned {len(b['ft_planned'])} -> {len(a['ft_planned'])},"
+              f" served {len(b['ft_envs'])} -> {len(a['ft_envs'])}); lost: {len(lost - meant)}")  # fmt: skip
+        for torch in sorted({env[0] for env in a["planned"] - a["envs"]}, key=lambda t: tuple(map(int, t.split(".")))):
+            n = sum(1 for env in a["planned"] - a["envs"] if env[0] == torch)
+            print(f"  planned, not served after: {n} for torch {torch}")
         for platform in sorted({env[3] for env in meant}):
             n = sum(1 for env in meant if env[3] == platform)
             print(f"  left out on purpose: {n} on {platform}: {on_purpose[(pkg, platform)][:160]}...")

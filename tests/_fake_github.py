@@ -6,13 +6,20 @@ rest/releases/releases, rest/releases/assets):
 - "api":
   GET /repos/{o}/{r}/actions/runs/{id}/artifacts (paginated, with total_count),
   GET /repos/{o}/{r}/actions/artifacts/{id}/zip (302 to storage),
-  GET /repos/{o}/{r}/releases/tags/{tag} (404 until created), POST /repos/{o}/{r}/releases,
+  GET /repos/{o}/{r}/actions/artifacts?name=NAME (every run's, newest first, paginated,
+  each with its ``workflow_run``: id, repository_id, head_repository_id, head_branch),
+  GET /repos/{o}/{r}/contents/{path}?ref=BRANCH (raw media type; 404 without the file),
+  GET /repos/{o}/{r}/releases/tags/{tag} (404 until created, and for a draft, as on GitHub),
+  GET /repos/{o}/{r}/releases (newest first, drafts included), POST /repos/{o}/{r}/releases
+  (``draft`` honoured), PATCH /repos/{o}/{r}/releases/{id} (``{"draft": false}`` publishes),
   GET /repos/{o}/{r}/releases/{id}/assets (paginated),
   GET and DELETE /repos/{o}/{r}/releases/assets/{id} (with Accept:
   application/octet-stream, the bytes: 302 to storage);
 - "uploads": POST /repos/{o}/{r}/releases/{id}/assets?name=NAME. Like GitHub, a raw "+"
   in the query arrives as a space and the imitation renames it to "." (what
-  github/rest-api-description#2968 reports), and it records a sha256 "digest";
+  github/rest-api-description#2968 reports), and it records a sha256 "digest"; with
+  ``immutable`` set (GitHub's "immutable releases" setting) it refuses an upload into a
+  published release with 422, as GitHub does;
 - "storage": the signed blob host downloads are redirected to; it records the headers it
   gets, so tests can check the token never reaches it.
 Real HTTP and real redirects: only GitHub itself is imitated. Every request is recorded
@@ -27,7 +34,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -65,34 +72,44 @@ class FakeGitHub:
         self.api_url = self.upload_url = self.storage_url = ""
         self.requests: list[tuple[str, str, str, dict[str, str]]] = []
         self.runs: dict[int, list[dict[str, Any]]] = {}  # run id -> its artifacts
+        self.artifacts: list[dict[str, Any]] = []  # every run's, oldest first
         self.artifact_zips: dict[int, bytes] = {}  # artifact id -> the zip storage serves
         self.releases: dict[str, dict[str, Any]] = {}  # tag -> release
+        self.branches: dict[str, dict[str, bytes]] = {}  # branch -> {path: bytes}
         self.assets: dict[int, dict[str, Any]] = {}  # id -> asset (+ "_release", "_data")
         self.next_id = 100
         self.digests = True  # newer GitHub assets carry "digest"; older ones do not
+        self.immutable = False  # the repository's "immutable releases" setting
         self.fail_first = 0  # "api" answers 502 this many times first
         self.redirect_to: str | None = None  # where downloads are sent instead of storage
         self.claimed_total: int | None = None  # the artifact listing's total_count, if a lie
         self.endless_listing = False  # artifact pages never run out, whatever page is asked
+        self.on_storage_get: Callable[[str], None] | None = None  # called with each path asked
 
     # -- arranging
 
     def add_artifact(
-        self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None
+        self, run_id: int, artifact_id: int, name: str, zip_bytes: bytes | None = None,
+        *, branch: str = "main", fork: bool = False,
     ) -> dict[str, Any]:
+        """An artifact of run ``run_id``, a run on ``branch`` of this repository (or, with
+        ``fork``, a pull request's run from a fork)."""
         artifact = {
             "id": artifact_id, "name": name, "size_in_bytes": len(zip_bytes or b""), "expired": False,
             "archive_download_url": f"{self.api_url}/repos/{self.repo}/actions/artifacts/{artifact_id}/zip",
+            "workflow_run": {"id": run_id, "repository_id": 1, "head_repository_id": 2 if fork else 1,
+                             "head_branch": branch},
         }  # fmt: skip
         self.runs.setdefault(run_id, []).append(artifact)
+        self.artifacts.append(artifact)
         if zip_bytes is not None:
             self.artifact_zips[artifact_id] = zip_bytes
         return artifact
 
-    def add_release(self, tag: str) -> dict[str, Any]:
+    def add_release(self, tag: str, *, draft: bool = False) -> dict[str, Any]:
         rid = len(self.releases) + 1
         release = {
-            "id": rid, "tag_name": tag, "name": tag, "draft": False,
+            "id": rid, "tag_name": tag, "name": tag, "draft": draft,
             "upload_url": f"{self.upload_url}/repos/{self.repo}/releases/{rid}/assets{{?name,label}}",
         }  # fmt: skip
         self.releases[tag] = release
@@ -196,11 +213,29 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
                     chunk = [dict(artifacts[0], id=n) for n in range(per)]
                 total = len(artifacts) if gh.claimed_total is None else gh.claimed_total
                 self._json({"total_count": total, "artifacts": chunk})
+            elif rest == ["actions", "artifacts"]:
+                name = parse_qs(urlsplit(self.path).query).get("name", [None])[0]
+                named = [a for a in reversed(gh.artifacts) if name is None or a["name"] == name]
+                self._json({"total_count": len(named), "artifacts": self._page(named)[0]})
             elif rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
                 self._redirect(f"{gh.storage_url}/artifacts/{rest[2]}.zip?sig=abc")
+            elif rest[0] == "contents":  # the raw media type only: what wheelfactory asks for
+                ref = parse_qs(urlsplit(self.path).query).get("ref", [""])[0]
+                blob = gh.branches.get(ref, {}).get(unquote("/".join(rest[1:])))
+                if blob is None or self.headers.get("Accept") != "application/vnd.github.raw+json":
+                    self._json({"message": "Not Found"}, 404)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.github.raw+json")
+                    self.send_header("Content-Length", str(len(blob)))
+                    self.end_headers()
+                    self.wfile.write(blob)
+            elif rest == ["releases"]:  # newest first, as GitHub lists them
+                listed = [{**r, "assets": gh.release_assets(r["id"])} for r in reversed(gh.releases.values())]
+                self._json(self._page(listed)[0])
             elif rest[:2] == ["releases", "tags"]:
                 release = gh.releases.get(unquote("/".join(rest[2:])))
-                if release is None:
+                if release is None or release.get("draft"):  # GitHub finds drafts by listing only
                     self._json({"message": "Not Found"}, 404)
                 else:
                     self._json({**release, "assets": gh.release_assets(release["id"])})
@@ -225,8 +260,20 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
                 self._json({"message": "Not Found"}, 404)
                 return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            release = gh.add_release(body["tag_name"])
+            release = gh.add_release(body["tag_name"], draft=bool(body.get("draft", False)))
             self._json({**release, "assets": []}, 201)
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self._record()
+            if not self._authorized() or (rest := self._rest()) is None:
+                return
+            found = [r for r in gh.releases.values() if rest[:1] == ["releases"] and rest[1:] == [str(r["id"])]]
+            if not found:
+                self._json({"message": "Not Found"}, 404)
+                return
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            found[0].update({k: v for k, v in body.items() if k in ("draft", "name", "body")})
+            self._json({**found[0], "assets": gh.release_assets(found[0]["id"])})
 
         def do_DELETE(self) -> None:  # noqa: N802
             self._record()
@@ -255,6 +302,10 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
             name = re.sub(r"[^A-Za-z0-9._+-]", ".", parse_qs(urlsplit(self.path).query)["name"][0])
             data = self.rfile.read(int(self.headers["Content-Length"]))
             release_id = int(m.group(1))
+            published = any(r["id"] == release_id and not r.get("draft") for r in gh.releases.values())
+            if gh.immutable and published:
+                self._json({"message": "Cannot upload assets to an immutable release."}, 422)
+                return
             if any(a["name"] == name and a["_release"] == release_id for a in gh.assets.values()):
                 self._json(
                     {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, 422
@@ -268,6 +319,8 @@ def _handlers(gh: FakeGitHub) -> dict[str, type[BaseHTTPRequestHandler]]:
         def do_GET(self) -> None:  # noqa: N802
             self._record()
             path = urlsplit(self.path).path
+            if gh.on_storage_get is not None:
+                gh.on_storage_get(path)
             if m := re.match(r"^/artifacts/(\d+)\.zip$", path):
                 blob = gh.artifact_zips.get(int(m.group(1)))
             elif m := re.match(r"^/assets/(\d+)$", path):

@@ -120,9 +120,10 @@ def publish_cli(fake: FakeGitHub, wheel: Path, index: Path, *more: str) -> int:
 
 
 def test_cli_with_api_and_upload_urls(fake, tmp_path, monkeypatch, capsys):
-    fake.releases[TAG] = {
+    fake.releases[TAG] = {  # a draft: a published release takes no new asset
         "id": 7,
         "tag_name": TAG,
+        "draft": True,
         "upload_url": "https://uploads.invalid/x{?name}",
     }
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)

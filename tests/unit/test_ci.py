@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -118,22 +121,22 @@ def test_extension_modules_of_a_wheel(tmp_path):
 
 
 def test_smoke_imports_and_reports_the_failing_module(tmp_path, monkeypatch):
-    # A fake 'torch' and a package on sys.path: smoke() imports torch first, then each module.
+    # A fake 'torch' and a package on the importing Python's path: smoke() imports torch
+    # first, then each module, each in its own process of that Python.
     (tmp_path / "torch.py").write_text("LOADED = True\n")
     pkg = tmp_path / "demo_ext"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "good.py").write_text("import torch\nassert torch.LOADED\n")
     (pkg / "bad.py").write_text("raise ImportError('undefined symbol: _ZN3c10foo')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("torch", "demo_ext", "demo_ext.good", "demo_ext.bad"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     wheel = make_wheel(tmp_path / WHEEL)
-    assert cell.smoke(wheel, modules=["demo_ext.good"]) == ["demo_ext.good"]
+    smoke = functools.partial(cell.smoke, python=sys.executable, work=tmp_path / "work", env=env)
+    assert smoke(wheel, modules=["demo_ext.good"]).imported == ("demo_ext.good",)
     with pytest.raises(VerifyError, match="import demo_ext.bad failed: ImportError: undefined symbol"):
-        cell.smoke(wheel, modules=["demo_ext.good", "demo_ext.bad"])
+        smoke(wheel, modules=["demo_ext.good", "demo_ext.bad"])
     with pytest.raises(VerifyError, match="no extension module"):
-        cell.smoke(wheel)
+        smoke(wheel)
 
 
 def save_two_wheel_manifest(index: Path) -> Path:

@@ -187,14 +187,15 @@ def test_windows_job_settings():
     assert env["CIBW_ARCHS"] == "AMD64"
     assert not any(k.startswith("CIBW_MANYLINUX") for k in env)
     assert env["WHEELFACTORY_WINDOWS_CUDA"] == "12.8.1"
-    assert "delvewheel>=1.12" in env["CIBW_BEFORE_BUILD"]
-    assert "auditwheel" not in env["CIBW_BEFORE_BUILD"]
+    # the repair tools go to the factory's Python (before-all), not the build Python
+    assert "delvewheel>=1.12" in env["CIBW_BEFORE_ALL"]
+    assert "auditwheel" not in env["CIBW_BEFORE_ALL"]
     assignments = assignments_of(env["CIBW_ENVIRONMENT"])
     assert assignments["CL"] == "/permissive- /Zc:__cplusplus"  # Recipe.build.msvc_flags
     assert assignments["DISTUTILS_USE_SDK"] == "1"
     assert "LIBRARY_PATH" not in assignments and "CUDA_HOME" not in assignments
     # cmd.exe runs these: no single quotes, every '>' inside double quotes
-    for key in ("CIBW_BEFORE_BUILD", "CIBW_REPAIR_WHEEL_COMMAND", "CIBW_TEST_COMMAND"):
+    for key in ("CIBW_BEFORE_ALL", "CIBW_BEFORE_BUILD", "CIBW_REPAIR_WHEEL_COMMAND", "CIBW_TEST_COMMAND"):
         assert "'" not in env[key]
         for word in env[key].split():
             assert ">" not in word or (word.startswith('"') and word.endswith('"')), (key, word)

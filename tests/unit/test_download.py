@@ -121,3 +121,20 @@ def test_a_wheel_published_with_other_bytes_is_refused(fake, tmp_path, source):
     with pytest.raises(PublishError, match=re.escape(f"hash differs from the published file: {W1} (manifest")) as e:
         fetch(tmp_path / "b", other)
     assert "\n" not in str(e.value) and "never changes" in str(e.value)
+
+
+def test_each_artifact_zip_is_removed_once_unpacked(fake, tmp_path, monkeypatch):
+    """A run's artifacts are as large as its wheels: keeping every zip until all are
+    unpacked needs ~2x the disk. Each zip goes as soon as its wheels are out."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where download keeps its zips
+    zips_on_disk: list[list[str]] = []  # the zips held when storage is asked for the next one
+    fake.on_storage_get = lambda path: zips_on_disk.append(sorted(p.name for p in scratch.rglob("*.zip")))
+    report = download.download_run(demo_client(fake), 77, tmp_path / "out")
+    assert sorted(f.path.name for f in report.files) == [W1, W2]
+    assert (tmp_path / "out" / W1).read_bytes() == wheel_bytes(W1)
+    assert zips_on_disk == [[], []], "the first artifact's zip was still on disk at the second download"
+    assert list(scratch.rglob("*.zip")) == []

@@ -70,7 +70,7 @@ def test_cibw_env_step(tmp_path: Path) -> None:
     proc = cli(tmp_path, "cibw-env", "--job", json.dumps(WINDOWS_JOB), "--recipe-root", str(ROOT))
     assert proc.returncode == 0, proc.stderr
     env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and "<<" not in line)
-    assert env["CIBW_ARCHS"] == "AMD64" and "delvewheel" in env["CIBW_BEFORE_BUILD"]
+    assert env["CIBW_ARCHS"] == "AMD64" and "delvewheel" in env["CIBW_BEFORE_ALL"]
     assert 'CL="/permissive- /Zc:__cplusplus /Zc:preprocessor /Brepro"' in env["CIBW_ENVIRONMENT"]
     assert 'TORCH_CUDA_ARCH_LIST="8.0;8.9;9.0;10.0;12.0;12.1"' in env["CIBW_ENVIRONMENT"]  # plain list
     assert env["WHEELFACTORY_WINDOWS_CUDA"] == "13.0.2"

@@ -102,7 +102,7 @@ def wheelfactory_commands(argvs: list[list[str]]) -> list[list[str]]:
     for argv in argvs:
         if argv[0] == "wheelfactory":
             found.append(argv[1:])
-        elif argv[:3] == ["python", "-m", "wheelfactory"]:
+        elif argv[1:3] == ["-m", "wheelfactory"]:  # any interpreter: cibw-env names the factory's
             found.append(argv[3:])
     return found
 
@@ -231,3 +231,19 @@ def test_publish_never_interleaves_and_attests():
     uses = [s.get("uses", "") for _, _, s in steps(wf)]
     assert any(u.startswith("actions/attest@") for u in uses)
     assert any(u.startswith("actions/deploy-pages@") for u in uses)
+
+
+def test_every_artifact_upload_overwrites_on_a_re_run():
+    """upload-artifact v4+ refuses a name already taken in the run: without
+    ``overwrite: true`` a re-run of a failed job fails at its upload."""
+    uploads = [
+        (path.name, step.get("name", step["uses"]))
+        for path in WORKFLOWS
+        for _, _, step in steps(load(path))
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    assert len(uploads) >= 2, uploads  # build-cells.yml's wheels, build.yml's gpu-checks
+    for path in WORKFLOWS:
+        for _, _, step in steps(load(path)):
+            if step.get("uses", "").startswith("actions/upload-artifact@"):
+                assert step["with"].get("overwrite") is True, (path.name, step["with"])

@@ -8,6 +8,9 @@ GitHub REST API shapes used (docs.github.com/en/rest/actions/artifacts and
   "archive_download_url"}]}``
 - ``GET /repos/{o}/{r}/actions/artifacts/{id}/zip`` -> 302 to a short-lived storage URL
   that serves the zip
+- ``GET /repos/{o}/{r}/actions/artifacts?name=NAME&per_page=100&page=N`` -> every run's
+  artifacts of that name, newest first, each with ``"workflow_run": {"id",
+  "repository_id", "head_repository_id", "head_branch"}`` (``--last-manifest``)
 - ``GET /repos/{o}/{r}/releases/tags/{tag}`` -> ``{"assets": [{"id", "name", "size",
   "url", "browser_download_url", "digest": "sha256:..."}]}``
 - ``GET /repos/{o}/{r}/releases/assets/{id}`` with ``Accept: application/octet-stream``
@@ -151,16 +154,64 @@ def download_run(
     taken: dict[str, str] = {}  # wheel name -> the artifact it came from
     with tempfile.TemporaryDirectory(prefix="wf-artifacts-") as tmp:
         for a in artifacts:
-            url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
+            url = _artifact_url(client, a)
             zpath = Path(tmp) / f"{a['id']}.zip"
             log.info("downloading artifact %s (%s bytes)", a["name"], a.get("size_in_bytes", "?"))
             client.download(url, zpath, accept="application/vnd.github+json")
             paths += _unpack_wheels(zpath, out, artifact=str(a["name"]), taken=taken)
+            zpath.unlink()  # peak disk ~1x the wheels, not 2x: a zip is done once unpacked
     hashes = manifest_hashes(index) if index is not None else None
     return _check_against_manifest(paths, hashes)
 
 
 GPU_CHECKS_ARTIFACT = "gpu-checks"  # build.yml's gpu-check job uploads gpu-checks.json so
+MANIFEST_ARTIFACT = "wheelfactory-manifest"  # publish.yml uploads the manifest it made so
+
+
+def restore_manifest(
+    client: GitHubClient, branch: str, out: Path, *, fallback_index: str | None = None
+) -> str:
+    """Write into ``out`` the manifest.json the last publish on ``branch`` left as artifact
+    wheelfactory-manifest, read through the API (the Pages CDN may serve a copy up to
+    10 minutes old: a publish right after another would drop the other's files). With no
+    such artifact left (the first publish, or the last one is older than its retention)
+    the CDN copy is current: read ``fallback_index``'s, or start empty. Returns where the
+    manifest came from, for the log."""
+    from wheelfactory.manifest import MANIFEST_NAME, Manifest, load_manifest, save_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = client.newest_artifact(MANIFEST_ARTIFACT, branch)
+    if artifact is not None:
+        run = (artifact.get("workflow_run") or {}).get("id")
+        with tempfile.TemporaryDirectory(prefix="wf-manifest-") as tmp:
+            zpath = Path(tmp) / "manifest.zip"
+            url = _artifact_url(client, artifact)
+            client.download(url, zpath, accept="application/vnd.github+json")
+            try:
+                with zipfile.ZipFile(zpath) as z:
+                    z.extract(MANIFEST_NAME, tmp)
+            except (zipfile.BadZipFile, KeyError) as e:
+                msg = (
+                    f"artifact {MANIFEST_ARTIFACT} of run {run} holds no {MANIFEST_NAME} ({e});"
+                    " delete that artifact, or re-run that publish"
+                )
+                raise PublishError(msg) from e
+            manifest = load_manifest(tmp)
+        source = f"artifact {MANIFEST_ARTIFACT} of run {run}"
+    elif fallback_index:
+        manifest = load_manifest(fallback_index)
+        source = f"{fallback_index} (no {MANIFEST_ARTIFACT} artifact left on {branch})"
+    else:
+        manifest = Manifest()
+        source = f"none (no {MANIFEST_ARTIFACT} artifact on {branch}, no index): starts empty"
+    save_manifest(out, manifest)
+    return f"{source}: {len(manifest.files)} file(s)"
+
+
+def _artifact_url(client: GitHubClient, artifact: Mapping[str, object]) -> str:
+    api = client.api_url.rstrip("/")
+    fallback = f"{api}/repos/{client.repo}/actions/artifacts/{artifact['id']}/zip"
+    return str(artifact.get("archive_download_url") or fallback)
 
 
 def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:
@@ -170,8 +221,7 @@ def download_gpu_checks(client: GitHubClient, run_id: int, dest: Path) -> bool:
     if not found or found[0].get("expired"):
         log.info("run %s has no %s artifact: the wheels are not GPU-checked", run_id, GPU_CHECKS_ARTIFACT)
         return False
-    a = found[0]
-    url = a.get("archive_download_url") or f"{client.api_url.rstrip('/')}/repos/{client.repo}/actions/artifacts/{a['id']}/zip"
+    url = _artifact_url(client, found[0])
     with tempfile.TemporaryDirectory(prefix="wf-gpu-checks-") as tmp:
         zpath = Path(tmp) / "gpu-checks.zip"
         client.download(url, zpath, accept="application/vnd.github+json")
@@ -226,10 +276,12 @@ def client_from_env(repo: str | None, api_url: str | None, *, env: Mapping[str, 
 
 
 __all__ = [
+    "MANIFEST_ARTIFACT",
     "Downloaded",
     "DownloadReport",
     "GitHubClient",
     "client_from_env",
     "download_release",
     "download_run",
+    "restore_manifest",
 ]

@@ -1,13 +1,23 @@
 """A publish store that keeps wheel files as GitHub Release assets (``github:OWNER/NAME@TAG``).
 
-Each wheel and its PEP 658 ``<wheel>.metadata`` file become assets of the release TAG
-(created when missing); ``put`` returns the asset's public URL
+Each wheel and its PEP 658 ``<wheel>.metadata`` file become assets of the release TAG;
+``put`` returns the asset's public URL
 ``https://github.com/OWNER/NAME/releases/download/TAG/<name>``, percent-encoded, which
 goes into the manifest's ``url`` (installers fetch ``<url>.metadata`` beside it).
 
+Releases are made DRAFT first, take their assets, and are published by ``finish`` (which
+publish calls once every file is stored): with GitHub's immutable releases a published
+release takes no asset at all, so a store never uploads into one; a new asset for a
+published release is refused (publish.yml gives each publish run its own tags). A
+release's draft left by a failed attempt is found and finished by the re-run.
+
 GitHub REST API shapes used (docs.github.com/en/rest/releases/releases, /releases/assets):
-- ``GET /repos/{o}/{r}/releases/tags/{tag}`` -> ``{"id", "upload_url", ...}`` or 404;
-- ``POST /repos/{o}/{r}/releases`` ``{"tag_name", "name", "body"}`` -> 201 with the release;
+- ``GET /repos/{o}/{r}/releases/tags/{tag}`` -> ``{"id", "upload_url", "draft", ...}``
+  or 404 (also for a draft: drafts are found only by listing);
+- ``GET /repos/{o}/{r}/releases?per_page=100`` -> the newest releases, drafts included;
+- ``POST /repos/{o}/{r}/releases`` ``{"tag_name", "name", "body", "draft": true}`` -> 201
+  with the release;
+- ``PATCH /repos/{o}/{r}/releases/{id}`` ``{"draft": false}`` -> 200: published;
 - ``GET /repos/{o}/{r}/releases/{id}/assets?per_page=100&page=N`` -> ``[{"id", "name",
   "size", "state", "digest": "sha256:..." (newer assets), "url", "browser_download_url"}]``;
 - ``POST {upload}/repos/{o}/{r}/releases/{id}/assets?name=NAME`` with the raw bytes and
@@ -167,7 +177,9 @@ class GitHubReleaseStore:
     # -- release and assets
 
     def release(self) -> dict[str, Any]:
-        """The release of ``tag``, created (published, not a draft) when missing."""
+        """The release of ``tag``: the published one, else this tag's draft (a run that
+        failed before ``finish``), else a new DRAFT: assets go in before it is published,
+        as an immutable release takes none after."""
         if self._release is None:
             tag = urllib.parse.quote(self.tag, safe="")
             try:
@@ -175,17 +187,40 @@ class GitHubReleaseStore:
             except NetworkError as e:
                 if "HTTP 404" not in str(e):
                     raise
-                log.info("creating release %s of %s", self.tag, self.repo)
-                payload = {"tag_name": self.tag, "name": self.tag, "body": RELEASE_BODY}
-                self._release = self._send(
-                    "POST",
-                    self._api(f"/repos/{self.repo}/releases"),
-                    body=json.dumps(payload).encode(),
-                    headers={"Content-Type": "application/json"},
-                    ok=(201,),
-                )
+                self._release = self._draft() or self._create_draft()
         assert self._release is not None
         return self._release
+
+    def _draft(self) -> dict[str, Any] | None:
+        """This tag's draft, if any. GitHub finds drafts by listing only (not by tag); the
+        newest 100 releases hold a draft left by this publish's failed attempt."""
+        newest = self._client.get_json(f"/repos/{self.repo}/releases?per_page=100")
+        return next((r for r in newest if r.get("draft") and r.get("tag_name") == self.tag), None)
+
+    def _create_draft(self) -> dict[str, Any]:
+        log.info("creating release %s of %s (a draft until its assets are in)", self.tag, self.repo)
+        payload = {"tag_name": self.tag, "name": self.tag, "body": RELEASE_BODY, "draft": True}
+        created: dict[str, Any] = self._send(
+            "POST",
+            self._api(f"/repos/{self.repo}/releases"),
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            ok=(201,),
+        )
+        return created
+
+    def finish(self) -> None:
+        """Publish the draft this store uploaded into (nothing to do for a release that
+        was already published, or when nothing was stored)."""
+        if self._release is None or not self._release.get("draft"):
+            return
+        log.info("publishing release %s of %s", self.tag, self.repo)
+        self._release = self._send(
+            "PATCH",
+            self._api(f"/repos/{self.repo}/releases/{self._release['id']}"),
+            body=json.dumps({"draft": False}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
 
     def assets(self) -> dict[str, dict[str, Any]]:
         if self._assets is None:
@@ -251,6 +286,13 @@ class GitHubReleaseStore:
                 " a published file never changes: bump the build tag or the version"
             )
             raise PublishError(msg)
+        if not self.release().get("draft"):
+            msg = (
+                f"refusing {filename}: release {self.tag} is already published, and a published"
+                " release takes no new asset (immutable releases); publish to a new tag"
+                " (publish.yml adds its run id to each tag)"
+            )
+            raise PublishError(msg)
         if existing is None and len(self.assets()) >= MAX_ASSETS_PER_RELEASE:
             msg = (
                 f"refusing {filename}: release {self.tag} already holds {len(self.assets())}"
@@ -314,6 +356,10 @@ class LabelledReleaseStores:
         if tag not in self._stores:
             self._stores[tag] = self.make(tag)
         return self._stores[tag].put(filename, source, sha256)
+
+    def finish(self) -> None:
+        for store in self._stores.values():
+            store.finish()
 
 
 def store_from_spec(

@@ -152,6 +152,44 @@ class GitHubClient:
         )
         raise NetworkError(msg)
 
+    def newest_artifact(self, name: str, branch: str) -> dict[str, Any] | None:
+        """The newest unexpired artifact ``name`` that a run on ``branch`` of this very
+        repository made; None if there is none. A pull request's run may upload an artifact
+        of any name, but its head is another branch or a fork: it is never taken."""
+        q = urllib.parse.quote(name, safe="")
+        for page in range(1, MAX_PAGES + 1):
+            query = f"name={q}&per_page={PER_PAGE}&page={page}"
+            data = self.get_json(f"/repos/{self.repo}/actions/artifacts?{query}")
+            batch = data.get("artifacts", [])
+            for a in batch:  # newest first
+                run = a.get("workflow_run") or {}
+                home = run.get("repository_id")
+                ours = home is not None and run.get("head_repository_id") == home  # not a fork
+                wanted = a.get("name") == name and not a.get("expired")
+                if wanted and ours and run.get("head_branch") == branch:
+                    return dict(a)
+            if len(batch) < PER_PAGE:
+                return None
+        return None
+
+    def file_at(self, path: str, ref: str) -> bytes | None:
+        """The bytes of ``path`` on branch ``ref`` (the contents API, read fresh: no CDN
+        between), or None when the branch or the file is not there."""
+        q = urllib.parse.quote
+        where = f"/repos/{self.repo}/contents/{q(path)}?ref={q(ref, safe='')}"
+        url = self.api_url.rstrip("/") + where
+
+        def fetch() -> bytes | None:
+            try:
+                with self._open(url, "application/vnd.github.raw+json") as resp:
+                    return bytes(resp.read())
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    return None
+                raise
+
+        return self._with_retries(f"GET {path} of {ref}", fetch)
+
     def release_assets(self, tag: str) -> list[dict[str, Any]]:
         quoted = urllib.parse.quote(tag, safe="")
         data = self.get_json(f"/repos/{self.repo}/releases/tags/{quoted}")

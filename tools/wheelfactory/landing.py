@@ -30,14 +30,16 @@ import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from wheelfactory import arch, platforms, releases, resources, which
-from wheelfactory.errors import ConfigError
+from wheelfactory.coverage import environments_of
+from wheelfactory.errors import ConfigError, WheelfactoryError
+from wheelfactory.manifest import PublishedFile
 from wheelfactory.manifest import entry_field as _get
 
 if sys.version_info >= (3, 11):
@@ -345,20 +347,35 @@ def _script_json(data: Any) -> str:
 Cells = dict[str, dict[tuple[str, str], dict[str, dict[str, list[tuple[int, Any, Any]]]]]]
 
 
+def _entry(f: Any) -> PublishedFile | None:
+    """A manifest entry as a PublishedFile (the JSON form too); None for one that is not."""
+    if isinstance(f, PublishedFile):
+        return f
+    try:
+        return PublishedFile.from_json(f)
+    except (WheelfactoryError, TypeError, ValueError):
+        return None
+
+
 def _coverage_cells(manifest: Any) -> Cells:
     """{project: {(torch, CUDA): {platform: {Python label: [(file row, file, info)]}}}};
-    the file row is the file's place in the files table (its id, f<row>)."""
+    the file row is the file's place in the files table (its id, f<row>). A file sits in
+    the cells of the environments it serves (coverage.environments_of, the count
+    `wheelfactory coverage` makes): each torch whose strict view lists it, each OS pip
+    installs it on; a yanked file where it would if it were not (struck through)."""
     cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
     for row, f in enumerate(_files(manifest)):
         try:
             info = _parse_wheel(str(_get(f, "filename")))
         except ValueError:
             continue
-        if not info.cuda or _get(f, "held"):
+        entry = _entry(f) if info.cuda else None
+        if entry is None:
             continue
         label = which._python_label(info)
-        for key in _fits_of(info)[0]:
-            cells[info.project][(info.torch or "", info.cuda)][key][label].append((row, f, info))
+        served = environments_of(replace(entry, yanked=False, yank_reason=None), PYTHONS, PLATFORMS)
+        for torch, cuda, platform in dict.fromkeys((e.torch, e.cuda, e.platform) for e in served):
+            cells[info.project][(torch, cuda)][platform][label].append((row, f, info))
     return cells
 
 
@@ -386,7 +403,7 @@ def _coverage_row(torch: str, cuda: str, cell: dict[str, dict[str, list]],
 
 
 def _coverage_table(project: str, rows: dict[tuple[str, str], dict], plats: list[str]) -> str:
-    """Rows grouped by torch (newest first, stable ABI on top), one per CUDA."""
+    """Rows grouped by torch (newest first), one per CUDA."""
     esc = html.escape
     versions = sorted({info.public_version for cell in rows.values() for labels in cell.values()
                        for files in labels.values() for _, _, info in files}, key=_sort_version)
@@ -398,9 +415,9 @@ def _coverage_table(project: str, rows: dict[tuple[str, str], dict], plats: list
     by_torch: dict[str, list[str]] = defaultdict(list)
     for torch, cuda in rows:
         by_torch[torch].append(cuda)
-    for torch in sorted(by_torch, key=lambda t: (t == "abi", _sort_version(t)), reverse=True):
+    for torch in sorted(by_torch, key=_sort_version, reverse=True):
         cudas = sorted(by_torch[torch], key=_sort_version, reverse=True)
-        label = "stable ABI" if torch == "abi" else torch
+        label = torch
         out.append("<tbody>")
         for i, cuda in enumerate(cudas):
             # The torch on its group's first row only (no rowspan: the page's script

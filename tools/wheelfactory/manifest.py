@@ -189,6 +189,7 @@ _ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "yanked": (bool,),
     "build_record": (Mapping, type(None)),
     "covers": (tuple,),
+    "not_covered": (Mapping,),
     "gpu_checks": (tuple,),
 }
 
@@ -214,6 +215,9 @@ class PublishedFile:
     held: str | None = None
     # A stable-ABI wheel: the torch minors whose strict views list it (each import-checked).
     covers: tuple[str, ...] = ()
+    # A stable-ABI wheel: torch minors at or above its floor whose views leave it out, and
+    # why in one line ("_C.abi3.so imports aoti_torch_x, which torch 2.13 does not export").
+    not_covered: Mapping[str, str] = field(default_factory=dict, hash=False)
     gpu_checks: tuple[GpuCheck, ...] = ()
 
     def __post_init__(self) -> None:
@@ -239,6 +243,12 @@ class PublishedFile:
             if not isinstance(minor, str) or not _TORCH_MINOR_RE.fullmatch(minor):
                 msg = f"{self.filename}: covers entry {repr(minor)[:40]} is not a torch minor"
                 raise PublishError(msg + ' like "2.15"; fix manifest.json')
+        for minor, why in self.not_covered.items():
+            if not _TORCH_MINOR_RE.fullmatch(str(minor)) or not isinstance(why, str) or "\n" in why:
+                msg = f"{self.filename}: not_covered entry {repr(minor)[:40]} is not a torch minor"
+                raise PublishError(msg + ' like "2.15" with a one-line reason; fix manifest.json')
+            if minor in self.covers:
+                raise PublishError(f"{self.filename}: torch {minor} is both covered and not covered; fix manifest.json")
         if self.build_record is not None:
             targets = self.build_record.get("targets") or []
             for target in targets if isinstance(targets, list | tuple) else [targets]:
@@ -294,6 +304,8 @@ class PublishedFile:
             "provenance_url": self.provenance_url,
             "held": self.held,
             "covers": list(self.covers),
+            # only when there is a gap: the manifests of indexes without one keep their bytes
+            **({"not_covered": dict(sorted(self.not_covered.items()))} if self.not_covered else {}),
             "gpu_checks": [c.to_json() for c in self.gpu_checks],
         }
 
@@ -309,6 +321,8 @@ class PublishedFile:
         values = dict(data)
         if not isinstance(values.get("covers", []), list) or not isinstance(values.get("gpu_checks", []), list):
             raise PublishError(f"manifest entry {data.get('filename')!r}: covers and gpu_checks must be lists")
+        if not isinstance(values.get("not_covered", {}), Mapping):
+            raise PublishError(f"manifest entry {data.get('filename')!r}: not_covered must be an object")
         values["covers"] = tuple(values.get("covers", ()))
         values["gpu_checks"] = tuple(GpuCheck.from_json(c) for c in values.get("gpu_checks", ()))
         try:

@@ -31,7 +31,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from wheelfactory import arch, naming, platforms
+from wheelfactory import arch, jobbudget, naming, platforms
 from wheelfactory.errors import ConfigError, RecipeError
 from wheelfactory.manifest import Manifest, entry_field
 from wheelfactory.recipe import Recipe
@@ -570,37 +570,34 @@ def _cell_sort_key(c: Cell) -> tuple[Any, ...]:
 
 
 def github_jobs(cells: Iterable[Cell]) -> list[dict[str, Any]]:
-    """One job per (recipe, version, torch, CUDA, OS, machine): cibuildwheel builds the
-    Pythons of a job together."""
-    groups: dict[tuple[Any, ...], list[Cell]] = {}
-    for c in sorted(cells, key=_cell_sort_key):
-        groups.setdefault(
-            (c.recipe, c.version, c.torch_label, c.torch, c.cuda, c.platform), []
-        ).append(c)
+    """One job per cell (one wheel, one Python): a job then holds one torch install and
+    its build stays far inside a hosted runner's time limit (ci-images.toml [budget]).
+    Each job carries its estimate: "minutes" and "disk_gb"."""
+    budget = jobbudget.load_budget()
     jobs = []
-    for (recipe, version, label, torch, cuda, platform), cs in groups.items():
-        where = platforms.get(platform)
-        first = cs[0]
-        ver = f"-{version}" if version else ""
-        pythons = [c.build_python or c.python for c in cs]
+    for c in sorted(cells, key=_cell_sort_key):
+        where = platforms.get(c.platform)
+        python = c.build_python or c.python
         jobs.append(
             {
-                "id": f"{recipe}{ver}-{naming.cuda_tag(cuda)}-torch{label}-{where.os}_{where.machine}",
-                "recipe": first.recipe_path,
-                "name": recipe,
-                "version": version,
-                "torch": torch,
-                "torch_label": label,
-                "torch_requirement": first.torch_requirement,
-                "cuda": cuda,
+                "id": c.id,
+                "recipe": c.recipe_path,
+                "name": c.recipe,
+                "version": c.version,
+                "torch": c.torch,
+                "torch_label": c.torch_label,
+                "torch_requirement": c.torch_requirement,
+                "cuda": c.cuda,
                 "os": where.os,
                 "machine": where.machine,
                 "runner": where.runner,
-                "pythons": pythons,
-                "abi3": any(c.abi3 for c in cs),
-                "cibw_build": " ".join(f"cp{p.replace('.', '')}-{where.cibw_suffix}" for p in pythons),
-                "targets": arch.torch_arch_list(arch.parse_targets(list(first.targets))),
-                "cells": [c.id for c in cs],
+                "pythons": [python],
+                "abi3": c.abi3,
+                "cibw_build": f"cp{python.replace('.', '')}-{where.cibw_suffix}",
+                "targets": arch.torch_arch_list(arch.parse_targets(list(c.targets))),
+                "cells": [c.id],
+                "minutes": budget.minutes(platform=c.platform, targets=len(c.targets), wheels=1),
+                "disk_gb": budget.disk(platform=c.platform, pythons=1),
             }
         )
     return jobs

@@ -7,7 +7,7 @@ after recovery, the new one, and never a page that links to a missing wheel:
    anything is written; a filename already published with another sha256 is refused,
    the same sha256 is a no-op;
 2. the wheels and their ``.metadata`` files go to the store (invisible: no page links
-   them yet);
+   them yet); a staging store (GitHub: a draft release) then makes them public;
 3. a journal ``.wheelfactory-journal.json`` in state "prepare" lists the temp files;
    the new pages and the new manifest are written to those hidden temp files;
 4. the journal is rewritten in state "commit": the commit point;
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from filelock import FileLock
@@ -177,6 +177,15 @@ class Store(Protocol):
     ``source`` where it has one, so a multi-GB wheel is not hashed again."""
 
     def put(self, filename: str, source: Path | bytes, sha256: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class StagingStore(Store, Protocol):
+    """A store whose files are not public until ``finish`` (GitHub: a draft release takes
+    the assets, then is published; an immutable release takes none after that). publish
+    calls ``finish`` once every file is stored and before any page links them."""
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -592,6 +601,8 @@ def _publish_checked(
                 store.put(info.filename + ".metadata", info.metadata)
                 new_files[info.filename] = replace(new_files[info.filename], url=url)
                 log.debug("stored %s", info.filename)
+        if isinstance(store, StagingStore):
+            store.finish()
         _crash_point("stored")
         new = updated.with_files(new_files.values())
         pages = _changed_pages(index, old, new, hooks)
@@ -735,7 +746,25 @@ def add_covers(
         if torch_minor in entry.covers:
             return old
         covers = tuple(sorted({*entry.covers, torch_minor}, key=lambda m: tuple(map(int, m.split(".")))))
-        return old.with_files([replace(entry, covers=covers)])
+        gaps = {m: why for m, why in entry.not_covered.items() if m != torch_minor}  # a re-check passed
+        return old.with_files([replace(entry, covers=covers, not_covered=gaps)])
+
+    return _update(index, change, hooks).by_filename[filename]
+
+
+def add_gap(
+    index: str | os.PathLike[str], filename: str, torch_minor: str, why: str, *, hooks: Hooks | None = None
+) -> PublishedFile:
+    """Record that a stable-ABI wheel does not load on ``torch_minor`` (``why``: one line):
+    its views stay as they are, and `coverage` can name the gap and its cause."""
+    why = " ".join(why.split())  # one line
+
+    def change(old: Manifest) -> Manifest:
+        entry = _entry(old, filename, index)
+        if torch_minor in entry.covers:  # never taken back here: yank a wheel that broke
+            raise PublishError(f"{filename} is listed for torch {torch_minor} already; yank it if it does not load there")
+        gaps = {**entry.not_covered, torch_minor: why}
+        return old.with_files([replace(entry, not_covered=gaps)])
 
     return _update(index, change, hooks).by_filename[filename]
 

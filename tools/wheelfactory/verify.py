@@ -22,7 +22,7 @@ import subprocess
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -211,6 +211,36 @@ def stable_abi_table() -> dict[str, Any]:
     return json.loads(resources.TORCH_STABLE_ABI.read_text(encoding="utf-8"))
 
 
+def shim_imports(so: Path) -> list[str]:
+    """The C-shim symbols (aoti_torch_*, torch_*) that ``so`` imports, sorted."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(so, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        return sorted(
+            s.name for s in (dynsym.iter_symbols() if dynsym is not None else ())  # type: ignore[attr-defined]
+            if s["st_shndx"] == "SHN_UNDEF" and _SHIM_SYMBOL_RE.match(s.name)
+        )  # fmt: skip
+
+
+def torch_minor_problem(so: Path, minor: str) -> str | None:
+    """Why ``so`` cannot load on torch ``minor``: a C-shim symbol it imports that this
+    torch does not export (by the table: not yet, or no more), or None. A minor the table
+    does not list is not judged here: the import check with that torch is."""
+    table = stable_abi_table()
+    if minor not in table["minors"]:
+        return None
+    first, removed = table["first_exported_in"], table["removed_in"].get(minor, ())
+    for name in shim_imports(so):
+        since = first.get(name)
+        if since is None or Version(since) > Version(minor):
+            found = f"first exported by torch {since}" if since else "exported by no torch of the table"
+            return f"{so.name} imports {name}, which torch {minor} does not export ({found})"
+        if name in removed:
+            return f"{so.name} imports {name}, which torch {minor} no longer exports"
+    return None
+
+
 def floor_problem(so: Path, floor: str) -> str | None:
     """Why ``so`` cannot load on torch ``floor``: a C-shim symbol that torch does not export
     yet (by the table, read from torch's own libraries), or None."""
@@ -218,15 +248,7 @@ def floor_problem(so: Path, floor: str) -> str | None:
     minors, first = table["minors"], table["first_exported_in"]
     if Version(floor) < Version(minors[0]):
         return f"stable-abi-floor {floor} is older than the stable ABI this needs (torch {minors[0]}): raise it"
-    from elftools.elf.elffile import ELFFile
-
-    with open(so, "rb") as f:
-        dynsym = ELFFile(f).get_section_by_name(".dynsym")
-        wanted = sorted(
-            s.name for s in (dynsym.iter_symbols() if dynsym is not None else ())  # type: ignore[attr-defined]
-            if s["st_shndx"] == "SHN_UNDEF" and _SHIM_SYMBOL_RE.match(s.name)
-        )  # fmt: skip
-    for name in wanted:
+    for name in shim_imports(so):
         since = first.get(name)
         if since is None and Version(floor) <= Version(minors[-1]):
             return (
@@ -293,6 +315,18 @@ def check_label(wheel: wheelfile.Wheel, torch: TorchPin, cuda: str) -> list[Chec
     return checks
 
 
+def elf_modules(unpacked: Path, modules: Sequence[str]) -> list[Path]:
+    """The ELF files (.so) of ``modules`` in an unpacked wheel. Windows modules are left
+    out: they are checked on Windows (delvewheel's own analysis)."""
+    out = []
+    for module in modules:
+        found = sorted(unpacked.glob(module.replace(".", "/") + ".*"))
+        so = next((p for p in found if p.name.endswith(wheelfile.EXTENSION_SUFFIXES)), None)
+        if so is not None and so.name.endswith(".so"):
+            out.append(so)
+    return out
+
+
 def check_binaries(
     unpacked: Path, modules: Sequence[str], expect: Expectation, cuobjdump: Path | None
 ) -> tuple[list[Check], dict[str, list[str]]]:
@@ -300,11 +334,7 @@ def check_binaries(
     of them: SASS targets promised == present (with cuobjdump)."""
     checks: list[Check] = []
     sass: dict[str, list[str]] = {}
-    for module in modules:
-        found = sorted(unpacked.glob(module.replace(".", "/") + ".*"))
-        so = next((p for p in found if p.name.endswith(wheelfile.EXTENSION_SUFFIXES)), None)
-        if so is None or not so.name.endswith(".so"):
-            continue  # Windows modules are checked on Windows (delvewheel's own analysis)
+    for so in elf_modules(unpacked, modules):
         rel = so.relative_to(unpacked).as_posix()
         checks.append(_check(f"driver link {so.name}", driver_link_problem(so)))
         floor = expect.torch.floor
@@ -405,11 +435,26 @@ def check_imports(
     # The import guard still checks torch and CUDA here, but not the build machine's GPU,
     # which need not be one the wheel targets.
     env["WHEELFACTORY_SKIP_GUARD"] = "gpu"
+    cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
+    return run_imports(python, modules, names=names, env=with_driver_stub(env, stub_dir), cwd=cwd)
+
+
+def with_driver_stub(env: Mapping[str, str], stub_dir: Path | None) -> dict[str, str]:
+    """``env`` with ``stub_dir`` first on the loader path when this machine has no driver:
+    a module that NEEDs libcuda.so.1 then loads the stub (a real driver is never shadowed)."""
+    env = dict(env)
     if stub_dir is not None and not driver_installed():
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             p for p in (str(stub_dir), env.get("LD_LIBRARY_PATH", "")) if p
         )
-    cwd = work / "import-cwd"  # an empty folder: nothing importable by accident
+    return env
+
+
+def run_imports(
+    python: str | Path, modules: Sequence[str], *, names: Sequence[str] = (), env: Mapping[str, str], cwd: Path
+) -> list[ImportResult]:
+    """Import each module, then each "module.attribute" of ``names``, each in its own
+    ``python`` process started in ``cwd`` with ``env``."""
     cwd.mkdir(parents=True, exist_ok=True)
     results = []
     for module, attribute in [*((m, False) for m in modules), *((n, True) for n in names)]:

@@ -13,6 +13,10 @@ Backends probed: every CUDA in the table, plus the next four minors after the ne
 (13.2 -> cu133, cu134, cu135, cu136) and the next major's .0 (cu140): PyTorch adds one new
 CUDA per release or two, and a 404 for a backend that does not exist costs one request.
 
+With ``--proposal-branch``, the table written is compared with that branch's copy on
+GitHub (``GET /repos/{o}/{r}/contents/{path}?ref=BRANCH``, raw): watch.yml proposes (push,
+pull request, build dispatch) only a table the branch does not hold yet.
+
 Network faults (connection errors, timeouts, 5xx, 429) are retried with exponential
 backoff; after the last try the whole run fails with one NetworkError line and the table
 is not touched. 404 means "not there" and is not retried.
@@ -29,13 +33,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from wheelfactory import naming, platforms
-from wheelfactory.errors import NetworkError
+from wheelfactory.errors import ConfigError, NetworkError
 from wheelfactory.plan import Cell, Plan
 from wheelfactory.releases import (
     ReleaseTable,
@@ -329,6 +334,25 @@ def plan_diff(before: Plan, after: Plan) -> PlanDiff:
     )
 
 
+# --------------------------------------------------------------------------- proposal
+
+
+def proposal_is_new(written: bytes, on_branch: bytes | None) -> bool:
+    """Whether the proposal branch must be pushed and its cells built: only when it does
+    not hold these bytes already (None: no branch or no table there). Comparing with main
+    instead would dispatch a full build every day until the pull request is merged."""
+    return on_branch != written
+
+
+def repo_path(path: Path, root: Path) -> str:
+    """``path`` as the repository names it (POSIX, relative to the checkout ``root``)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        msg = f"{path} is outside {root}; run watch from the repository's root, --table inside it"
+        raise ConfigError(msg) from None
+
+
 __all__ = [
     "Fetcher",
     "Observation",
@@ -340,6 +364,8 @@ __all__ = [
     "parse_pypi",
     "parse_simple_page",
     "plan_diff",
+    "proposal_is_new",
+    "repo_path",
     "table_diff",
     "update_table",
 ]

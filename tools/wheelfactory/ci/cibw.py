@@ -7,10 +7,16 @@ in the ``$GITHUB_ENV`` file format, so the workflow step is one line:
 
     wheelfactory cibw-env --job "$JOB" >> "$GITHUB_ENV"
 
-Everything cibuildwheel runs inside the build (before-build, repair, test) is a
-``python -m pip`` or ``python -m wheelfactory`` command generated here, so the workflow
+Everything cibuildwheel runs inside the build (before-all, before-build, repair, test) is
+a ``pip install`` or ``<python> -m wheelfactory`` command generated here, so the workflow
 YAML holds no build logic and tests/unit/test_workflows_contract.py can parse every
 wheelfactory command line it would run.
+
+Two interpreters take part in each build. The BUILD Python (``python`` on cibuildwheel's
+PATH: the one being built for, as old as the recipe admits, 3.9 included) gets torch and
+the build requirements, nothing of ours. The FACTORY Python (``factory_python``: a fixed
+CPython that wheelfactory's requires-python admits) runs every wheelfactory step and asks
+the build or test Python what it must know about it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from wheelfactory import buildvars, naming, platforms, resources
+from wheelfactory import buildvars, jobbudget, naming, platforms, resources
 from wheelfactory.arch import parse_targets
 from wheelfactory.buildvars import BuildHost
 from wheelfactory.errors import ConfigError
@@ -42,13 +48,22 @@ else:  # pragma: no cover
 SOURCE_WORK = "build/work"
 # The keys a planner job must carry (see plan.py / resources/plan.schema.json).
 JOB_KEYS = ("id", "recipe", "version", "torch", "cuda", "os", "machine", "runner", "pythons", "cibw_build", "targets")
+# The factory's own interpreter in a job. Linux: a venv made in CIBW_BEFORE_ALL from the
+# manylinux image's CPython 3.12 (before-all's own `python` is cp39 there). Windows: the
+# runner's Python from actions/setup-python, whose path build-cells.yml passes to
+# cibuildwheel in this variable; cibuildwheel runs Windows commands through cmd.exe with
+# the step's environment, so cmd expands it.
+LINUX_BASE_PYTHON = "/opt/python/cp312-cp312/bin/python"
+LINUX_FACTORY_VENV = "/tmp/wheelfactory-venv"
+WINDOWS_PYTHON_ENV = "WHEELFACTORY_PYTHON"
 _CIBW_ID_RE = re.compile(r"^cp3\d+t?-(\w+)$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """One matrix entry of the plan: the Pythons of one (recipe, torch, CUDA, platform)."""
+    """One matrix entry of the plan: the planner gives each job one wheel (one Python);
+    a hand-made job may list several, within the budget (check_budget)."""
 
     id: str
     recipe: str
@@ -87,6 +102,7 @@ class CiTable:
     build_requires: tuple[str, ...]
     repair_tools: Mapping[str, tuple[str, ...]]  # repairer -> requirements
     max_jobs: int
+    budget: jobbudget.Budget
     cuda: Mapping[str, CudaRow]
 
     def row(self, cuda: str) -> CudaRow:
@@ -110,8 +126,8 @@ def parse_ci_table(text: str, path: Path) -> CiTable:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax") from e
-    if set(data) - {"settings", "repair-tools", "cuda"}:
-        raise _fail(path, f"unknown top-level keys {sorted(set(data) - {'settings', 'repair-tools', 'cuda'})}")
+    if set(data) - {"settings", "budget", "repair-tools", "cuda"}:
+        raise _fail(path, f"unknown top-level keys {sorted(set(data) - {'settings', 'budget', 'repair-tools', 'cuda'})}")
     s = data.get("settings", {})
     allowed = {"torch-index-url", "build-frontend", "build-requires", "max-jobs"}
     if set(s) != allowed:
@@ -140,6 +156,7 @@ def parse_ci_table(text: str, path: Path) -> CiTable:
                 raise _fail(path, f"[cuda.\"{cuda}\"] {p} image {image!r} is not the cuda{cuda} image")
         rows[cuda] = CudaRow(cuda=cuda, images=images, toolkits=toolkits)
     return CiTable(
+        budget=jobbudget.parse_budget(data.get("budget", {}), runner_cores=int(s["max-jobs"]), path=path),
         torch_index_url=s["torch-index-url"],
         build_frontend=s["build-frontend"],
         build_requires=tuple(s["build-requires"]),
@@ -226,6 +243,9 @@ def _job_python(job: Job, recipe: Recipe) -> str:
     return job.pythons[0].rstrip("t")
 
 
+# cibuildwheel 4.2's default audit-command (cibuildwheel/resources/defaults.toml).
+ABI3_AUDIT = "abi3audit --strict --report {abi3_wheel}"
+
 # The host's variables that the finish stage (ci/cell.py) reads.
 HOST_VARIABLES = ("WHEELFACTORY_INDEX_URL", "GITHUB_RUN_ID")
 
@@ -252,14 +272,52 @@ def environment(job: Job, recipe: Recipe, table: CiTable) -> dict[str, str]:
         # that torch from PyTorch's index for this CUDA (its +cuXYZ local version sorts
         # above PyPI's plain one), never a CPU or other-CUDA build.
         "PIP_EXTRA_INDEX_URL": buildvars.quote(table.torch_index(job.cuda)),
+        # No pip cache: torch and its nvidia-* wheels would sit there a second time (the
+        # job's disk budget counts each torch once per install).
+        "PIP_NO_CACHE_DIR": buildvars.quote("1"),
         "WHEELFACTORY_CELL": buildvars.quote(job.id),
         # Build start, for the build record's timings (evaluated per Python by cibuildwheel).
         "WHEELFACTORY_BUILD_START": '$(python -c "import time; print(int(time.time()))")',
     }
 
 
-def _pip_install(requirements: Sequence[str], *extra: str) -> str:
-    return _command(["python", "-m", "pip", "install", *extra, *requirements])
+def factory_python(platform: Platform) -> str:
+    """The interpreter that runs wheelfactory in a job's cibuildwheel commands (see
+    LINUX_FACTORY_VENV, WINDOWS_PYTHON_ENV), as the word that stands first in them."""
+    if platform.is_windows:
+        return f'"%{WINDOWS_PYTHON_ENV}%"'  # cmd.exe expands it; quoted for spaces in the path
+    return f"{LINUX_FACTORY_VENV}/bin/python"
+
+
+def _pip_install(requirements: Sequence[str], *extra: str, python: str = "python") -> str:
+    return " ".join([python, _command(["-m", "pip", "install", *extra, *requirements])])
+
+
+def _factory(platform: Platform, argv: Sequence[str]) -> str:
+    """``<factory python> -m wheelfactory ARGV``: never the build Python, which may be
+    older than wheelfactory's requires-python (cibuildwheel builds cp39 first)."""
+    return " ".join([factory_python(platform), _command(["-m", "wheelfactory", *argv])])
+
+
+def check_budget(job: Job, table: CiTable) -> None:
+    """Refuse a job that would outrun its runner: over [budget] limit-minutes, or needing
+    more disk than the runner has (each Python of a job holds its own torch)."""
+    budget = table.budget
+    plat = job.platform.name
+    minutes = budget.minutes(platform=plat, targets=len(job.target_list), wheels=len(job.pythons))
+    if minutes > budget.limit_minutes:
+        msg = (
+            f"job {job.id}: estimated {minutes} min is over the {budget.limit_minutes}-min budget of a CI job"
+            f" ({len(job.pythons)} wheel(s) of {len(job.target_list)} targets); plan it again: the planner gives each wheel its own job"
+        )
+        raise ConfigError(msg)
+    need = budget.disk(platform=plat, pythons=len(job.pythons))
+    if need > budget.disk_gb[plat]:
+        msg = (
+            f"job {job.id}: needs about {need} GB of disk ({len(job.pythons)} torch install(s) of {budget.torch_gb} GB"
+            f" plus the test venv's), over the {budget.disk_gb[plat]} GB a {plat} runner has; build one Python per job"
+        )
+        raise ConfigError(msg)
 
 
 def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[str, str]:
@@ -267,6 +325,7 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
     table = table or load_ci_table()
     row = table.row(job.cuda)
     plat = job.platform
+    check_budget(job, table)
     torch_pin = f"torch=={job.torch}+{naming.cuda_tag(job.cuda)}"
     env: dict[str, str] = {
         "CIBW_BUILD": job.cibw_build,
@@ -285,19 +344,29 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
             f" [cuda.\"{job.cuda}\"] in {resources.CI_IMAGES.name} or drop the cell"
         )
 
+    # before-all (once per job): the factory Python gets wheelfactory ({project} is the
+    # checkout of this repository) and the repair tools.
+    factory_install = [*table.repair_tools[plat.repairer], "{project}"]
+    if plat.is_windows:
+        before_all = [_pip_install(factory_install, python=factory_python(plat))]
+    else:
+        before_all = [
+            " ".join([LINUX_BASE_PYTHON, _command(["-m", "venv", LINUX_FACTORY_VENV])]),
+            _pip_install(factory_install, python=factory_python(plat)),
+        ]
+    env["CIBW_BEFORE_ALL"] = " && ".join(before_all)
     # before-build: this Python's build environment gets the exact torch (from
-    # PyTorch's index for this CUDA), the build requirements upstream forgets, the repair
-    # tools, and wheelfactory itself ({project} is the checkout of this repository).
+    # PyTorch's index for this CUDA) and the build requirements upstream forgets.
     before = [
         _pip_install([torch_pin], "--index-url", table.torch_index(job.cuda)),
-        _pip_install([*table.build_requires, *table.repair_tools[plat.repairer], "{project}"]),
+        _pip_install(table.build_requires),
     ]
     if recipe.build.no_gpu_shim:
         # setup.py asks torch.cuda for the GPU: the no-GPU shim answers (see build.py).
-        before.append(_command(["python", "-m", "wheelfactory", "gpu-shim", "--out", plat.gpu_shim_dir]))
+        before.append(_factory(plat, ["gpu-shim", "--out", plat.gpu_shim_dir]))
     if recipe.build.source_targets:
         # setup.py gives every .cu file every target: the nvcc filter limits the named ones.
-        before.append(_command(["python", "-m", "wheelfactory", "nvcc-filter", "--out", plat.nvcc_filter_dir]))
+        before.append(_factory(plat, ["nvcc-filter", "--out", plat.nvcc_filter_dir]))
     env["CIBW_BEFORE_BUILD"] = " && ".join(before)
     assignments = environment(job, recipe, table)
     env["CIBW_ENVIRONMENT"] = " ".join(f"{k}={v}" for k, v in assignments.items())
@@ -306,20 +375,28 @@ def cibw_env(job: Job, *, recipe: Recipe, table: CiTable | None = None) -> dict[
         # there needs the index URL (the guard's fix command) and the run id (the record).
         env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(HOST_VARIABLES)
     # repair: the finish stage (guard, repair without vendoring torch or CUDA, label
-    # +cuXYZtorchA.B, build record), as in `wheelfactory build`.
+    # +cuXYZtorchA.B, build record), as in `wheelfactory build`; the record describes the
+    # build Python (`python` on cibuildwheel's PATH during repair), not the factory's.
     repair = [
-        "python", "-m", "wheelfactory", "repair", "{wheel}", "--out", "{dest_dir}",
+        "repair", "{wheel}", "--out", "{dest_dir}",
         "--recipe", "{project}/" + job.recipe, "--torch", job.torch, "--cuda", job.cuda,
         "--arch", ",".join(job.target_list), "--source-work", "{project}/" + SOURCE_WORK,
+        "--build-python", "python",
     ]  # fmt: skip
-    env["CIBW_REPAIR_WHEEL_COMMAND"] = _command(repair)
-    # test: the CPU import smoke in cibuildwheel's clean test venv (the wheel and its
-    # exact torch are installed there; no GPU on hosted runners).
+    env["CIBW_REPAIR_WHEEL_COMMAND"] = _factory(plat, repair)
+    # audit: cibuildwheel 4.2 runs `abi3audit --strict --report {abi3_wheel}` on abi3
+    # wheels by default. Kept on purpose, and spelled out here so it is visible: it reads
+    # only the Python C-API symbols a module imports (torch's C++ libraries are not in the
+    # wheel and not audited), which is exactly the abi3 promise our abi3 wheels make.
+    env["CIBW_AUDIT_COMMAND"] = ABI3_AUDIT
+    # test: the import smoke in cibuildwheel's clean test venv (the wheel and its exact
+    # torch are installed there). The factory Python drives it; `python` (the test venv's,
+    # smoke's default) does the importing, with a stub libcuda.so.1 when the runner has no
+    # driver (hosted runners have none).
     env["CIBW_TEST_REQUIRES"] = torch_pin
     if recipe.build.no_gpu_shim:
         env["CIBW_TEST_ENVIRONMENT"] = f'{buildvars.GPU_SHIM_ENV}=""'  # the smoke sees no fake GPU
-    smoke = ["python", "-m", "wheelfactory", "smoke", "{wheel}"]
-    env["CIBW_TEST_COMMAND"] = " && ".join([_pip_install(["{project}"]), _command(smoke)])
+    env["CIBW_TEST_COMMAND"] = _factory(plat, ["smoke", "{wheel}"])
     # For later workflow steps (artifact name, Windows CUDA install).
     env["WHEELFACTORY_CELL"] = job.id
     env["WHEELFACTORY_ARTIFACT"] = artifact_name(job)

@@ -1,4 +1,4 @@
-"""wheelfactory coverage: which planned wheels an index has, and which are missing."""
+"""wheelfactory coverage: which planned user environments an index serves, and which not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from wheelfactory.cli import _matrix_args
 
-HELP = "compare the planned wheels with an index's manifest (exit 11 when any is missing)"
+HELP = "check that every planned (torch, CUDA, Python, OS) environment installs a wheel from the index (exit 11 on a gap)"
 EXAMPLE = "wheelfactory coverage --index site/ --torch 2.14"
 
 
@@ -33,26 +33,20 @@ def execute(args: argparse.Namespace) -> int:
     table.check_selection(args.torch, _matrix_args.selection(args).torch)
     recipes = _matrix_args.load_recipes(args)
     result = planning.plan(recipes, table, select=_matrix_args.selection(args))
-    report = cov.coverage(result.cells, _matrix_args.load_published(args.index))
+    report = cov.coverage(result.cells, _matrix_args.load_published(args.index), table)
     text = cov.to_json_text(report) if args.format == "json" else cov.to_markdown(report)
     sys.stdout.write(text)
     if args.output:
         with open(args.output, "a", encoding="utf-8") as f:
             f.write(text)
-    if report.missing:
-        first = report.missing[0].cell.id
-        held = f", and {len(report.held)} held for a GPU check" if report.held else ""
+    if report.unpublished:
+        gaps = report.unpublished
+        held = f", {len(report.held)} of them only held for a GPU check" if report.held else ""
         msg = (
-            f"{len(report.missing)} of {len(report.rows)} required wheels are missing from"
-            f" {args.index} (first: {first}){held}; build them: wheelfactory plan --missing --index {args.index}"
-        )
-        raise CoverageError(msg)
-    if report.held:
-        row = report.held[0]
-        msg = (
-            f"{len(report.held)} of {len(report.rows)} required wheels are held out of {args.index}"
-            f" (first: {row.filename}: {' '.join(str(row.held).split())[:120]}); run their GPU"
-            " check (wheelfactory gpu-check), or yank them and publish a fixed build"
+            f"{len(gaps)} of {len(report.rows)} planned environments are missing from"
+            f" {args.index}{held} (torch {', '.join(report.gap_torches())}; first: {gaps[0].gap});"
+            " every gap is listed in the report: build what is missing (wheelfactory plan --missing"
+            f" --index {args.index}), cover new torches (wheelfactory cover) or GPU-check held wheels"
         )
         raise CoverageError(msg)
     return 0

@@ -15,6 +15,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--run", type=int, metavar="ID", help="workflow run id whose wheels-* artifacts to fetch")
     where.add_argument("--release", metavar="TAG", help="release tag whose .whl assets to fetch")
+    where.add_argument("--last-manifest", metavar="BRANCH",
+                       help="instead of wheels: write to --out the manifest.json the last"
+                       " publish on BRANCH left (artifact wheelfactory-manifest), read"
+                       " fresh through the API")
     parser.add_argument("--cell", action="append", default=[], metavar="ID",
                         help="only this cell (substring of the artifact/wheel name); repeatable")
     parser.add_argument("--out", required=True, help="folder to put the wheels in")
@@ -25,6 +29,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --run: also write the run's GPU check results (artifact gpu-checks) here, if it has them")
     parser.add_argument("--skip-known", action="store_true",
                         help="with --index: delete wheels already published (same hash), keep only the new ones")
+    parser.add_argument("--fallback-index", metavar="URL",
+                        help="with --last-manifest: where no such artifact is left, read"
+                        " URL/manifest.json (else the index starts empty)")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -34,6 +41,12 @@ def execute(args: argparse.Namespace) -> int:
 
     client = download.client_from_env(args.repo, args.api_url)
     out = Path(args.out)
+    if args.last_manifest is not None:
+        source = download.restore_manifest(
+            client, args.last_manifest, out, fallback_index=args.fallback_index
+        )
+        print(f"manifest from {source}")
+        return 0
     if args.run is not None:
         report = download.download_run(client, args.run, out, cells=args.cell, index=args.index)
     else:

@@ -21,10 +21,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, metavar="LIST", help="GPU targets it was built for, e.g. 9.0a,12.0a")
     parser.add_argument("--source-work", metavar="DIR", help="the work folder of `wheelfactory source` (its pins go in the build record)")
     parser.add_argument("--cell", help="plan job id (default: $WHEELFACTORY_CELL)")
+    parser.add_argument("--build-python", metavar="PYTHON",
+                        help="the interpreter that built the wheel, for the build record (default: this one; CI: `python`, the build's)")
 
 
 def execute(args: argparse.Namespace) -> int:
     import os
+    import sys
     import tempfile
     from pathlib import Path
 
@@ -41,6 +44,7 @@ def execute(args: argparse.Namespace) -> int:
             torch=args.torch, cuda=args.cuda, targets=arch.parse_targets(args.arch), work=Path(work),
             source_work=source_work if source_work and source_work.is_dir() else None,
             cell=args.cell or os.environ.get("WHEELFACTORY_CELL"),
+            build_python=args.build_python or sys.executable,
         )  # fmt: skip
     print(out)
     return 0

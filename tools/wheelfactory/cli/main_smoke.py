@@ -1,4 +1,5 @@
-"""wheelfactory smoke: import torch, then the wheel's extension modules (CPU only)."""
+"""wheelfactory smoke: import torch, then the wheel's extension modules (CPU only, no driver
+needed), in another Python: the one the wheel is installed in."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("wheel", help="the wheel that is installed in this interpreter")
     parser.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
                         help="module to import (repeatable); default: every extension module in the wheel")
+    parser.add_argument("--python", default="python", metavar="PYTHON",
+                        help="the interpreter the wheel is installed in (default: `python` on PATH, cibuildwheel's test venv)")
 
 
 def execute(args: argparse.Namespace) -> int:
+    import tempfile
     from pathlib import Path
 
     from wheelfactory.ci import cell
 
-    names = cell.smoke(Path(args.wheel), modules=args.modules)
-    print(f"imported {len(names)} module(s): {', '.join(names)}")
+    with tempfile.TemporaryDirectory(prefix="wf-smoke-") as work:
+        report = cell.smoke(Path(args.wheel), modules=args.modules, python=args.python, work=Path(work))
+    print(f"imported {len(report.imported)} module(s): {', '.join(report.imported)}")
+    for module, why in report.not_imported.items():
+        print(f"not imported: {module}: {why}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TextIO
 
 from wheelfactory.cli import _matrix_args
 
@@ -26,11 +28,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--backoff", type=float, default=1.0, help="first retry delay in seconds, doubled each try"
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--proposal-branch", metavar="BRANCH",
+        help="compare the written table with this branch's copy on GitHub ($GITHUB_REPOSITORY,"
+        " $GITHUB_TOKEN): propose only a table the branch does not hold yet",
+    )  # fmt: skip
+    parser.add_argument(
+        "--github-output", metavar="FILE",
+        help="append propose=true|false to FILE ($GITHUB_OUTPUT): true when the table changed"
+        " and (with --proposal-branch) that branch does not hold it yet",
+    )  # fmt: skip
 
 
 def execute(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from wheelfactory import plan as planning
     from wheelfactory import releases, resources, watch
     from wheelfactory.errors import ConfigError
@@ -50,6 +60,7 @@ def execute(args: argparse.Namespace) -> int:
         f"probed {len(obs.probed)} CUDA backends ({' '.join(obs.probed)}); found {' '.join(obs.found) or 'none'}\n"
     )
     changes = watch.table_diff(table, new)
+    propose = False
     if not changes:
         out.write("torch release table is up to date\n")
     else:
@@ -61,6 +72,10 @@ def execute(args: argparse.Namespace) -> int:
         else:
             releases.dump(new, path)
             out.write(f"wrote {path}\n")
+            propose = _proposal_is_new(path, args.proposal_branch, out)
+    if args.github_output:
+        with open(args.github_output, "a", encoding="utf-8") as f:
+            f.write(f"propose={'true' if propose else 'false'}\n")
 
     try:
         recipes = _matrix_args.load_recipes(args)
@@ -83,3 +98,17 @@ def execute(args: argparse.Namespace) -> int:
         for cell in diff.removed:
             out.write(f"  - {cell.id}\n")
     return 0
+
+
+def _proposal_is_new(table: Path, branch: str | None, out: TextIO) -> bool:
+    """True unless ``branch`` on GitHub already holds the table just written."""
+    if not branch:
+        return True
+    from wheelfactory import download, watch
+
+    held = download.client_from_env(None, None).file_at(watch.repo_path(table, Path.cwd()), branch)
+    if watch.proposal_is_new(table.read_bytes(), held):
+        out.write(f"proposal branch {branch}: {'new' if held is None else 'changed'}; propose it\n")
+        return True
+    out.write(f"proposal branch {branch} already holds this table: nothing to push or build\n")
+    return False

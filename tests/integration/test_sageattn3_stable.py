@@ -1,7 +1,7 @@
 """recipes/sageattn3-stable.toml's port (patch 0004) for real, on its smallest translation
-unit: fp4quant_cuda (csrc/quantization/fp4_quantization_4d.cu, ~15 s of nvcc for sm_120a)
-compiled from the pinned source with the recipe's patches, and again with 0001-0003 only
-(the per-torch build). The whole wheel (fp4attn_cuda's api.cu: ~10 min per arch) does not
+unit: fp4quant_cuda (csrc/quantization/fp4_quantization_4d.cu, sm_120a) compiled from the
+pinned source with the recipe's patches, and again with 0001-0003 only (the per-torch build,
+on torch/all.h: the slow half). Both tests: 265 s on this shared 2-core machine (2026-12-03). The whole wheel (fp4attn_cuda's api.cu: ~10 min per arch) does not
 fit CI's time; its results are recorded in bench/sageattn3-stable.json (see bench/README.md).
 
 What this proves without a GPU: the ported module imports no torch C++ symbol and no shim

@@ -1117,6 +1117,13 @@ BREAKS = (
         "",
         ("tests/unit/test_recipes_sageattention.py",),
     ),
+    Break(
+        "sageattn3 stable: the per-torch abi3 recipe still builds torch >= 2.10 beside the stable wheel",
+        "recipes/sageattn3-abi3.toml",
+        'torch = ">=2.7,<2.10"',
+        'torch = ">=2.7"',
+        ("tests/unit/test_recipes_sageattention.py",),
+    ),
 )
 
 

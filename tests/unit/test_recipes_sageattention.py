@@ -118,13 +118,14 @@ def test_the_readme_build_for_9_0a_imports_only_what_it_makes() -> None:
     assert "build recipes/sageattention-stable.toml" in (ROOT / "README.md").read_text()
 
 
-SA3 = ("sageattn3.toml", "sageattn3-abi3.toml")
+SA3 = ("sageattn3.toml", "sageattn3-abi3.toml", "sageattn3-stable.toml")
 
 
 def test_sageattn3_plans_windows_for_every_torch_with_a_windows_cuda_12_8_build() -> None:
     """Issue 24: the patched recipes bring Windows back. Expected from the release table:
     every torch >= 2.7 minor with a Windows CUDA >= 12.8 build gets a 12.0a cell (and
-    12.1a where CUDA >= 12.9), from one of the two recipes."""
+    12.1a where CUDA >= 12.9), from one of the three recipes: a stable-ABI cell serves
+    every torch minor from its floor on with its CUDA."""
     from wheelfactory import releases
     from wheelfactory.plan import Selection, plan
 
@@ -138,7 +139,10 @@ def test_sageattn3_plans_windows_for_every_torch_with_a_windows_cuda_12_8_build(
     }
     cells = plan([load_recipe(RECIPES / n) for n in SA3], table,
                  select=Selection(oses=("windows",))).cells  # fmt: skip
-    assert expected and {(Version(c.torch).base_version.rsplit(".", 1)[0], c.cuda) for c in cells} == expected
+    served = {(Version(c.torch).base_version.rsplit(".", 1)[0], c.cuda) for c in cells if not c.stable_abi_floor}
+    served |= {(minor, cuda) for c in cells if c.stable_abi_floor
+               for minor, cuda in expected if cuda == c.cuda and Version(minor) >= Version(c.stable_abi_floor)}  # fmt: skip
+    assert expected and served == expected
     for c in cells:
         assert c.platform == "windows-amd64"
         want = ("12.0a", "12.1a") if Version(c.cuda) >= Version("12.9") else ("12.0a",)
@@ -210,3 +214,47 @@ def test_sageattention_plans_one_abi3_wheel_per_torch_minor_for_every_cpython(na
     assert len(keys) == len(set(keys))
     by_torch = {Version(c.torch).release[:2]: c for c in result.cells}
     assert "3.9" in by_torch[(2, 6)].covers and "3.13" in by_torch[(2, 9)].covers
+
+
+def test_sageattn3_abi3_and_stable_split_torch_at_the_stable_floor() -> None:
+    """Issue 26: one stable-ABI wheel per (CUDA, platform) for torch >= 2.10, the per-torch
+    abi3 recipe below it (and as the fallback): every torch minor >= 2.7 of the release table
+    is built by exactly one of them, on the same pin with the same first three patches."""
+    from wheelfactory import releases
+
+    abi3, stable = (load_recipe(RECIPES / n) for n in ("sageattn3-abi3.toml", "sageattn3-stable.toml"))
+    floor = stable.matrix.stable_abi_floor
+    assert floor == "2.10" and stable.matrix.abi3 == abi3.matrix.abi3 == "cp310"
+    minors = {r.minor for r in releases.load().planning_releases() if r.parsed >= Version("2.7")}
+    assert minors
+    for minor in minors:
+        v = f"{minor}.0"
+        assert abi3.matrix.torch.contains(v) != stable.matrix.torch.contains(v), minor
+        assert stable.matrix.torch.contains(v) == (Version(minor) >= Version(floor)), minor
+    assert (stable.source.git, stable.source.commit, stable.source.subdirectory) == (
+        abi3.source.git, abi3.source.commit, abi3.source.subdirectory)
+    assert [(p.file, p.sha256) for p in stable.patches[:3]] == [(p.file, p.sha256) for p in abi3.patches]
+    (port,) = stable.patches[3:]
+    assert port.file.parent.name == "sageattn3-stable" and not port.os  # every OS
+    assert stable.gpu_check is not None  # a check is defined, but none has run: not GPU-checked
+
+
+def test_a_sageattn3_stable_wheel_is_listed_as_not_gpu_checked_with_its_port() -> None:
+    """No Blackwell GPU checks these wheels yet: the landing page must say so for the stable
+    wheel too, and name the port patch it carries."""
+    from wheelfactory import landing, naming, which
+    from wheelfactory.manifest import Manifest, PublishedFile
+
+    r = load_recipe(RECIPES / "sageattn3-stable.toml")
+    pin = naming.TorchPin("2.14.1", floor=r.matrix.stable_abi_floor)
+    name = f"sageattn3-{pin.labelled_version(r.version, '13.0')}-cp310-abi3-manylinux_2_34_x86_64.whl"
+    record = {"targets": ["12.0a", "12.1a"], "torch": "2.14.1", "stable_abi_floor": r.matrix.stable_abi_floor,
+              "patches": [{"file": f"recipes/patches/{p.file.parent.name}/{p.file.name}", "sha256": p.sha256,
+                           "why": p.why, "mirrors": p.mirrors} for p in r.patches]}  # fmt: skip
+    info = which.parse_wheel(name)
+    wheel = PublishedFile(filename=name, project=info.project, version=info.version, sha256="a" * 64, size=400_000,
+                          url=f"files/{name}", upload_time="2026-12-03T10:00:00.000000Z", build_record=record)  # fmt: skip
+    page = landing.render_landing(Manifest(files=(wheel,)), "https://wheels.example.org/idx")["index.html"].decode()
+    row = next(ln for ln in page.split("\n") if name in ln and "<tr" in ln)
+    assert "not GPU-checked" in row
+    assert "0004-stable-abi.patch (woct0rdho/SageAttention#42)" in row

@@ -34,8 +34,9 @@ from wheelfactory.source import PreparedSource
 
 log = logging.getLogger(__name__)
 
-# Build environment variables the record leaves out: paths of the machine that built it.
-_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV")
+# Build environment variables the record leaves out: paths of the machine that built it
+# (PYTORCH_NVCC: the nvcc wrapper in the build's work dir; its settings are recorded).
+_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC")
 
 
 def published_version(recipe: Recipe | None, built_version: str) -> str:
@@ -155,8 +156,10 @@ def finish(
     work: Path,
     plat: str | None = None,
     timings: Mapping[str, float] | None = None,
+    run_facts_of: BuildRecord | None = None,
 ) -> Finished:
-    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``."""
+    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``.
+    ``run_facts_of``: a rebuild's original, whose timings the record takes (verify --rebuild)."""
     platform = platforms.get(record.platform)
     stages = dict(record.timings)
     to_repair = wheel
@@ -180,6 +183,8 @@ def finish(
         ),
         timings={**stages, **(timings or {})},
     )
+    if run_facts_of is not None:
+        record = record.with_run_facts_of(run_facts_of)
     # strip is a GNU binutils tool for ELF files: Linux wheels only.
     strip = record.strip_debug and platform.os == "linux"
     labelled = label.relabel(

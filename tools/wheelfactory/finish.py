@@ -35,8 +35,9 @@ from wheelfactory.source import PreparedSource
 log = logging.getLogger(__name__)
 
 # Build environment variables the record leaves out: paths of the machine that built it
-# (PYTORCH_NVCC: the nvcc wrapper in the build's work dir; its settings are recorded).
-_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC")
+# (PYTORCH_NVCC, PYTHONPATH: the nvcc wrapper and the no-GPU shim in the build's work dir,
+# which would make two folders' records differ; their settings are recorded).
+_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC", "PYTHONPATH")
 
 
 def published_version(recipe: Recipe | None, built_version: str) -> str:

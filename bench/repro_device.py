@@ -51,7 +51,10 @@ def build_one(work: Path, jobs: int) -> None:
     start = time.monotonic()
     argv = [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-w",
             str(work / "dist"), str(tree)]  # fmt: skip
-    subprocess.run(argv, cwd=tree, env=env, check=True)
+    if subprocess.run(argv, cwd=tree, env=env, check=False).returncode != 0:
+        # no pip on the machine's Python, or it refused: setuptools' own bdist_wheel
+        argv = [sys.executable, "setup.py", "bdist_wheel", "-d", str(work / "dist")]
+        subprocess.run(argv, cwd=tree, env=env, check=True)
     print(f"compiled in {time.monotonic() - start:.0f} s")
     (raw,) = (work / "dist").glob("*.whl")
     labelled = label.relabel(raw, [label.strip_debug()], work / "wheel", work=work / "label")

@@ -18,7 +18,9 @@ for d in a b; do rm -rf "/tmp/repro-$d"; mkdir -p "/tmp/repro-$d"; cp -r "$B/sa-
 # two folders of different depth, built at once (half the cores each)
 mv /tmp/repro-b /tmp/repro-b-deeper-folder
 for w in /tmp/repro-a /tmp/repro-b-deeper-folder; do
-  ( cd "$B/wf" && $PY "$B/repro.py" build "$w" "${JOBS:-8}" > "$w.log" 2>&1; echo "exit status $?" >> "$w.log" ) &
+  # each build is cut off in time (BUILD_S) so that the comparison and results always come back
+  ( cd "$B/wf" && timeout "${BUILD_S:-330}" $PY "$B/repro.py" build "$w" "${JOBS:-8}" > "$w.log" 2>&1
+    echo "exit status $?" >> "$w.log" ) &
 done
 wait
 echo "wall $(( $(date +%s) - T0 )) s" | tee "$OUT/wall.txt"

@@ -132,3 +132,16 @@ def test_a_wheel_not_built_reproducibly_is_refused(tmp_path: Path) -> None:
             record(), recipe_path=None, out_dir=tmp_path, work_dir=tmp_path, cache=tmp_path,
             torch_index_url=None,
         )  # fmt: skip
+
+
+def test_a_differing_build_record_names_its_keys(tmp_path: Path) -> None:
+    def with_record(where: Path, max_jobs: str) -> Path:
+        root = tree(where / "tree")
+        rec = record(env={"MAX_JOBS": max_jobs, "TORCH_CUDA_ARCH_LIST": "9.0a"}, reproducible=True)
+        label.write_build_record(rec)(root)
+        return label.pack(root, where / "out")
+
+    diff = rebuild.first_difference(with_record(tmp_path / "a", "2"), with_record(tmp_path / "b", "16"))
+    assert diff == rebuild.Difference(
+        member=f"{DIST}/wheelfactory-build.json", what="content differs (keys env.MAX_JOBS)"
+    )

@@ -10,6 +10,7 @@ differs, so a failed check says where to look.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -18,7 +19,7 @@ from wheelfactory import arch, buildenv, wheelfile
 from wheelfactory.errors import ConfigError, NotReproducedError
 from wheelfactory.pipeline import BuildRequest
 from wheelfactory.recipe import load_recipe, repo_root
-from wheelfactory.record import BuildRecord
+from wheelfactory.record import RECORD_NAME, BuildRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,12 +53,34 @@ def first_difference(original: Path, rebuilt: Path) -> Difference | None:
             return Difference(member=name_a, what="at another place in the zip")
         for info in a.infolist():
             other = b.getinfo(info.filename)
-            if a.read(info) != b.read(other):
-                return Difference(member=info.filename, what="content differs")
+            ours, theirs = a.read(info), b.read(other)
+            if ours != theirs:
+                what = "content differs"
+                if info.filename.endswith("/" + RECORD_NAME):
+                    what += f" ({_record_keys_differing(ours, theirs)})"
+                return Difference(member=info.filename, what=what)
             for field in ("date_time", "external_attr", "compress_type", "extra", "comment"):
                 if getattr(info, field) != getattr(other, field):
                     return Difference(member=info.filename, what=f"zip {field} differs")
     return Difference(member="", what="the zip archives differ outside their members")
+
+
+def _record_keys_differing(ours: bytes, theirs: bytes) -> str:
+    """Which keys of two build records differ ("env.MAX_JOBS, tools"), to say why."""
+    try:
+        a, b = json.loads(ours), json.loads(theirs)
+    except ValueError:
+        return "not JSON"
+    keys = sorted(set(a) | set(b))
+    differing = [k for k in keys if a.get(k) != b.get(k)]
+    named = []
+    for key in differing:
+        if key == "env" and isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            names = sorted(set(a[key]) | set(b[key]))
+            named += [f"env.{n}" for n in names if a[key].get(n) != b[key].get(n)]
+        else:
+            named.append(key)
+    return "keys " + ", ".join(named) if named else "formatting"
 
 
 def check_same(original: Path, rebuilt: Path) -> None:
@@ -114,6 +137,9 @@ def rebuild_request(
         cache=cache,
         work_dir=work_dir,
         plat=record.repair.policy if record.repair else None,
+        # the original's job count: its record names it (MAX_JOBS), though the objects do not
+        # depend on it, and the default follows this machine's free memory at the time
+        jobs=int(jobs) if (jobs := record.env.get("MAX_JOBS", "")).isdigit() else None,
         verify=False,  # compared with the original, which was verified
         strip_debug=record.strip_debug,
         with_guard=record.guard,

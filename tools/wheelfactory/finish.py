@@ -34,10 +34,11 @@ from wheelfactory.source import PreparedSource
 
 log = logging.getLogger(__name__)
 
-# Build environment variables the record leaves out: paths of the machine that built it
-# (PYTORCH_NVCC, PYTHONPATH: the nvcc wrapper and the no-GPU shim in the build's work dir,
-# which would make two folders' records differ; their settings are recorded).
-_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC", "PYTHONPATH")
+# Build environment variables the record leaves out, as they are about the machine that
+# built it and not the wheel, and would make two builds' records differ: its paths
+# (PYTORCH_NVCC, PYTHONPATH: the nvcc wrapper and the no-GPU shim in the build's work dir;
+# their settings are recorded) and MAX_JOBS (its cores and free memory at the time).
+_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC", "PYTHONPATH", "MAX_JOBS")
 
 
 def published_version(recipe: Recipe | None, built_version: str) -> str:

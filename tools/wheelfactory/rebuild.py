@@ -137,9 +137,6 @@ def rebuild_request(
         cache=cache,
         work_dir=work_dir,
         plat=record.repair.policy if record.repair else None,
-        # the original's job count: its record names it (MAX_JOBS), though the objects do not
-        # depend on it, and the default follows this machine's free memory at the time
-        jobs=int(jobs) if (jobs := record.env.get("MAX_JOBS", "")).isdigit() else None,
         verify=False,  # compared with the original, which was verified
         strip_debug=record.strip_debug,
         with_guard=record.guard,

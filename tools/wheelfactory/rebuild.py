@@ -50,7 +50,7 @@ def first_difference(original: Path, rebuilt: Path) -> Difference | None:
                 return Difference(member=name_a, what="only in the original")
             if name_b is not None and name_b not in in_a:
                 return Difference(member=name_b, what="only in the rebuild")
-            return Difference(member=name_a, what="at another place in the zip")
+            return Difference(member=name_a or name_b or "", what="at another place in the zip")
         for info in a.infolist():
             other = b.getinfo(info.filename)
             ours, theirs = a.read(info), b.read(other)

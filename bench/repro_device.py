@@ -61,7 +61,17 @@ def build_one(work: Path, jobs: int) -> None:
     print(labelled, hashlib.sha256(labelled.read_bytes()).hexdigest())
 
 
+def compare_objects(a: Path, b: Path) -> None:
+    """Each object both builds compiled, byte for byte (also when a build was cut off)."""
+    for obj in sorted((a / "src" / "build").rglob("*.o")):
+        other = b / obj.relative_to(a)
+        if other.exists():
+            same = obj.read_bytes() == other.read_bytes()
+            print(f"{'same  ' if same else 'DIFFER'} {obj.relative_to(a / 'src')} {obj.stat().st_size}")
+
+
 def compare(a: Path, b: Path) -> None:
+    compare_objects(a, b)
     (wa,), (wb,) = (list((w / "wheel").glob("*.whl")) for w in (a, b))
     for w in (wa, wb):
         print(w, w.stat().st_size, hashlib.sha256(w.read_bytes()).hexdigest())

@@ -19,7 +19,7 @@ for d in a b; do rm -rf "/tmp/repro-$d"; mkdir -p "/tmp/repro-$d"; cp -r "$B/sa-
 mv /tmp/repro-b /tmp/repro-b-deeper-folder
 for w in /tmp/repro-a /tmp/repro-b-deeper-folder; do
   # each build is cut off in time (BUILD_S) so that the comparison and results always come back
-  ( cd "$B/wf" && timeout "${BUILD_S:-330}" $PY "$B/repro.py" build "$w" "${JOBS:-8}" > "$w.log" 2>&1
+  ( cd "$B/wf" && timeout "${BUILD_S:-390}" $PY "$B/repro.py" build "$w" "${JOBS:-8}" > "$w.log" 2>&1
     echo "exit status $?" >> "$w.log" ) &
 done
 wait

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 GPU_SHIM = resources.GPU_SHIM
 NVCC_FILTER = resources.NVCC_FILTER
+# The source tree, for the nvcc wrapper's per-file seeds (resources/nvcc_filter.py reads it).
+SOURCE_ROOT_ENV = "WHEELFACTORY_SOURCE_ROOT"
 _PROGRESS_RE = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
 # One nvcc device pass (cicc + ptxas) of a large attention kernel for one target takes
 # 1-3 GiB (sageattn3's api.cu: ~9 GiB); the default job count leaves this much per job.
@@ -117,6 +119,18 @@ def default_jobs() -> int:
     return max(1, min(cores, int(memory // GIB_PER_COMPILE_JOB)))
 
 
+def reproducible_changes(source_root: Path) -> list[EnvChange]:
+    """What makes a Linux build's objects independent of the folder it is built in: gcc maps
+    the tree's path to "." in __FILE__ and debug info (CPPFLAGS: setuptools appends it to
+    its compiler flags, where CFLAGS would replace them), and the nvcc wrapper
+    (resources/nvcc_filter.py) seeds each .cu compile relative to the tree. Host paths:
+    the build record leaves them out."""
+    return [
+        EnvChange(SOURCE_ROOT_ENV, str(source_root)),
+        EnvChange("CPPFLAGS", f"-ffile-prefix-map={source_root}=.", "prepend"),
+    ]
+
+
 def compose_env(
     base: Mapping[str, str],
     *,
@@ -124,9 +138,11 @@ def compose_env(
     toolchain: Toolchain,
     changes: Sequence[EnvChange],
     fixes: Sequence[str] = (),
+    source_root: Path | None = None,
 ) -> ComposedEnv:
     """The build's environment: ``base``, then this machine's build env, then ``changes``
-    (buildvars.build_changes, the rule CI builds share)."""
+    (buildvars.build_changes, the rule CI builds share). ``source_root``: the tree, for a
+    reproducible build (``reproducible_changes``)."""
     bins = [build_env.bin_dir, *build_env.extra_bin, toolchain.cuda_home / "bin"]
     host = [
         *(EnvChange("PATH", str(b), "prepend-path") for b in reversed(bins)),
@@ -137,6 +153,8 @@ def compose_env(
     include = build_env.nvidia_include()
     if include is not None:
         host.append(EnvChange("CPATH", str(include), "prepend-path"))
+    if source_root is not None:
+        host += reproducible_changes(source_root)
     env, applied = buildvars.apply(base, [*host, *changes], pathsep=os.pathsep)
     return ComposedEnv(env=env, applied=applied, fixes=tuple(fixes))
 

@@ -60,8 +60,11 @@ class BuildHost:
     cuda_home: str | None  # None: leave CUDA_HOME alone (the Windows toolkit sets CUDA_PATH)
     driver_stubs: str | None  # a folder with a libcuda.so to link -lcuda against
     gpu_shim_dir: str | None  # holds the no-GPU shim as sitecustomize.py
-    nvcc_filter: str | None  # the nvcc wrapper that source-targets needs
+    nvcc_filter: str | None  # the nvcc wrapper that source-targets and reproducible need
     real_nvcc: str  # what the wrapper hands over to
+    # nvcc goes through the wrapper for every .cu file, which seeds it per file (Linux; the
+    # host adds WHEELFACTORY_SOURCE_ROOT, build.reproducible_changes)
+    reproducible: bool = False
 
 
 def gpu_shim_capability(targets: Sequence[GpuTarget]) -> str:
@@ -125,7 +128,7 @@ def build_changes(
     if recipe.build.no_gpu_shim and host.gpu_shim_dir:
         out.append(EnvChange("PYTHONPATH", host.gpu_shim_dir, "prepend-path"))
         out.append(EnvChange(GPU_SHIM_ENV, gpu_shim_capability(targets)))
-    if recipe.build.source_targets and host.nvcc_filter:
+    if (recipe.build.source_targets or host.reproducible) and host.nvcc_filter:
         out += nvcc_filter_settings(host.nvcc_filter, host.real_nvcc, recipe.build.source_targets)
     out += [EnvChange(name, value) for name, value in recipe.build.env.items()]
     for fix in recipe.fixes_for(torch=torch, cuda=cuda, python=python, os=plat.os):

@@ -87,3 +87,9 @@ class GpuCheckError(WheelfactoryError):
     """A wheel's kernels gave wrong results on a GPU, or its check could not run."""
 
     return_code = 12
+
+
+class NotReproducedError(WheelfactoryError):
+    """A rebuild from a wheel's build record gave other bytes (verify --rebuild)."""
+
+    return_code = 13

@@ -34,8 +34,11 @@ from wheelfactory.source import PreparedSource
 
 log = logging.getLogger(__name__)
 
-# Build environment variables the record leaves out: paths of the machine that built it.
-_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV")
+# Build environment variables the record leaves out, as they are about the machine that
+# built it and not the wheel, and would make two builds' records differ: its paths
+# (PYTORCH_NVCC, PYTHONPATH: the nvcc wrapper and the no-GPU shim in the build's work dir;
+# their settings are recorded) and MAX_JOBS (its cores and free memory at the time).
+_HOST_ONLY_ENV = ("PATH", "VIRTUAL_ENV", "PYTORCH_NVCC", "PYTHONPATH", "MAX_JOBS")
 
 
 def published_version(recipe: Recipe | None, built_version: str) -> str:
@@ -155,8 +158,10 @@ def finish(
     work: Path,
     plat: str | None = None,
     timings: Mapping[str, float] | None = None,
+    run_facts_of: BuildRecord | None = None,
 ) -> Finished:
-    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``."""
+    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``.
+    ``run_facts_of``: a rebuild's original, whose timings the record takes (verify --rebuild)."""
     platform = platforms.get(record.platform)
     stages = dict(record.timings)
     to_repair = wheel
@@ -180,6 +185,8 @@ def finish(
         ),
         timings={**stages, **(timings or {})},
     )
+    if run_facts_of is not None:
+        record = record.with_run_facts_of(run_facts_of)
     # strip is a GNU binutils tool for ELF files: Linux wheels only.
     strip = record.strip_debug and platform.os == "linux"
     labelled = label.relabel(

@@ -65,6 +65,7 @@ class BuildRequest:
     empty_stub: bool = False  # TEST ONLY: link -lcuda against a stub defining nothing
     with_guard: bool = True  # add the import-time guard (guard.py)
     index_url: str | None = None  # the index the guard's fix command names (None: unknown)
+    rebuild_of: BuildRecord | None = None  # verify --rebuild: the original's record (its run facts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,7 +197,8 @@ def _build_in(request: BuildRequest, checked: CheckedRequest, work: Path) -> Bui
     record = _new_record(request, checked, env, prepared, built, changes, fixes, stages)
     with _stage("finish", stages):
         finished = finish.finish(
-            built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat
+            built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat,
+            run_facts_of=request.rebuild_of,
         )
     report = None
     if request.verify:
@@ -227,8 +229,12 @@ def _compile(
         toolchain.cuda_home, request.cache / "stubs", empty=request.empty_stub
     )
     shim_dir = build_stage.write_gpu_shim(work) if recipe.build.no_gpu_shim else None
+    # Linux builds are reproducible: every .cu compile goes through the nvcc wrapper
+    reproducible = checked.host.os == "linux"
     nvcc_filter = (
-        build_stage.write_nvcc_filter(work, sys.executable) if recipe.build.source_targets else None
+        build_stage.write_nvcc_filter(work, sys.executable)
+        if recipe.build.source_targets or reproducible
+        else None
     )
     changes = buildvars.build_changes(
         recipe,
@@ -244,6 +250,7 @@ def _compile(
             gpu_shim_dir=str(shim_dir) if shim_dir else None,
             nvcc_filter=str(nvcc_filter) if nvcc_filter else None,
             real_nvcc=str(toolchain.nvcc),
+            reproducible=reproducible,
         ),
     )
     fixes = recipe.fixes_for(
@@ -258,6 +265,7 @@ def _compile(
         toolchain=toolchain,
         changes=changes,
         fixes=[f.why for f in fixes],
+        source_root=prepared.tree if reproducible else None,
     )
     built = build_stage.run_build(
         prepared.tree,
@@ -300,6 +308,7 @@ def _new_record(
         with_guard=request.with_guard,
         index_url=request.index_url,
         strip_debug=request.strip_debug,
+        reproducible=checked.host.os == "linux",
         nvcc=checked.toolchain.nvcc_version,
         python=env.interpreter.full_version,
         tools={

@@ -17,7 +17,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from wheelfactory.arch import GpuTarget
@@ -29,6 +29,8 @@ RECORD_NAME = "wheelfactory-build.json"
 RECORD_VERSION = 2
 RECORD_LIMIT = 1 << 20  # bytes; a real record is a few KB
 _MAX_DEPTH = 8
+# What a record says about one run of the build rather than about its inputs.
+RUN_FACTS = ("timings", "compile_steps")
 
 
 class RecordError(WheelfactoryError):
@@ -100,6 +102,9 @@ class BuildRecord:
     index_url: str | None = None  # the index the guard's fix command names
     known_bad: tuple[KnownBad, ...] = ()
     strip_debug: bool = True
+    # built with the flags that make a rebuild from this record give the same bytes
+    # (Linux: nvcc seeded per file, the tree's path mapped); `wheelfactory verify --rebuild`
+    reproducible: bool = False
     repair: RepairInfo | None = None
     tools: Mapping[str, str] = field(default_factory=dict)  # name -> version
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
@@ -112,6 +117,12 @@ class BuildRecord:
             problem = target_problem(target)
             if problem:
                 raise RecordError(f"{problem}; rebuild the wheel with wheelfactory")
+
+    def with_run_facts_of(self, other: BuildRecord) -> BuildRecord:
+        """This record with ``other``'s RUN_FACTS: a rebuild that compares itself with
+        ``other`` byte for byte records the original run's, as they describe a run, not
+        what the wheel was built from."""
+        return replace(self, **{name: getattr(other, name) for name in RUN_FACTS})
 
     @property
     def torch_pin(self) -> TorchPin:

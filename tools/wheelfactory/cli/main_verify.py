@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wheelfactory.record import BuildRecord
 
 HELP = "check a wheel: tags, version label, Requires-Dist, SASS targets, imports in a fresh venv"
 EXAMPLE = "wheelfactory verify dist/sageattention-2.2.0+cu130torch2.9-cp311-cp311-*.whl"
@@ -49,6 +53,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="index serving torch when its env is not cached yet ('' = pip's configuration)",
     )
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="instead of the checks: rebuild the wheel from its build record (in another folder)"
+        " and compare the two byte for byte, naming the first member that differs",
+    )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        metavar="FILE",
+        help="with --rebuild: the recipe to rebuild with (default: the one the build record names)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -66,6 +82,8 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.wheel.name} has no build record: verify checks wheels made by wheelfactory"
         )
+    if args.rebuild:
+        return _rebuild(args, record)
     expect = replace(verify.Expectation.of(record, modules=args.modules), names=tuple(args.names))
     if args.arch:
         expect = replace(expect, targets=arch.parse_targets(args.arch))
@@ -97,4 +115,24 @@ def execute(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_text(report.to_json())
     report.raise_for_failures()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace, record: BuildRecord) -> int:
+    import tempfile
+
+    from wheelfactory import buildenv, cache, pipeline, rebuild
+
+    with tempfile.TemporaryDirectory(prefix="wheelfactory-rebuild-") as scratch:
+        request = rebuild.rebuild_request(
+            record,
+            recipe_path=args.recipe,
+            out_dir=Path(scratch) / "out",
+            work_dir=Path(scratch) / "work",
+            cache=cache.cache_dir(),
+            torch_index_url=buildenv.resolve_torch_index_url(args.torch_index_url, record.cuda),
+        )
+        rebuilt = pipeline.build(request).wheel
+        rebuild.check_same(args.wheel, rebuilt)
+    print(f"ok   rebuild: {args.wheel.name} is byte-identical to its rebuild from the build record")
     return 0

@@ -1,4 +1,5 @@
-"""nvcc, minus the -gencode entries a source file cannot compile for (stdlib only).
+"""nvcc, minus the -gencode entries a source file cannot compile for, and seeded per
+source file so that a rebuild gives the same object (stdlib only).
 
 Some setup.py files pass every target to every CUDA file: SageAttention compiles its
 Hopper-only wgmma kernels for sm_120a too, and ptxas fails ("wgmma.fence not supported on
@@ -10,6 +11,12 @@ each may build; wheelfactory points torch's ninja build at this script (PYTORCH_
 
 and it drops the other ``-gencode`` entries for a matching file, then runs the real nvcc.
 Files that match no glob, or that would be left with no target, compile unchanged.
+
+With ``WHEELFACTORY_SOURCE_ROOT`` (the source tree) set, each compile of a .cu file also
+gets the flags that make its object a function of its inputs alone (``reproducible_flags``):
+nvcc otherwise names symbols after a random number and the file's absolute path, so two
+builds, or two folders, give different bytes. setup.py passes the same flags to every
+file, so the per-file seed can only be added here, where each compile is seen.
 """
 
 from __future__ import annotations
@@ -65,6 +72,22 @@ def filter_gencode(argv: list[str], rules: dict[str, list[str]]) -> list[str]:
     return kept if any_gencode_kept else argv
 
 
+def reproducible_flags(argv: list[str], root: str) -> list[str]:
+    """The flags that make nvcc's object for the compiled .cu file the same in every build
+    and folder; [] for a call that compiles no .cu file (a link, --version)."""
+    source = _source(argv)
+    if source is None or "-c" not in argv:
+        return []
+    # the file's path inside the tree: the same in every folder, and unique per file
+    rel = os.path.relpath(os.path.abspath(source), root).replace("\\", "/")
+    return [
+        f"-frandom-seed={rel}",  # nvcc's random symbol names; nvcc passes it to gcc too
+        "-Xcudafe", f"--orig_src_path_name={rel}",  # nvcc hashes the absolute path into names
+        "--objdir-as-tempdir",  # temp files (their names are embedded) beside the object
+        "-Xcompiler", f"-ffile-prefix-map={root}=.",  # __FILE__ and debug info
+    ]  # fmt: skip
+
+
 def main() -> None:
     real = os.environ.get("WHEELFACTORY_NVCC_REAL")
     if not real:
@@ -74,6 +97,9 @@ def main() -> None:
     if argv != sys.argv[1:]:
         print(f"wheelfactory: {_source(argv)}: -gencode limited by [build] source-targets",
               file=sys.stderr)  # fmt: skip
+    root = os.environ.get("WHEELFACTORY_SOURCE_ROOT")
+    if root:
+        argv += reproducible_flags(argv, root)
     os.execv(real, [real, *argv])
 
 

@@ -45,19 +45,12 @@ from _full_plan import release_cells  # noqa: E402  (the real publish and cover'
 def recipes_at(rev: str | None) -> list:
     if rev is None:
         return [(f"recipes/{p.name}", load_recipe(p)) for p in sorted((ROOT / "recipes").glob("*.toml"))]
-    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:recipes"],
-                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    tmp = Path(tempfile.mkdtemp(prefix="plan-figures-")) / "recipes"
-    tmp.mkdir()
-    out = []
-    for name in names:
-        if name.endswith(".toml"):
-            text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:recipes/{name}"],
-                                  capture_output=True, text=True, check=True).stdout  # fmt: skip
-            (tmp / name).write_text(text)
-            recipe = load_recipe(tmp / name)
-            out.append((f"recipes/{name}", recipe))
-    return out
+    # the whole recipes/ folder of that revision: its recipes may name patch files there
+    tmp = Path(tempfile.mkdtemp(prefix="plan-figures-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "recipes"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    return [(f"recipes/{p.name}", load_recipe(p)) for p in sorted((tmp / "recipes").glob("*.toml"))]
 
 
 def cost(path: str, cell, costs: dict, *, compressed: bool) -> tuple[float, float]:

@@ -94,6 +94,7 @@ class Settings:
     targets: str | None
     torch_index_url: str | None  # None: pip's own configuration
     work: Path
+    json: Path | None  # also write the summary here
     keep_going: bool
     keep_work: bool
     resolve_only: frozenset[str]  # Pythons checked by pip resolution even where this machine has them
@@ -529,7 +530,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     return Settings(
         recipes=tuple(args.recipes), sources=sources, torch=args.torch, cuda=args.cuda, python=args.python,
         targets=args.targets, torch_index_url=None if index in ("", "pip") else index,
-        work=args.work.resolve(), keep_going=args.keep_going, keep_work=args.keep_work,
+        work=args.work.resolve(), json=args.json, keep_going=args.keep_going, keep_work=args.keep_work,
         resolve_only=frozenset(args.resolve_only),
     )  # fmt: skip
 

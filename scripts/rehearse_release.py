@@ -184,9 +184,13 @@ def path_mapping(plat: platforms.Platform, work: Path) -> dict[str, str]:
     mapping = {
         plat.driver_stubs: str(stubs),  # link-time only (LIBRARY_PATH): the smoke still has no driver
         plat.cuda_home: str(cuda_home),
-        plat.gpu_shim_dir: str(work / "scratch" / Path(plat.gpu_shim_dir).name),
-        plat.nvcc_filter_dir: str(work / "scratch" / Path(plat.nvcc_filter_dir).name),
+        # the GPU shim, the nvcc filter, a factory venv: whatever CI writes to its scratch
+        f"{plat.scratch.rstrip('/')}/wheelfactory-": f"{work / 'scratch'}/wheelfactory-",
     }
+    # The image's CPythons (/opt/python/cp312-cp312/bin/python): this machine's of that version.
+    for python in sorted(PYENV.glob("3.*/bin/python3")):
+        tag = "cp3" + python.parents[1].name.split(".")[1]
+        mapping.setdefault(f"/opt/python/{tag}-{tag}/bin/python", str(python))
     return dict(sorted(mapping.items(), key=lambda kv: -len(kv[0])))
 
 
@@ -271,7 +275,8 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
         return []
     plat = cibw.parse_job(job).platform
     paths = path_mapping(plat, work)
-    for container, here in {**paths, f"{CONTAINER_PROJECT} ({{project}})": str(project)}.items():
+    used = {c: h for c, h in paths.items() if any(c in value for value in env_vars.values())}
+    for container, here in {**used, f"{CONTAINER_PROJECT} ({{project}})": str(project)}.items():
         if container not in r.summary.mapping:
             r.note(f"MAPPING: {container} -> {here}")
         r.summary.mapping[container] = here
@@ -289,6 +294,15 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
     test_environment = parse_environment(mapped(env_vars.get("CIBW_TEST_ENVIRONMENT", "")))
     built: list[Path] = []
     peak = 0
+    if env_vars.get("CIBW_BEFORE_ALL"):
+        package = fetch_source(r, job, project, work)
+        if package is None:
+            return []
+        with r.step("before-all", jid) as result:
+            run(prepare_command(mapped(env_vars["CIBW_BEFORE_ALL"]), project=project, package=package),
+                env=environment.as_dictionary(clean_env()))  # fmt: skip
+        if not result.ok:
+            return []
     for ident in env_vars["CIBW_BUILD"].split():
         version = f"3.{ident.split('-')[0][3:].rstrip('t')}"
         tag = ident.split("-")[0]
@@ -334,11 +348,12 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             repaired_dir.mkdir()
             flags = get_build_frontend_extra_flags(frontend, int(env_vars.get("CIBW_BUILD_VERBOSITY", "0")), "")
             with r.step("build", jid, tag) as result:
+                # `python` of cibuildwheel's PATH: this Python's venv
                 if frontend.name == "pip":
-                    argv = ["python", "-m", "pip", "wheel", package, f"--wheel-dir={built_dir}", "--no-deps", *flags]
+                    argv = ["-m", "pip", "wheel", str(package), f"--wheel-dir={built_dir}", "--no-deps", *flags]
                 else:
-                    argv = ["python", "-m", "build", package, "--wheel", f"--outdir={built_dir}", *flags]
-                run([shutil.which("python", path=env["PATH"]) or "python", *argv[1:]], env=env, cwd=project)
+                    argv = ["-m", "build", str(package), "--wheel", f"--outdir={built_dir}", *flags]
+                run([bin_dir / "python", *argv], env=env, cwd=project)
             built_wheels = list(built_dir.glob("*.whl"))
             if not result.ok or len(built_wheels) != 1:
                 continue
@@ -360,7 +375,7 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             test_bin = make_venv(python, here / "test" / "venv", torch_env.site_packages)
             test_env = {**env, "PATH": f"{test_bin}{os.pathsep}{env['PATH']}", "VIRTUAL_ENV": str(test_bin.parent)}
             test_env = test_environment.as_dictionary(test_env)
-            pip = [test_bin / "python", "-m", "pip"]
+            pip: list[str | os.PathLike[str]] = [test_bin / "python", "-m", "pip"]
             run([*pip, "install", repaired], env=test_env)
             requires = mapped(env_vars.get("CIBW_TEST_REQUIRES", ""))
             if requires:
@@ -445,7 +460,7 @@ def rehearse_release(r: Rehearsal, jobs: list[dict], wheels: list[Path], project
             python = find_python(f"{sys.version_info[0]}.{sys.version_info[1]}") or Path(sys.executable)
             wheelfactory("cover", "--index", site, "--torch", torch, "--cuda", cuda, "--python", python, *torch_flag, cwd=project)
     with r.step("coverage", "release"):
-        argv = ["coverage", *s.recipes, "--index", site, "--os", "linux"]
+        argv: list[str | os.PathLike[str]] = ["coverage", *s.recipes, "--index", site, "--os", "linux"]
         for flag, value in (("--torch", s.torch), ("--cuda", s.cuda), ("--python", s.python)):
             if value:
                 argv += [flag, value]

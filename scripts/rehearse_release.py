@@ -261,6 +261,7 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
     from cibuildwheel.environment import parse_environment
     from cibuildwheel.frontend import BuildFrontendConfig, get_build_frontend_extra_flags
     from cibuildwheel.util.helpers import prepare_command
+    from cibuildwheel.audit import needs_audit
     from cibuildwheel.util.packaging import find_compatible_wheel
 
     s = r.settings
@@ -371,6 +372,10 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             repaired = wheelhouse / repaired_list[0].name
             shutil.move(repaired_list[0], repaired)
             built.append(repaired)
+            audit = env_vars.get("CIBW_AUDIT_COMMAND", "")
+            if audit and needs_audit(audit.split(" && "), repaired.name):
+                with r.step("audit", jid, tag):
+                    audit_wheel(env_vars, repaired, here / "audit_venv", package)
         with r.step("test", jid, tag):
             test_bin = make_venv(python, here / "test" / "venv", torch_env.site_packages)
             test_env = {**env, "PATH": f"{test_bin}{os.pathsep}{env['PATH']}", "VIRTUAL_ENV": str(test_bin.parent)}
@@ -389,6 +394,22 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             shutil.rmtree(here, ignore_errors=True)
     r.summary.peak_disk_bytes[jid] = max(peak, cache.tree_size(work))
     return built
+
+
+def audit_wheel(env_vars: Mapping[str, str], wheel: Path, venv: Path, package: Path) -> None:
+    """cibuildwheel's audit (abi3audit on abi3 wheels): on the host, in a venv of the
+    Python running cibuildwheel, with CIBW_AUDIT_REQUIRES (default abi3audit)."""
+    from cibuildwheel.util.helpers import prepare_command
+    from cibuildwheel.util.packaging import is_abi3_wheel
+
+    host = Path(getattr(sys, "_base_executable", sys.executable))
+    subprocess.run([host, "-m", "venv", venv], check=True, capture_output=True)
+    env = {**clean_env(), "PATH": f"{venv / 'bin'}{os.pathsep}{clean_env()['PATH']}", "VIRTUAL_ENV": str(venv)}
+    run([venv / "bin" / "python", "-m", "pip", "install", *shlex.split(env_vars.get("CIBW_AUDIT_REQUIRES", "abi3audit"))], env=env)
+    for template in env_vars["CIBW_AUDIT_COMMAND"].split(" && "):
+        if "{abi3_wheel}" in template and not is_abi3_wheel(wheel.name):
+            continue
+        run(prepare_command(template, abi3_wheel=wheel, wheel=wheel, project=".", package=package), env=env)
 
 
 def fetch_source(r: Rehearsal, job: dict, project: Path, work: Path) -> Path | None:

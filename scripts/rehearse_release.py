@@ -211,6 +211,15 @@ def map_torch_index(text: str, settings: Settings, cuda: str) -> str:
     return text.replace(pytorch, settings.torch_index_url)
 
 
+def without_pytorch_index(env: dict[str, str], settings: Settings, cuda: str) -> dict[str, str]:
+    """CIBW_ENVIRONMENT's PIP_EXTRA_INDEX_URL (PyTorch's index, unreachable here) gives way
+    to pip's own configuration when --torch-index-url is "" (else map_torch_index named
+    the URL given)."""
+    if settings.torch_index_url is None and env.get("PIP_EXTRA_INDEX_URL") == cibw.load_ci_table().torch_index(cuda):
+        return {k: v for k, v in env.items() if k != "PIP_EXTRA_INDEX_URL"}
+    return env
+
+
 def find_python(version: str) -> Path | None:
     """This machine's CPython X.Y: pyenv's build, else pythonX.Y on PATH."""
     for candidate in sorted(PYENV.glob(f"{version}.*"), reverse=True):
@@ -301,7 +310,7 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             return []
         with r.step("before-all", jid) as result:
             run(prepare_command(mapped(env_vars["CIBW_BEFORE_ALL"]), project=project, package=package),
-                env=environment.as_dictionary(clean_env()))  # fmt: skip
+                env=without_pytorch_index(environment.as_dictionary(clean_env()), s, job["cuda"]))  # fmt: skip
         if not result.ok:
             return []
     for ident in env_vars["CIBW_BUILD"].split():
@@ -332,9 +341,7 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
         base = clean_env()
         base["PATH"] = f"{bin_dir}{os.pathsep}{base['PATH']}"
         base["VIRTUAL_ENV"] = str(bin_dir.parent)
-        if s.torch_index_url is None:
-            base.pop("PIP_EXTRA_INDEX_URL", None)
-        env = environment.as_dictionary(base)
+        env = without_pytorch_index(environment.as_dictionary(base), s, job["cuda"])
         env["CIBUILDWHEEL_BUILD_IDENTIFIER"] = ident
         if compatible is not None:
             r.note(f"NOTE: {compatible.name} fits {ident}: cibuildwheel skips its build and tests that wheel")

@@ -107,6 +107,7 @@ class Rehearsal:
         self.settings = settings
         self.summary = Summary()
         self.started = time.monotonic()
+        self.job_work: tuple[str, Path] | None = None  # the job whose disk the steps measure
 
     def note(self, text: str) -> None:
         print(text, flush=True)
@@ -126,6 +127,10 @@ class Rehearsal:
         finally:
             result.seconds = round(time.monotonic() - start, 1)
             self.summary.steps.append(result)
+            if self.job_work is not None:  # peak disk: measured after each step of a job
+                jid, work = self.job_work
+                peaks = self.summary.peak_disk_bytes
+                peaks[jid] = max(peaks.get(jid, 0), cache.tree_size(work))
             where = f"{job} {python}".strip()
             self.note(f"{'PASS' if result.ok else 'FAIL'} {result.seconds:7.1f}s  {step:<16} {where}")
             if not result.ok:
@@ -278,6 +283,7 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
     work = s.work / "jobs" / jid
     wheelhouse = work / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    r.job_work = (jid, work)
     env_vars: dict[str, str] = {}
     with r.step("cibw-env", jid):
         env_vars = json.loads(wheelfactory("cibw-env", "--job", json.dumps(job), "--format", "json", cwd=project))
@@ -303,7 +309,6 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
     environment = parse_environment(mapped(env_vars["CIBW_ENVIRONMENT"]))
     test_environment = parse_environment(mapped(env_vars.get("CIBW_TEST_ENVIRONMENT", "")))
     built: list[Path] = []
-    peak = 0
     if env_vars.get("CIBW_BEFORE_ALL"):
         package = fetch_source(r, job, project, work)
         if package is None:
@@ -396,10 +401,9 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
             test_cwd.mkdir(parents=True)
             command = prepare_command(mapped(env_vars["CIBW_TEST_COMMAND"]), project=project, package=package, wheel=repaired)
             run(command, env=test_env, cwd=test_cwd)
-        peak = max(peak, cache.tree_size(work))
         if not s.keep_work:
             shutil.rmtree(here, ignore_errors=True)
-    r.summary.peak_disk_bytes[jid] = max(peak, cache.tree_size(work))
+    r.job_work = None
     return built
 
 

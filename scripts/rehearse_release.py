@@ -310,11 +310,13 @@ def rehearse_job(r: Rehearsal, job: dict, project: Path) -> list[Path]:
     test_environment = parse_environment(mapped(env_vars.get("CIBW_TEST_ENVIRONMENT", "")))
     built: list[Path] = []
     if env_vars.get("CIBW_BEFORE_ALL"):
-        package = fetch_source(r, job, project, work)
-        if package is None:
-            return []
+        if "{package}" in env_vars["CIBW_BEFORE_ALL"]:
+            package = fetch_source(r, job, project, work)
+            if package is None:
+                return []
         with r.step("before-all", jid) as result:
-            run(prepare_command(mapped(env_vars["CIBW_BEFORE_ALL"]), project=project, package=package),
+            # {package} is not in the command unless the source was fetched above
+            run(prepare_command(mapped(env_vars["CIBW_BEFORE_ALL"]), project=project, package=package or project),
                 env=without_pytorch_index(environment.as_dictionary(clean_env()), s, job["cuda"]))  # fmt: skip
         if not result.ok:
             return []

@@ -257,9 +257,15 @@ def make_venv(python: Path, root: Path, torch_site: Path) -> Path:
 
 
 def copy_project(dest: Path) -> Path:
-    """The checkout's tracked files (as actions/checkout gives; cibuildwheel copies it to /project)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    for name in filter(None, files.split("\0")):
+    """The checkout's tracked files (as actions/checkout gives; cibuildwheel copies it to
+    /project). Outside a git checkout (a scratch copy): its files, less build outputs."""
+    if (ROOT / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        names = [n for n in listed.split("\0") if n]
+    else:
+        skip = {"build", ".venv", "__pycache__", ".pytest_cache"}
+        names = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if not skip & set(p.relative_to(ROOT).parts)]
+    for name in names:
         src = ROOT / name
         if src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

@@ -519,19 +519,21 @@ def user_install(r: Rehearsal, jobs: list[dict], wheels: list[Path], site: Path)
         url = _served_url(server)
         for wheel in wheels:
             info = naming.parse_wheel(wheel.name)
-            view = f"{url}/{naming.cuda_tag(info.cuda)}/torch{info.torch}/simple/"
-            version = f"3.{info.python_tag[3:]}" if info.python_tag.startswith("cp3") else "3.11"
+            assert info.cuda is not None, "release-check passed only labelled wheels"
             job = next(j for j in jobs if j["cuda"] == info.cuda)
-            python = find_python(version)
+            # a stable-ABI wheel is listed in the view of each torch it covers: the job's
+            view = f"{url}/{naming.cuda_tag(info.cuda)}/torch{naming.torch_minor(job['torch'])}/simple/"
+            python = find_python(f"3.{info.python_tags[0][3:]}")
             if python is None:
+                r.note(f"NOTE: no CPython for {wheel.name} here: its user install is not rehearsed")
                 continue
             torch_env = buildenv.prepare_env(python=python, torch=job["torch"], cuda=job["cuda"], index_url=r.settings.torch_index_url)
             venv = r.settings.work / "user" / wheel.name
             shutil.rmtree(venv, ignore_errors=True)
             bin_dir = make_venv(python, venv, torch_env.site_packages)
             env = {**clean_env(), "PATH": f"{bin_dir}{os.pathsep}{clean_env()['PATH']}"}
-            run([bin_dir / "python", "-m", "pip", "install", f"{info.name}=={info.version}", "--extra-index-url", view], env=env)
-            shown = run([bin_dir / "python", "-m", "pip", "show", info.name], env=env)
+            run([bin_dir / "python", "-m", "pip", "install", f"{info.project}=={info.version}", "--extra-index-url", view], env=env)
+            shown = run([bin_dir / "python", "-m", "pip", "show", info.project], env=env)
             if f"Version: {info.version}" not in shown:
                 raise subprocess.CalledProcessError(1, "pip show", output=shown)
     finally:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from wheelfactory import build, buildenv, cache, cudastub, naming, platforms
 from wheelfactory.ci import cibw
+from wheelfactory.errors import WheelfactoryError
 
 ROOT = Path(__file__).resolve().parents[1]
 PYENV = Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser() / "versions"
@@ -121,7 +122,7 @@ class Rehearsal:
         except subprocess.CalledProcessError as e:
             result.ok = False
             result.detail = "\n".join((e.output or "").strip().splitlines()[-15:])
-        except Exception as e:  # a wheelfactory error in-process (torch env): the same failure
+        except WheelfactoryError as e:  # in-process (the torch env): a failed step too
             result.ok = False
             result.detail = f"{type(e).__name__}: {e}"
         finally:
@@ -172,7 +173,7 @@ def plan_jobs(settings: Settings) -> list[dict]:
             argv += [flag, value]
     plan = json.loads(wheelfactory(*argv))
     jobs = [job for matrix in plan["matrices"] for job in matrix["include"]]
-    mine = [j for j in jobs if platforms.of_job(j["os"], j["machine"]).name == PLATFORM]
+    mine = [j for j in jobs if getattr(platforms.of_job(j["os"], j["machine"]), "name", None) == PLATFORM]
     for j in jobs:
         if j not in mine:
             print(f"NOTE: job {j['id']} is for {j['os']}/{j['machine']}; this machine rehearses {PLATFORM} only")

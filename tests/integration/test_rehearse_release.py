@@ -66,7 +66,8 @@ def test_rehearsal_of_the_slice_passes(tmp_path):
     # cp39: its before-build installs wheelfactory ({project}, requires-python >= 3.10).
     proc, summary = rehearse(CP39_SLICE, tmp_path / "cp39")
     resolved = [(s["python"], s["ok"]) for s in summary["steps"] if s["step"] == "resolve"]
-    assert resolved == [("cp39", True), ("cp310", True)], failures(summary)
+    # one job with both Pythons, one per cell, or one cp39-abi3 wheel: cp39 resolves either way
+    assert ("cp39", True) in resolved and all(ok for _, ok in resolved), failures(summary)
 
     # The fixture slice, built for real: the smoke imports quirky_ext._driver (-lcuda),
     # which cannot load on a machine (or hosted runner) without the driver.

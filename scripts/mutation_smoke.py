@@ -1161,6 +1161,14 @@ BREAKS = (
         ("tests/integration/test_rebuild_real.py",),
         integration=True,
     ),
+    Break(
+        "rehearsal: a Python checked by resolution is resolved for another Python",
+        "scripts/rehearse_release.py",
+        '"--target", r.settings.work / "resolve" / "target", "--python-version", version,',
+        '"--target", r.settings.work / "resolve" / "target", "--python-version", "3.9",',
+        ("tests/integration/test_rehearse_release.py::test_a_python_checked_by_resolution_passes_where_pip_resolves_it",),
+        integration=True,
+    ),
 )
 
 

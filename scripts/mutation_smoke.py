@@ -1165,7 +1165,7 @@ BREAKS = (
         "rehearsal: a Python checked by resolution is resolved for another Python",
         "scripts/rehearse_release.py",
         '"--target", r.settings.work / "resolve" / "target", "--python-version", version,',
-        '"--target", r.settings.work / "resolve" / "target", "--python-version", "3.9",',
+        '"--target", r.settings.work / "resolve" / "target", "--python-version", "3.14",',
         ("tests/integration/test_rehearse_release.py::test_a_python_checked_by_resolution_passes_where_pip_resolves_it",),
         integration=True,
     ),

@@ -42,6 +42,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from packaging.utils import parse_wheel_filename
+
 from wheelfactory import build, buildenv, cache, cudastub, naming, platforms
 from wheelfactory.ci import cibw
 from wheelfactory.errors import WheelfactoryError
@@ -505,9 +507,31 @@ def rehearse_release(r: Rehearsal, jobs: list[dict], wheels: list[Path], project
         for flag, value in (("--torch", s.torch), ("--cuda", s.cuda), ("--python", s.python)):
             if value:
                 argv += [flag, value]
-        wheelfactory(*argv, cwd=project)
+        glibc = host_glibc_for(dist_wheels)
+        if glibc:  # this machine's toolchain, not the image's: count users of its glibc
+            r.note(f"MAPPING: the image's glibc 2.28 -> this machine's {glibc} (its toolchain tags the wheels"
+                   f" manylinux_{glibc.replace('.', '_')} or older): coverage counts Linux users of glibc {glibc}")
+            os.environ["WHEELFACTORY_USER_GLIBC"] = glibc
+        try:
+            wheelfactory(*argv, cwd=project)
+        finally:
+            os.environ.pop("WHEELFACTORY_USER_GLIBC", None)
     with r.step("user-install", "release"):
         user_install(r, jobs, dist_wheels, site)
+
+
+def host_glibc_for(wheels: list[Path]) -> str | None:
+    """This machine's glibc ("2.36") when a wheel built here is tagged for a glibc newer
+    than the CI image's 2.28 (auditwheel tags what this toolchain's binaries need), else None."""
+    newest = 28
+    for w in wheels:
+        for tag in parse_wheel_filename(w.name)[3]:
+            if m := re.match(r"manylinux_2_(\d+)_", tag.platform):
+                newest = max(newest, int(m.group(1)))
+    if newest <= 28:
+        return None
+    _, _, version = os.confstr("CS_GNU_LIBC_VERSION").partition(" ")  # "glibc 2.36"
+    return version or f"2.{newest}"
 
 
 def user_install(r: Rehearsal, jobs: list[dict], wheels: list[Path], site: Path) -> None:

@@ -21,6 +21,7 @@ JSON (versioned) for machines.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from wheelfactory import naming, platforms, releases
+from wheelfactory.errors import ConfigError
 from wheelfactory.index import views_of
 from wheelfactory.manifest import Manifest, PublishedFile
 from wheelfactory.plan import Cell
@@ -71,27 +73,48 @@ class Environment:
 # --------------------------------------------------------------------------- pip's rules
 
 
-@cache
+def user_glibc_minor() -> int:
+    """USER_GLIBC_MINOR, or the minor of WHEELFACTORY_USER_GLIBC ("2.36"): a release
+    rehearsal on a machine whose toolchain tags wheels for a newer glibc than the CI image
+    (scripts/rehearse_release.py) counts users of that glibc, and says so."""
+    raw = os.environ.get("WHEELFACTORY_USER_GLIBC", "")
+    if not raw:
+        return USER_GLIBC_MINOR
+    major, _, minor = raw.partition(".")
+    if major != "2" or not minor.isdigit():
+        raise ConfigError(f"WHEELFACTORY_USER_GLIBC={raw!r} is not a glibc version like 2.28; fix or unset it")
+    return int(minor)
+
+
 def platform_tags(platform: str) -> tuple[str, ...]:
     """The platform tags pip accepts on ``platform`` for a user of torch, best first: on
     Linux manylinux_2_28 and older (the names the platform table gives its wheels) and the
     plain linux_<machine>; on Windows win_amd64."""
+    return _platform_tags(platform, user_glibc_minor())
+
+
+@cache
+def _platform_tags(platform: str, glibc_minor: int) -> tuple[str, ...]:
     p = platforms.get(platform)
     if p.os != "linux":
         return (p.plain_tag,)
-    tags = [f"manylinux_2_{n}_{p.machine}" for n in range(USER_GLIBC_MINOR, 4, -1)]
+    tags = [f"manylinux_2_{n}_{p.machine}" for n in range(glibc_minor, 4, -1)]
     tags += [f"{name}_{p.machine}" for name in _LEGACY_MANYLINUX]
     return (*(t for t in tags if p.matches_tag(t)), p.plain_tag)
 
 
-@cache
 def accepted_tags(python: str, platform: str) -> dict[Tag, int]:
     """Tag -> pip's preference (0 best) for this CPython on this platform: packaging.tags,
     the same list pip builds (cp3X, abi3 from older cp3Y, py3-none, any)."""
+    return _accepted_tags(python, platform, user_glibc_minor())
+
+
+@cache
+def _accepted_tags(python: str, platform: str, glibc_minor: int) -> dict[Tag, int]:
     minor = python_key(python)[1]
     interpreter = f"cp3{minor}"
     abi = interpreter + ("t" if is_free_threaded(python) else "")
-    plats = list(platform_tags(platform))
+    plats = list(_platform_tags(platform, glibc_minor))
     tags = [*cpython_tags((3, minor), [abi], plats), *compatible_tags((3, minor), interpreter, plats)]
     return {t: i for i, t in reversed(list(enumerate(tags)))}
 

@@ -8,6 +8,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from wheelfactory import cli, landing, naming, releases
+from wheelfactory.errors import ConfigError
 from wheelfactory.coverage import coverage, served_environments, to_json_text, to_markdown
 from wheelfactory.manifest import Manifest, PublishedFile
 from wheelfactory.plan import Selection, plan
@@ -287,6 +288,19 @@ def test_a_wheel_needing_a_newer_glibc_than_torch_does_not_count() -> None:
     newer = LINUX.replace("manylinux_2_28", "manylinux_2_34")
     report = coverage(cells(), manifest(entry(newer), entry(ARM), entry(WIN)))
     assert [r.environment.platform for r in report.unpublished] == ["linux-x86_64"]
+
+
+def test_users_of_a_newer_glibc_can_be_counted_and_a_bad_glibc_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WHEELFACTORY_USER_GLIBC (the rehearsal on a machine whose toolchain tags wheels
+    manylinux_2_34): the same wheel then serves; a value that is no glibc is refused."""
+    newer = LINUX.replace("manylinux_2_28", "manylinux_2_34")
+    monkeypatch.setenv("WHEELFACTORY_USER_GLIBC", "2.36")
+    assert coverage(cells(), manifest(entry(newer), entry(ARM), entry(WIN))).complete
+    monkeypatch.setenv("WHEELFACTORY_USER_GLIBC", "2.33")
+    assert not coverage(cells(), manifest(entry(newer), entry(ARM), entry(WIN))).complete
+    monkeypatch.setenv("WHEELFACTORY_USER_GLIBC", "glibc-2.36")
+    with pytest.raises(ConfigError, match="WHEELFACTORY_USER_GLIBC='glibc-2.36' is not a glibc version"):
+        coverage(cells(), manifest(entry(newer)))
 
 
 class _Matrix(HTMLParser):

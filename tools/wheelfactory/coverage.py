@@ -148,9 +148,10 @@ def why_not_installed(file: PublishedFile, python: str, platform: str) -> str | 
 
 @lru_cache(maxsize=4096)
 def _setups(tags: frozenset[Tag], requires_python: str | None, pythons: tuple[str, ...],
-            names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+            names: tuple[str, ...], glibc_minor: int) -> tuple[tuple[str, str], ...]:
     """(CPython, platform) pairs a file of these tags and Requires-Python installs on; the
-    tags alone decide, so the thousands of files of an index share a few answers."""
+    tags alone decide, so the thousands of files of an index share a few answers (per
+    user glibc: ``glibc_minor`` is part of the cache key)."""
     return tuple((python, platform) for platform in names for python in pythons
                  if _why_not(tags, requires_python, python, platform, "") is None)  # fmt: skip
 
@@ -172,7 +173,7 @@ def environments_of(
     if file.yanked:
         return
     names = tuple(platform_names) if platform_names is not None else platforms.names()
-    setups = _setups(_file_tags(file.filename), file.requires_python, tuple(pythons), names)
+    setups = _setups(_file_tags(file.filename), file.requires_python, tuple(pythons), names, user_glibc_minor())
     for torch in _strict_minors(views_of(file)):
         for python, platform in setups:
             yield Environment(package=file.project, torch=torch, cuda=file.cuda, python=python,

@@ -158,10 +158,8 @@ def finish(
     work: Path,
     plat: str | None = None,
     timings: Mapping[str, float] | None = None,
-    run_facts_of: BuildRecord | None = None,
 ) -> Finished:
-    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``.
-    ``run_facts_of``: a rebuild's original, whose timings the record takes (verify --rebuild)."""
+    """Guard, repair and label ``wheel`` as ``record`` says; the result goes to ``out_dir``."""
     platform = platforms.get(record.platform)
     stages = dict(record.timings)
     to_repair = wheel
@@ -185,12 +183,14 @@ def finish(
         ),
         timings={**stages, **(timings or {})},
     )
-    if run_facts_of is not None:
-        record = record.with_run_facts_of(run_facts_of)
     # strip is a GNU binutils tool for ELF files: Linux wheels only.
     strip = record.strip_debug and platform.os == "linux"
+    # A reproducible wheel's own record leaves out what describes this run (its timings,
+    # its compile steps): two builds from the same inputs then give the same bytes. The
+    # record returned keeps them, for the build's summary.
+    in_wheel = record.without_run_facts() if record.reproducible else record
     labelled = label.relabel(
-        repaired.wheel, label_edits(record, strip_debug=strip), out_dir, work=work / "label"
+        repaired.wheel, label_edits(in_wheel, strip_debug=strip), out_dir, work=work / "label"
     )
     log.info("finished %s", labelled.name)
     return Finished(wheel=labelled, record=record, repaired=repaired)

@@ -65,7 +65,6 @@ class BuildRequest:
     empty_stub: bool = False  # TEST ONLY: link -lcuda against a stub defining nothing
     with_guard: bool = True  # add the import-time guard (guard.py)
     index_url: str | None = None  # the index the guard's fix command names (None: unknown)
-    rebuild_of: BuildRecord | None = None  # verify --rebuild: the original's record (its run facts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,7 +197,6 @@ def _build_in(request: BuildRequest, checked: CheckedRequest, work: Path) -> Bui
     with _stage("finish", stages):
         finished = finish.finish(
             built.wheel, record, out_dir=work / "labelled", work=work, plat=request.plat,
-            run_facts_of=request.rebuild_of,
         )
     report = None
     if request.verify:

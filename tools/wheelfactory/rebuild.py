@@ -141,5 +141,4 @@ def rebuild_request(
         strip_debug=record.strip_debug,
         with_guard=record.guard,
         index_url=record.index_url,
-        rebuild_of=record,
     )

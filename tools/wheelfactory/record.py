@@ -118,11 +118,10 @@ class BuildRecord:
             if problem:
                 raise RecordError(f"{problem}; rebuild the wheel with wheelfactory")
 
-    def with_run_facts_of(self, other: BuildRecord) -> BuildRecord:
-        """This record with ``other``'s RUN_FACTS: a rebuild that compares itself with
-        ``other`` byte for byte records the original run's, as they describe a run, not
-        what the wheel was built from."""
-        return replace(self, **{name: getattr(other, name) for name in RUN_FACTS})
+    def without_run_facts(self) -> BuildRecord:
+        """This record less its RUN_FACTS: what a reproducible wheel carries, so that two
+        builds from the same inputs give the same bytes (the build's summary keeps them)."""
+        return replace(self, timings={}, compile_steps=None)
 
     @property
     def torch_pin(self) -> TorchPin:

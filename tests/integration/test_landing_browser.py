@@ -343,7 +343,7 @@ def test_full_plan_coverage(browser, full_plan_root, width) -> None:
     setup = badge.evaluate("""b => {
         const td = b.closest("td"), cuda = td.parentNode.querySelector("td[data-cuda]");
         const th = td.closest("table").tHead.rows[0].cells[td.cellIndex];
-        return [th.dataset.platform, b.textContent, cuda.dataset.torch, cuda.dataset.cuda];
+        return [th.dataset.platform, b.textContent.replace(/[+]$/, ""), cuda.dataset.torch, cuda.dataset.cuda];
     }""")
     pg.click("tr.cell-files button")
     assert [pg.input_value(f"#sel-{k}") for k in ("platform", "python", "torch", "cuda")] == setup

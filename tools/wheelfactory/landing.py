@@ -275,7 +275,12 @@ def landing_data(manifest: Any, index_root_url: str) -> dict[str, Any]:
         if _get(f, "covers"):
             entry["covers"] = list(_get(f, "covers"))
         entries.append(entry)
-    torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}, key=_sort_version)
+    # The torch minors with a view: each per-torch file's own, and each torch a stable-ABI
+    # file is listed for (its covers: once cover ran, every torch from its floor), so a
+    # torch only stable-ABI wheels serve is offered too.
+    torches = sorted({e["torch"] for e in entries if e["torch"] != "abi"}
+                     | {t for e in entries if e["torch"] == "abi" for t in e.get("covers", ())},
+                     key=_sort_version)  # fmt: skip
     pythons = [p for p in PYTHONS if any(p in e["pythons"] for e in entries)]
     projects = sorted({e["project"] for e in entries})
     return {
@@ -311,9 +316,12 @@ def default_setups(entries: list[dict[str, Any]], projects: list[str],
     """{OS key: the setup the selector starts with for a visitor on that OS}: one that a
     wheel of the first package with wheels for that OS covers, with the newest torch, then
     the newest CUDA, and Python 3.12 (the most common one, and ComfyUI portable's) where
-    covered, else the newest Python. A torch and CUDA that some torch-specific file pairs
-    comes first (that torch build exists). An OS without wheels has no entry."""
-    known = {(e["torch"], e["cuda"]) for e in entries if e["torch"] != "abi"}
+    covered, else the newest Python. A torch and CUDA that some torch-specific file pairs,
+    or that a stable-ABI file is covered for, comes first (that torch build exists). An OS without wheels has no entry."""
+    # a stable-ABI file's covers are torch views cover listed it in: only torch releases
+    # that ship its CUDA (cover.planned), so they pair an existing torch build too
+    known = ({(e["torch"], e["cuda"]) for e in entries if e["torch"] != "abi"}
+             | {(t, e["cuda"]) for e in entries if e["torch"] == "abi" for t in e.get("covers", ())})
     defaults: dict[str, dict[str, str]] = {}
     for platform in PLATFORMS:
         here = [e for e in entries if platform in e["platforms"]]

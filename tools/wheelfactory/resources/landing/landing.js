@@ -361,7 +361,8 @@
     var platform = table.tHead.rows[0].cells[td.cellIndex];
     var cudaCell = tr.querySelector("td[data-cuda]");
     return { project: table.getAttribute("data-project"), platform: platform.getAttribute("data-platform"),
-             python: badge.textContent, torch: cudaCell.getAttribute("data-torch"),
+             // an abi3 badge ("3.9+") stands for every CPython from 3.9: take its lowest
+             python: badge.textContent.replace(/\+$/, ""), torch: cudaCell.getAttribute("data-torch"),
              cuda: cudaCell.getAttribute("data-cuda") };
   }
 

@@ -62,7 +62,11 @@ def test_repair_then_label_like_cibuildwheel(fixture_wheels, tmp_path):
     assert local is not None and local.builder == "wheelfactory build"
     for field in SAME_IN_BOTH:
         assert getattr(record, field) == getattr(local, field), field
-    assert set(record.env) == set(local.env)
+    # the local build routes nvcc through the reproducibility wrapper (its two settings);
+    # CI builds do not yet (docs/build.md, "reproducible": false there)
+    wrapper = {"WHEELFACTORY_NVCC_REAL", "WHEELFACTORY_SOURCE_TARGETS"}
+    assert local.reproducible and not record.reproducible
+    assert set(record.env) == set(local.env) - wrapper
     assert record.repair and local.repair and record.repair.policy == local.repair.policy
     with zipfile.ZipFile(wheel) as zf:
         vendored = [n for n in zf.namelist() if ".libs/" in n]

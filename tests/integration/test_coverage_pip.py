@@ -17,29 +17,10 @@ from wheelfactory.coverage import coverage
 from wheelfactory.manifest import load_manifest
 from wheelfactory.plan import Selection, plan
 from wheelfactory.recipe import load_recipe
+from _stable_demo import STABLE_RECIPE
 from wheelfactory.serve import start_server
 
-RECIPE = """\
-[package]
-name = "demo-ext"
-version = "1.0.0"
-
-[source]
-git = "https://example.invalid/demo-ext.git"
-commit = "0123456789abcdef0123456789abcdef01234567"
-
-[matrix]
-torch = ">=2.10"
-stable-abi-floor = "2.10"
-abi3 = "cp310"
-cuda = "==13.0"
-python = ">=3.10"
-platforms = ["linux-x86_64"]
-
-[[targets]]
-cuda = ">=12.8"
-archs = ["9.0a", "12.0a"]
-"""
+RECIPE = STABLE_RECIPE
 
 
 def published(tmp: Path) -> Path:

@@ -152,27 +152,7 @@ def test_a_held_wheel_is_not_published(
 
 # --------------------------------------------------------------------------- environments
 
-STABLE_RECIPE = """\
-[package]
-name = "demo-ext"
-version = "1.0.0"
-
-[source]
-git = "https://example.invalid/demo-ext.git"
-commit = "0123456789abcdef0123456789abcdef01234567"
-
-[matrix]
-torch = ">=2.10"
-stable-abi-floor = "2.10"
-abi3 = "cp310"
-cuda = "==13.0"
-python = ">=3.10"
-platforms = ["linux-x86_64"]
-
-[[targets]]
-cuda = ">=12.8"
-archs = ["9.0a", "12.0a"]
-"""
+from _stable_demo import STABLE_RECIPE  # noqa: E402  (shared with the integration tier)
 STABLE_NAME = "demo_ext-1.0.0+cu130torchabi-cp310-abi3-manylinux_2_28_x86_64.whl"
 
 
